@@ -1,0 +1,116 @@
+//! The command line: clap definitions only. Work happens in the modules these dispatch to.
+
+use crate::spec::{SyncMode, Workload};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  concur list                                   every strategy and workload, with properties
+  concur run -s threads                         51 threads print 51 emoji, 50 times each
+  concur run -s pool --workers 2 --quiet        the same on a pool of 2, summary only
+  concur run -s threads -w wallet               lose updates to a race...
+  concur run -s threads -w wallet --sync mutex  ...and stop losing them
+  concur run -s futures --workers 1 -w wallet   a single-threaded event loop loses them too
+  concur run -s rayon --json                    one JSON object on stdout, for scripts";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "concur",
+    version,
+    about = "Run the same background jobs under many concurrency strategies and measure them side by side",
+    long_about = "concur runs the same background-job workloads (emoji printing, a shared wallet) under \
+many strategies - a loop, threads, a pool, actors, async tasks, processes - and measures each from \
+outside: wall and CPU time, peak RSS and PSS of the whole process tree, and whether the result is \
+correct. It is a workshop tool: watch the output interleave, see the memory, lose updates on purpose.",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every strategy and workload, one line each, with each strategy's properties
+    List,
+    /// Run one workload under one strategy, measured from outside
+    #[command(after_help = EXAMPLES)]
+    Run(RunArgs),
+    /// (internal) the measured child of `run`: runs the jobs and reports the outcome
+    #[command(name = "__exec", hide = true)]
+    Exec {
+        /// The run spec, as JSON
+        #[arg(long)]
+        spec: String,
+        /// Where to write the outcome JSON
+        #[arg(long)]
+        result: PathBuf,
+    },
+}
+
+/// Limits beyond which a run is surely a typo, not an experiment.
+pub const MAX_WORKERS: u64 = 1024;
+pub const MAX_ITEMS: u64 = 1_000_000;
+pub const MAX_REPEAT: u64 = 100_000;
+pub const MAX_PAUSE_US: u64 = 1_000_000;
+pub const MAX_APP_MB: u64 = 16 * 1024;
+/// Emoji writes in one run (items x repeat).
+pub const MAX_WRITES: u64 = 20_000_000;
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Strategy: sequential, threads, pool, rayon, actors, futures (see `concur list`)
+    #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
+    pub strategy: String,
+
+    /// Workload to run
+    #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
+    pub workload: Workload,
+
+    /// Worker threads, actors or tasks' threads (default: the strategy's own; `sequential` and
+    /// `threads` fix their own count)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
+    pub workers: Option<u64>,
+
+    /// Jobs to run [default: 51 for emoji (items 0..=50), 100 for wallet]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
+    pub items: Option<u64>,
+
+    /// Emoji: how many times each item prints its emoji
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
+    pub repeat: u64,
+
+    /// Wallet: microseconds between reading the balance and writing it back (the race window)
+    #[arg(long, value_name = "US", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
+    pub pause_us: u64,
+
+    /// Wallet: how updates are protected [default: the strategy's first in `concur list`]
+    #[arg(long, value_enum)]
+    pub sync: Option<SyncMode>,
+
+    /// Allocate and touch this many MiB in the child before work starts (a booted app stand-in)
+    #[arg(long, value_name = "MB", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
+    pub app_mb: u64,
+
+    /// Print one JSON object on stdout instead of the emoji stream and the summary
+    #[arg(long)]
+    pub json: bool,
+
+    /// Do not show the emoji stream (it is still written, counted and discarded)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn parse_strategy(s: &str) -> Result<String, String> {
+    match crate::strategy::find(s) {
+        Some(info) => Ok(info.name.to_owned()),
+        None => Err(format!(
+            "unknown strategy '{s}' (valid: {})",
+            crate::strategy::names()
+        )),
+    }
+}

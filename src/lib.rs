@@ -1,0 +1,46 @@
+//! concur: the same background jobs under many concurrency strategies, measured side by side.
+//!
+//! The map: [`cli`] parses, [`run`] checks a request and hands it to the harness in [`measure`],
+//! which re-executes concur as a child ([`exec`]) where a [`strategy`] runs a [`workload`]'s
+//! jobs. [`report`] turns measurements into text.
+
+pub mod actor;
+pub mod cli;
+pub mod error;
+pub mod exec;
+pub mod list;
+pub mod measure;
+pub mod report;
+pub mod run;
+pub mod spec;
+pub mod strategy;
+pub mod workload;
+
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
+
+/// Parse the command line, do the work, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => {
+            let _ = Cli::command().print_help();
+            Ok(())
+        }
+        Some(Command::List) => {
+            list::print();
+            Ok(())
+        }
+        Some(Command::Run(args)) => run::run(&args).map(|_| ()),
+        Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            let code = error::exit_code(&err);
+            // A failed child has already said why on stderr; say only what it means here.
+            eprintln!("concur: error: {err:#}");
+            code
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `concur list`: what there is to run, and what each strategy costs and buys by construction.
+
+use crate::spec::Workload;
+use crate::strategy::{Memory, STRATEGIES};
+
+fn yn(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// One line per strategy, one per workload.
+pub fn print() {
+    println!(
+        "{:<11} {:<9} {:<9} {:<10} {:<8} {:<7} {:<27} MODELS",
+        "STRATEGY",
+        "MEMORY",
+        "SURVIVES",
+        "KILLS",
+        "PARALLEL",
+        "SERVER",
+        "WALLET --sync (default 1st)"
+    );
+    println!(
+        "{:<11} {:<9} {:<9} {:<10} {:<8} {:<7} {:<27}",
+        "", "", "CRASH", "HUNG JOB", "", "", ""
+    );
+    for s in STRATEGIES {
+        let syncs: Vec<_> = s.syncs.iter().map(|m| m.name()).collect();
+        let memory = match s.props.memory {
+            Memory::Shared => "shared",
+            Memory::Isolated => "isolated",
+        };
+        let unavailable = (s.unavailable)()
+            .map(|why| format!(" [unavailable here: {why}]"))
+            .unwrap_or_default();
+        println!(
+            "{:<11} {:<9} {:<9} {:<10} {:<8} {:<7} {:<27} {}{unavailable}",
+            s.name,
+            memory,
+            yn(s.props.survives_crash),
+            yn(s.props.kills_hung),
+            yn(s.props.parallel),
+            yn(s.props.needs_server),
+            syncs.join("|"),
+            s.models,
+        );
+    }
+    println!();
+    println!("{:<11} ABOUT", "WORKLOAD");
+    for w in Workload::ALL {
+        println!("{:<11} {}", w.name(), w.about());
+    }
+}

@@ -1,0 +1,123 @@
+//! `concur run`: check the request, measure it in a child, print what happened.
+
+use crate::cli::{RunArgs, MAX_WRITES};
+use crate::error::usage;
+use crate::measure::{self, Measurement, Stream};
+use crate::report::human;
+use crate::spec::{RunSpec, Workload};
+use crate::strategy::{self, threads};
+use crate::workload::emoji;
+
+/// Turn command-line arguments into a spec, or say in one line why they make no sense.
+pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
+    let Some(info) = strategy::find(&args.strategy) else {
+        return usage(format!(
+            "unknown strategy '{}' (valid: {})",
+            args.strategy,
+            strategy::names()
+        ));
+    };
+    if let Some(why) = (info.unavailable)() {
+        return usage(format!("strategy '{}' cannot run here: {why}", info.name));
+    }
+    let items = args.items.unwrap_or(args.workload.default_items());
+    let workers = match (info.default_workers, args.workers) {
+        (Some(default), w) => w.map(|w| w as usize).unwrap_or(default),
+        (None, Some(_)) => return usage(format!(
+            "--workers does not apply to '{}', which {}; use -s pool --workers N for a fixed pool",
+            info.name,
+            if info.name == "sequential" {
+                "runs one job at a time"
+            } else {
+                "starts one thread per job"
+            }
+        )),
+        (None, None) if info.name == "sequential" => 1,
+        (None, None) => items as usize,
+    };
+    if info.name == "threads" && items > threads::MAX_THREADS {
+        return usage(format!(
+            "'threads' starts one thread per job and stops at {} (got --items {items}); use -s pool",
+            threads::MAX_THREADS
+        ));
+    }
+    match args.workload {
+        Workload::Emoji => {
+            if items > emoji::MAX_ITEMS {
+                return usage(format!(
+                    "emoji has {} distinct items (U+1F400..U+1F7FF); got --items {items}",
+                    emoji::MAX_ITEMS
+                ));
+            }
+            if items * args.repeat > MAX_WRITES {
+                return usage(format!(
+                    "--items {items} x --repeat {} is {} writes; the limit is {MAX_WRITES}",
+                    args.repeat,
+                    items * args.repeat
+                ));
+            }
+            if let Some(sync) = args.sync {
+                return usage(format!(
+                    "--sync {} applies to the wallet workload only (add -w wallet)",
+                    sync.name()
+                ));
+            }
+        }
+        Workload::Wallet => {
+            if let Some(sync) = args.sync {
+                if !info.syncs.contains(&sync) {
+                    let valid: Vec<_> = info.syncs.iter().map(|s| s.name()).collect();
+                    return usage(format!(
+                        "'{}' does not do --sync {}; it does: {}",
+                        info.name,
+                        sync.name(),
+                        valid.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(avail) = mem_available_mb() {
+        if args.app_mb > avail {
+            return usage(format!(
+                "--app-mb {} is more than this machine has available ({avail} MiB)",
+                args.app_mb
+            ));
+        }
+    }
+    Ok(RunSpec {
+        strategy: info.name.to_owned(),
+        workload: args.workload,
+        workers,
+        items,
+        repeat: args.repeat,
+        pause_us: args.pause_us,
+        sync: args.sync.unwrap_or(info.syncs[0]),
+        app_mb: args.app_mb,
+    })
+}
+
+/// MemAvailable from /proc/meminfo, in MiB.
+fn mem_available_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// `concur run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<Measurement> {
+    let spec = spec_from_args(args)?;
+    let stream = if args.json || args.quiet {
+        Stream::Discard
+    } else {
+        Stream::Show
+    };
+    let m = measure::measure(&spec, stream)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        eprint!("{}", human::summary(&m));
+    }
+    Ok(m)
+}

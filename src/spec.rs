@@ -1,0 +1,122 @@
+//! What a run is asked to do ([`RunSpec`]) and what it reports back ([`Outcome`]).
+//!
+//! Both cross a process boundary: the harness (`concur run`) serialises the spec to JSON for the
+//! measured child (`concur __exec`), and the child writes its outcome to a file the harness reads
+//! after reaping it. Keeping them plain data keeps the two sides honest about what is measured.
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+/// The jobs every strategy runs identically.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// item x prints the emoji U+1F400+x `--repeat` times, one write each
+    Emoji,
+    /// a balance of 100; jobs alternate +10/-10 as read, pause, write
+    Wallet,
+}
+
+impl Workload {
+    pub const ALL: &'static [Workload] = &[Workload::Emoji, Workload::Wallet];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Emoji => "emoji",
+            Workload::Wallet => "wallet",
+        }
+    }
+
+    pub fn about(self) -> &'static str {
+        match self {
+            Workload::Emoji => {
+                "item x of 0..items prints U+1F400+x `repeat` times, each its own write(2); correct when every emoji appears exactly `repeat` times"
+            }
+            Workload::Wallet => {
+                "a balance of 100; jobs alternate +10/-10 as read, pause, write; correct when the final balance is the expected one"
+            }
+        }
+    }
+
+    /// Jobs when `--items` is not given: 51 emoji (0..=50, as in the talks), 100 wallet jobs
+    /// (an even count, so the expected balance is the starting 100).
+    pub fn default_items(self) -> u64 {
+        match self {
+            Workload::Emoji => 51,
+            Workload::Wallet => 100,
+        }
+    }
+}
+
+/// How a wallet update is protected. Each strategy declares which modes apply to it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncMode {
+    /// no protection: read, pause, write (loses updates under concurrency)
+    None,
+    /// a lock held across read, pause, write
+    Mutex,
+    /// the update is one indivisible atomic add after the pause
+    Atomic,
+    /// one actor owns the balance; jobs send it messages
+    Actor,
+}
+
+impl SyncMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::None => "none",
+            SyncMode::Mutex => "mutex",
+            SyncMode::Atomic => "atomic",
+            SyncMode::Actor => "actor",
+        }
+    }
+}
+
+/// Everything the measured child needs to run one workload under one strategy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub strategy: String,
+    pub workload: Workload,
+    pub workers: usize,
+    pub items: u64,
+    pub repeat: u64,
+    pub pause_us: u64,
+    pub sync: SyncMode,
+    pub app_mb: u64,
+}
+
+/// Wallet result: where the balance ended and what was expected.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WalletOutcome {
+    pub expected_balance: i64,
+    pub final_balance: i64,
+    /// Updates that were overwritten by a concurrent read-pause-write (the race made visible).
+    pub lost_updates: u64,
+}
+
+/// What the measured child reports about its own run. Measurements (time, memory) are not here:
+/// the harness takes those from outside.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Jobs performed (successfully or not).
+    pub jobs: u64,
+    /// Workers actually used (threads, tasks, actors, processes).
+    pub workers: usize,
+    /// Jobs that failed, with a reason each.
+    pub failures: Vec<String>,
+    pub wallet: Option<WalletOutcome>,
+    /// Seconds spent inside the strategy itself, by the child's own clock.
+    pub work_s: f64,
+    /// Lines worth showing under the summary (e.g. "isolated: 0 of N updates reached the parent").
+    pub notes: Vec<String>,
+    /// The child's own PSS at the end of its run: the fallback when a run is too quick for the
+    /// harness to sample even once.
+    #[serde(default)]
+    pub self_pss_bytes: u64,
+}
+
+/// Expected final wallet balance after `items` jobs alternating +10, -10, +10, ...
+pub fn expected_balance(items: u64) -> i64 {
+    crate::workload::wallet::START + crate::workload::wallet::delta_sum(items)
+}

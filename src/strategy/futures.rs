@@ -1,0 +1,179 @@
+//! `futures`: a task per job on the tokio runtime, as futuroscope or EventMachine would run them.
+//!
+//! With `--workers 1` the runtime is a single-threaded event loop: tasks take turns only where
+//! they `.await`. That is enough to lose wallet updates: a task reads the balance, awaits its pause,
+//! and another task runs in between. No second thread is needed for a race, only a yield point
+//! between a read and a write. With more workers it is tokio's multi-threaded work-stealing
+//! runtime.
+//!
+//! Emoji tasks yield after each print so the interleaving shows; wallet pauses are
+//! `tokio::time::sleep`, which rounds up to the timer's 1 ms granularity.
+
+use super::{available, StrategyInfo, THREADED};
+use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::workload::wallet::{delta, Ledger};
+use crate::workload::{emoji, SHARED_MEMORY_SYNCS};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+pub const INFO: StrategyInfo = StrategyInfo {
+    name: "futures",
+    models: "futuroscope / EventMachine: a tokio task per job; --workers 1 is an event loop",
+    props: THREADED,
+    default_workers: Some(4),
+    syncs: SHARED_MEMORY_SYNCS,
+    unavailable: available,
+    run,
+};
+
+fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
+    let runtime = if spec.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(spec.workers)
+            .enable_time()
+            .build()?
+    };
+    let started = Instant::now();
+    let (failures, wallet) = runtime.block_on(async {
+        match spec.workload {
+            Workload::Emoji => (emoji_tasks(spec).await, None),
+            Workload::Wallet => {
+                let (failures, outcome) = wallet_tasks(spec).await;
+                (failures, Some(outcome))
+            }
+        }
+    });
+    Ok(Outcome {
+        jobs: spec.items,
+        workers: spec.workers,
+        failures,
+        wallet,
+        work_s: started.elapsed().as_secs_f64(),
+        notes: Vec::new(),
+        self_pss_bytes: 0,
+    })
+}
+
+/// Wait for every task; a task that panicked is a failed job.
+async fn join_all(mut set: JoinSet<std::io::Result<()>>) -> Vec<String> {
+    let mut failures = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!("task: {e}")),
+            Err(e) => failures.push(format!("task: {e}")),
+        }
+    }
+    failures
+}
+
+async fn emoji_tasks(spec: &RunSpec) -> Vec<String> {
+    let mut set = JoinSet::new();
+    for i in 0..spec.items {
+        let repeat = spec.repeat;
+        set.spawn(async move {
+            let glyph = emoji::glyph(i);
+            for _ in 0..repeat {
+                emoji::write_stdout(&glyph)?;
+                tokio::task::yield_now().await;
+            }
+            Ok(())
+        });
+    }
+    join_all(set).await
+}
+
+/// The wallet, protected the async way.
+enum AsyncAccount {
+    Racy(Ledger),
+    Locked(tokio::sync::Mutex<()>, Ledger),
+    Atomic(Ledger),
+    /// A task owns the ledger; jobs send it (delta, reply) and await the reply.
+    Actor(mpsc::UnboundedSender<(i64, oneshot::Sender<()>)>),
+}
+
+async fn pause(us: u64) {
+    if us > 0 {
+        tokio::time::sleep(Duration::from_micros(us)).await;
+    }
+}
+
+async fn racy_update(ledger: &Ledger, delta: i64, pause_us: u64) {
+    let (balance, version) = ledger.read();
+    pause(pause_us).await;
+    ledger.write(version, balance + delta);
+}
+
+impl AsyncAccount {
+    async fn adjust(&self, delta: i64, pause_us: u64) {
+        match self {
+            AsyncAccount::Racy(ledger) => racy_update(ledger, delta, pause_us).await,
+            AsyncAccount::Locked(lock, ledger) => {
+                let _guard = lock.lock().await;
+                racy_update(ledger, delta, pause_us).await;
+            }
+            AsyncAccount::Atomic(ledger) => {
+                pause(pause_us).await;
+                ledger.add_atomically(delta);
+            }
+            AsyncAccount::Actor(tx) => {
+                let (done, wait) = oneshot::channel();
+                if tx.send((delta, done)).is_ok() {
+                    let _ = wait.await;
+                }
+            }
+        }
+    }
+}
+
+async fn wallet_tasks(spec: &RunSpec) -> (Vec<String>, WalletOutcome) {
+    let (pause_us, items) = (spec.pause_us, spec.items);
+    let mut owner = None;
+    let account = Arc::new(match spec.sync {
+        SyncMode::None => AsyncAccount::Racy(Ledger::new(spec.items)),
+        SyncMode::Mutex => AsyncAccount::Locked(Default::default(), Ledger::new(spec.items)),
+        SyncMode::Atomic => AsyncAccount::Atomic(Ledger::new(spec.items)),
+        SyncMode::Actor => {
+            let (tx, mut rx) = mpsc::unbounded_channel::<(i64, oneshot::Sender<()>)>();
+            owner = Some(tokio::spawn(async move {
+                let ledger = Ledger::new(items);
+                while let Some((delta, done)) = rx.recv().await {
+                    racy_update(&ledger, delta, pause_us).await;
+                    let _ = done.send(());
+                }
+                ledger
+            }));
+            AsyncAccount::Actor(tx)
+        }
+    });
+    let mut set = JoinSet::new();
+    for i in 0..spec.items {
+        let account = Arc::clone(&account);
+        set.spawn(async move {
+            account.adjust(delta(i), pause_us).await;
+            Ok(())
+        });
+    }
+    let failures = join_all(set).await;
+    let account = Arc::into_inner(account).expect("every task has finished");
+    let outcome = match account {
+        AsyncAccount::Racy(l) | AsyncAccount::Locked(_, l) | AsyncAccount::Atomic(l) => {
+            l.outcome(spec.items)
+        }
+        AsyncAccount::Actor(tx) => {
+            drop(tx);
+            let ledger = owner
+                .expect("the actor task was started")
+                .await
+                .expect("the wallet task does not panic");
+            ledger.outcome(spec.items)
+        }
+    };
+    (failures, outcome)
+}

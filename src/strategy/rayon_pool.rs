@@ -1,0 +1,29 @@
+//! `rayon`: a work-stealing pool. Each of `--workers` threads has its own deque of jobs and steals
+//! from the others when it runs dry, so there is no single queue to contend on.
+//!
+//! The pool is built for the run (not rayon's global pool) so `--workers` means what it says.
+
+use super::{available, StrategyInfo, THREADED};
+use crate::spec::{Outcome, RunSpec};
+use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
+use rayon::prelude::*;
+
+pub const INFO: StrategyInfo = StrategyInfo {
+    name: "rayon",
+    models: "a work-stealing pool (rayon), N threads",
+    props: THREADED,
+    default_workers: Some(4),
+    syncs: SHARED_MEMORY_SYNCS,
+    unavailable: available,
+    run,
+};
+
+fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(spec.workers)
+        .thread_name(|i| format!("rayon-{i}"))
+        .build()?;
+    let jobs = InProcess::new(spec);
+    pool.install(|| (0..spec.items).into_par_iter().for_each(|i| jobs.job(i)));
+    Ok(jobs.finish(spec.workers))
+}

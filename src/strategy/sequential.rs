@@ -1,0 +1,32 @@
+//! `sequential`: the baseline. One loop, one job after another, on one thread.
+//!
+//! Nothing can race and nothing runs in parallel; every other strategy's time and memory is worth
+//! reading against this one.
+
+use super::{available, Memory, Props, StrategyInfo};
+use crate::spec::{Outcome, RunSpec, SyncMode};
+use crate::workload::InProcess;
+
+pub const INFO: StrategyInfo = StrategyInfo {
+    name: "sequential",
+    models: "the baseline: one loop, one job at a time",
+    props: Props {
+        memory: Memory::Shared,
+        survives_crash: false,
+        kills_hung: false,
+        parallel: false,
+        needs_server: false,
+    },
+    default_workers: None,
+    syncs: &[SyncMode::None],
+    unavailable: available,
+    run,
+};
+
+fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
+    let jobs = InProcess::new(spec);
+    for i in 0..spec.items {
+        jobs.job(i);
+    }
+    Ok(jobs.finish(1))
+}

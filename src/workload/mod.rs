@@ -1,0 +1,91 @@
+//! The workloads: what one job does, and how to check that a run did all of them right.
+//!
+//! A strategy decides *where* jobs run (a loop, threads, a pool, actors, tasks, processes); a
+//! workload decides *what* a job is. Emoji jobs are stateless and check their output; wallet jobs
+//! share one balance, and where that balance lives is the lesson of each strategy.
+
+pub mod emoji;
+pub mod wallet;
+
+use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
+use std::sync::Mutex;
+use std::time::Instant;
+use wallet::Account;
+
+/// The jobs of one run, for strategies whose workers share one address space.
+///
+/// Every in-process strategy runs `job(i)` for each `i` in `0..items` on whatever worker it likes,
+/// then calls [`InProcess::finish`]. The wallet's account is chosen by `--sync`.
+pub struct InProcess {
+    spec: RunSpec,
+    account: Option<Box<dyn Account>>,
+    failures: Mutex<Vec<String>>,
+    started: Instant,
+}
+
+impl InProcess {
+    pub fn new(spec: &RunSpec) -> Self {
+        let account = match spec.workload {
+            Workload::Emoji => None,
+            Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
+        };
+        InProcess {
+            spec: spec.clone(),
+            account,
+            failures: Mutex::new(Vec::new()),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    /// Perform job `i`. A failure is recorded, never propagated: one bad job must not stop a run.
+    pub fn job(&self, i: u64) {
+        let result = match (&self.account, self.spec.workload) {
+            (Some(account), _) => {
+                account.adjust(wallet::delta(i), self.spec.pause_us);
+                Ok(())
+            }
+            (None, _) => emoji::perform(i, self.spec.repeat),
+        };
+        if let Err(e) = result {
+            self.fail(format!("job {i}: {e}"));
+        }
+    }
+
+    /// Record a failed job (e.g. a worker thread that panicked).
+    pub fn fail(&self, reason: String) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reason);
+    }
+
+    /// The run's outcome, once every job has been handed out and joined.
+    pub fn finish(self, workers: usize) -> Outcome {
+        let work_s = self.started.elapsed().as_secs_f64();
+        let wallet = self.account.as_ref().map(|a| a.outcome(self.spec.items));
+        Outcome {
+            jobs: self.spec.items,
+            workers,
+            failures: self
+                .failures
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner()),
+            wallet,
+            work_s,
+            notes: Vec::new(),
+            self_pss_bytes: 0,
+        }
+    }
+}
+
+/// Sync modes any shared-memory strategy supports for the wallet, racy first (the default).
+pub const SHARED_MEMORY_SYNCS: &[SyncMode] = &[
+    SyncMode::None,
+    SyncMode::Mutex,
+    SyncMode::Atomic,
+    SyncMode::Actor,
+];

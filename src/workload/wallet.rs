@@ -1,0 +1,308 @@
+//! The wallet workload: a balance of 100 that concurrent jobs adjust by +10 and -10, each as
+//! *read, pause, write*. The pause stands in for the work a real job does between reading state
+//! and saving it; it is what opens the window in which another job's update gets lost.
+//!
+//! # The race, in safe Rust
+//! Rust will not let threads share a plain `i64` mutably, so the honest way to write the race is an
+//! atomic `load` followed, after the pause, by a separate atomic `store`. Each half is atomic; the
+//! pair is not, and that gap is exactly the lost update of the Ruby talks (`@balance += 10` is also
+//! a read and a write). No `unsafe`, no `static mut`: the race is in the logic, not in undefined
+//! behaviour.
+//!
+//! # Counting lost updates exactly
+//! The [`Ledger`] stamps every write with a fresh version number and remembers which version each
+//! write was based on. Following those links back from the final version gives the chain of
+//! updates that survived; every update not on it was lost. The fixed accounts keep the same books,
+//! so "0 lost" is measured there too, not assumed.
+
+use crate::actor::{self, Addr, ReplyTo};
+use crate::spec::{SyncMode, WalletOutcome};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The starting balance.
+pub const START: i64 = 100;
+/// The size of each adjustment.
+pub const STEP: i64 = 10;
+
+/// Job `i` adds 10 when `i` is even and subtracts 10 when it is odd.
+pub fn delta(i: u64) -> i64 {
+    if i.is_multiple_of(2) {
+        STEP
+    } else {
+        -STEP
+    }
+}
+
+/// The sum of the deltas of jobs `0..items`: +10 when `items` is odd, else 0.
+pub fn delta_sum(items: u64) -> i64 {
+    if !items.is_multiple_of(2) {
+        STEP
+    } else {
+        0
+    }
+}
+
+/// The pause between read and write, in a thread.
+pub fn pause(us: u64) {
+    if us > 0 {
+        std::thread::sleep(Duration::from_micros(us));
+    }
+}
+
+/// A balance with its books: value and version packed into one atomic word so that a read sees
+/// a consistent pair, plus, per version, the version it was based on.
+pub struct Ledger {
+    word: AtomicU64,
+    next_version: AtomicU32,
+    based_on: Vec<AtomicU32>,
+}
+
+fn pack(balance: i64, version: u32) -> u64 {
+    ((balance as i32 as u32 as u64) << 32) | version as u64
+}
+
+fn unpack(word: u64) -> (i64, u32) {
+    (((word >> 32) as u32 as i32) as i64, word as u32)
+}
+
+impl Ledger {
+    /// A ledger at [`START`] with room for `writes` updates.
+    pub fn new(writes: u64) -> Self {
+        Ledger {
+            word: AtomicU64::new(pack(START, 0)),
+            next_version: AtomicU32::new(0),
+            based_on: (0..=writes).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// Read the balance and the version it came from.
+    pub fn read(&self) -> (i64, u32) {
+        unpack(self.word.load(SeqCst))
+    }
+
+    fn stamp(&self, based_on: u32) -> u32 {
+        let v = self.next_version.fetch_add(1, SeqCst) + 1;
+        if let Some(slot) = self.based_on.get(v as usize) {
+            slot.store(based_on, SeqCst);
+        }
+        v
+    }
+
+    /// Write `balance`, computed from what was read at version `based_on`. Not atomic with the
+    /// read: this is the racy half.
+    pub fn write(&self, based_on: u32, balance: i64) {
+        let v = self.stamp(based_on);
+        self.word.store(pack(balance, v), SeqCst);
+    }
+
+    /// Add `delta` as one indivisible read-modify-write (a compare-and-swap loop).
+    pub fn add_atomically(&self, delta: i64) {
+        // One version per update; only the attempt that wins the compare-and-swap publishes it.
+        let v = self.next_version.fetch_add(1, SeqCst) + 1;
+        let mut cur = self.word.load(SeqCst);
+        loop {
+            let (balance, version) = unpack(cur);
+            let new = pack(balance + delta, v);
+            match self.word.compare_exchange(cur, new, SeqCst, SeqCst) {
+                Ok(_) => {
+                    if let Some(slot) = self.based_on.get(v as usize) {
+                        slot.store(version, SeqCst);
+                    }
+                    return;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Final balance and exact lost-update count after `jobs` updates.
+    pub fn outcome(&self, jobs: u64) -> WalletOutcome {
+        let (balance, mut v) = self.read();
+        let mut survived = 0u64;
+        while v != 0 {
+            survived += 1;
+            v = self
+                .based_on
+                .get(v as usize)
+                .map(|s| s.load(SeqCst))
+                .unwrap_or(0);
+        }
+        WalletOutcome {
+            expected_balance: START + delta_sum(jobs),
+            final_balance: balance,
+            lost_updates: jobs.saturating_sub(survived),
+        }
+    }
+
+    /// One racy update: read, pause, write.
+    pub fn racy_update(&self, delta: i64, pause_us: u64) {
+        let (balance, version) = self.read();
+        pause(pause_us);
+        self.write(version, balance + delta);
+    }
+}
+
+/// A shared balance, as each `--sync` mode protects it.
+pub trait Account: Send + Sync {
+    /// One job's update.
+    fn adjust(&self, delta: i64, pause_us: u64);
+    /// The final balance and the lost-update count, after all jobs.
+    fn outcome(&self, jobs: u64) -> WalletOutcome;
+}
+
+/// The account for `sync`, sized for `jobs` updates.
+pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
+    match sync {
+        SyncMode::None => Box::new(Racy(Ledger::new(jobs))),
+        SyncMode::Mutex => Box::new(Locked {
+            lock: Mutex::new(()),
+            ledger: Ledger::new(jobs),
+        }),
+        SyncMode::Atomic => Box::new(AtomicAdd(Ledger::new(jobs))),
+        SyncMode::Actor => Box::new(ActorAccount::start(jobs)),
+    }
+}
+
+/// `--sync none`: read, pause, write, unprotected.
+pub struct Racy(pub Ledger);
+
+impl Account for Racy {
+    fn adjust(&self, delta: i64, pause_us: u64) {
+        self.0.racy_update(delta, pause_us);
+    }
+    fn outcome(&self, jobs: u64) -> WalletOutcome {
+        self.0.outcome(jobs)
+    }
+}
+
+/// `--sync mutex`: the same read, pause, write, with a lock held across all three.
+pub struct Locked {
+    lock: Mutex<()>,
+    ledger: Ledger,
+}
+
+impl Account for Locked {
+    fn adjust(&self, delta: i64, pause_us: u64) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.ledger.racy_update(delta, pause_us);
+    }
+    fn outcome(&self, jobs: u64) -> WalletOutcome {
+        self.ledger.outcome(jobs)
+    }
+}
+
+/// `--sync atomic`: do the pause (the job's work), then apply the update as one atomic
+/// read-modify-write. There is no window between read and write left to lose an update in.
+pub struct AtomicAdd(pub Ledger);
+
+impl Account for AtomicAdd {
+    fn adjust(&self, delta: i64, pause_us: u64) {
+        pause(pause_us);
+        self.0.add_atomically(delta);
+    }
+    fn outcome(&self, jobs: u64) -> WalletOutcome {
+        self.0.outcome(jobs)
+    }
+}
+
+/// Messages to the wallet actor.
+pub enum WalletMsg {
+    /// Read, pause, write, then reply (or not, for a cast).
+    Adjust {
+        delta: i64,
+        pause_us: u64,
+        done: Option<ReplyTo<()>>,
+    },
+    /// The outcome after `jobs` updates.
+    Report {
+        jobs: u64,
+        reply: ReplyTo<WalletOutcome>,
+    },
+}
+
+/// The wallet actor's handler: it alone touches the ledger, one message at a time.
+pub fn wallet_actor(ledger: &mut Ledger, msg: WalletMsg) {
+    match msg {
+        WalletMsg::Adjust {
+            delta,
+            pause_us,
+            done,
+        } => {
+            ledger.racy_update(delta, pause_us);
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+        }
+        WalletMsg::Report { jobs, reply } => {
+            let _ = reply.send(ledger.outcome(jobs));
+        }
+    }
+}
+
+/// `--sync actor`: one actor owns the ledger; each job `call`s it. The actor's read, pause, write
+/// is the racy code, made safe because only one thread ever runs it.
+pub struct ActorAccount {
+    addr: Addr<WalletMsg>,
+}
+
+impl ActorAccount {
+    pub fn start(jobs: u64) -> Self {
+        let (addr, _actor) = actor::spawn("wallet", Ledger::new(jobs), wallet_actor);
+        // The actor thread stops by itself when `addr` (the last address) is dropped.
+        ActorAccount { addr }
+    }
+}
+
+impl Account for ActorAccount {
+    fn adjust(&self, delta: i64, pause_us: u64) {
+        self.addr.call(|done| WalletMsg::Adjust {
+            delta,
+            pause_us,
+            done: Some(done),
+        });
+    }
+    fn outcome(&self, jobs: u64) -> WalletOutcome {
+        self.addr
+            .call(|reply| WalletMsg::Report { jobs, reply })
+            .expect("the wallet actor outlives its account")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_balance_follows_the_parity_of_jobs() {
+        assert_eq!(START + delta_sum(100), 100);
+        assert_eq!(START + delta_sum(51), 110);
+    }
+
+    #[test]
+    fn sequential_updates_lose_nothing() {
+        let l = Ledger::new(4);
+        for i in 0..4 {
+            l.racy_update(delta(i), 0);
+        }
+        let o = l.outcome(4);
+        assert_eq!((o.final_balance, o.lost_updates), (100, 0));
+    }
+
+    #[test]
+    fn an_overwritten_update_is_counted_lost() {
+        let l = Ledger::new(2);
+        let (b1, v1) = l.read();
+        let (b2, v2) = l.read();
+        l.write(v1, b1 + 10);
+        l.write(v2, b2 - 10); // based on the version before the +10: the +10 is lost
+        let o = l.outcome(2);
+        assert_eq!((o.final_balance, o.lost_updates), (90, 1));
+    }
+
+    #[test]
+    fn negative_balances_round_trip() {
+        assert_eq!(unpack(pack(-1234, 7)), (-1234, 7));
+    }
+}
