@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod exec;
 pub mod list;
@@ -32,6 +33,7 @@ pub fn main() -> i32 {
             Ok(())
         }
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
+        Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {

@@ -129,6 +129,17 @@ fn watch(pid: i32, tx: mpsc::Sender<Event>) {
 
 /// Run `spec` in a fresh `concur __exec` child and measure it from outside.
 pub fn measure(spec: &RunSpec, stream: Stream) -> anyhow::Result<Measurement> {
+    measure_with_stderr(spec, stream, Stdio::inherit())
+}
+
+/// [`measure`], with the child's stderr sent to `stderr` instead of ours: `compare` gives it a
+/// file, so a failed run's own error line ends up in the report rather than across its progress
+/// bar.
+pub fn measure_with_stderr(
+    spec: &RunSpec,
+    stream: Stream,
+    stderr: Stdio,
+) -> anyhow::Result<Measurement> {
     // Orphaned grandchildren are re-parented to us rather than to init, so we can reap them.
     nix::sys::prctl::set_child_subreaper(true).context("becoming the child subreaper")?;
 
@@ -145,7 +156,7 @@ pub fn measure(spec: &RunSpec, stream: Stream) -> anyhow::Result<Measurement> {
         .env("CONCUR_HARNESS_PID", std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(stderr);
 
     let ours_before = proc::children(std::process::id() as i32);
     let start = Instant::now();
