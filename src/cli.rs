@@ -37,6 +37,22 @@ pub enum Command {
     /// Run one workload under one strategy, measured from outside
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
+    /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
+    #[command(
+        after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json"
+    )]
+    Limits {
+        /// Runs per primitive (median and min-max are reported)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+        /// Also time fork with this many MiB allocated and touched in the parent
+        #[arg(long, value_name = "MB", default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
+        app_mb: u64,
+        /// One JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {

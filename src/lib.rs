@@ -8,6 +8,7 @@ pub mod actor;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod limits;
 pub mod list;
 pub mod measure;
 pub mod report;
@@ -31,6 +32,7 @@ pub fn main() -> i32 {
             list::print();
             Ok(())
         }
+        Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
