@@ -29,6 +29,8 @@ fn spec(name: &str, sync: SyncMode) -> RunSpec {
         pause_us: 0,
         sync,
         app_mb: 0,
+        cost: 1,
+        wait_ms: 0,
     }
 }
 

@@ -12,7 +12,9 @@ Examples:
   concur run -s threads -w wallet               lose updates to a race...
   concur run -s threads -w wallet --sync mutex  ...and stop losing them
   concur run -s futures --workers 1 -w wallet   a single-threaded event loop loses them too
-  concur run -s rayon --json                    one JSON object on stdout, for scripts";
+  concur run -s rayon --json                    one JSON object on stdout, for scripts
+  concur run -s pool -w cpu --workers 2         CPU-bound jobs on both cores
+  concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,7 +82,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
-    /// Workload to run
+    /// Workload to run (emoji, wallet, cpu, sleep)
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
 
@@ -106,6 +108,16 @@ pub struct RunArgs {
     /// Wallet: how updates are protected [default: the strategy's first in `concur list`]
     #[arg(long, value_enum)]
     pub sync: Option<SyncMode>,
+
+    /// Cpu: million dependent computation steps per job (about 1.3 ms each here)
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub cost: u64,
+
+    /// Sleep: milliseconds each job waits (a slow API call)
+    #[arg(long, value_name = "MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub wait_ms: u64,
 
     /// Allocate and touch this many MiB in the child before work starts (a booted app stand-in)
     #[arg(long, value_name = "MB", default_value_t = 0,
