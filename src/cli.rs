@@ -39,6 +39,21 @@ pub enum Command {
     /// Run one workload under one strategy, measured from outside
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
+    /// The workshop lessons: list them, show one, run its demos, remember progress
+    #[command(
+        after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run\n\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
+    )]
+    Lesson {
+        /// list, next, or a lesson number
+        #[arg(value_name = "list|next|N")]
+        which: Option<String>,
+        /// Run the demos without asking (and skip the prediction prompt)
+        #[arg(long, short)]
+        yes: bool,
+        /// Do not run the demos
+        #[arg(long, conflicts_with = "yes")]
+        no_run: bool,
+    },
     /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
     #[command(
         after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json"
