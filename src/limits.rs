@@ -222,6 +222,20 @@ fn actor_call(n: u64) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
+/// A primitive that can be timed for `n` operations.
+pub type Primitive = fn(u64) -> anyhow::Result<Duration>;
+
+/// The in-process primitives (no fork), for criterion: (name, timed function).
+pub fn thread_primitives() -> Vec<(&'static str, Primitive)> {
+    vec![
+        ("thread spawn+join", thread_spawn_join),
+        ("channel send+recv", channel_send_recv),
+        ("channel ping-pong", channel_ping_pong),
+        ("tokio spawn+await", tokio_spawn_await),
+        ("actor call", actor_call),
+    ]
+}
+
 /// RSS a parked thread adds: park `n` threads on a channel and read RSS before and after.
 fn parked_thread_rss(n: u64) -> anyhow::Result<ThreadMemory> {
     let me = std::process::id() as i32;

@@ -19,6 +19,8 @@ pub enum Workload {
     Cpu,
     /// wait `--wait-ms` like a slow API call: shows what async buys for I/O-bound jobs
     Sleep,
+    /// do nothing: what is left is the strategy's own cost per job
+    Noop,
 }
 
 impl Workload {
@@ -27,6 +29,7 @@ impl Workload {
         Workload::Wallet,
         Workload::Cpu,
         Workload::Sleep,
+        Workload::Noop,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Workload {
             Workload::Wallet => "wallet",
             Workload::Cpu => "cpu",
             Workload::Sleep => "sleep",
+            Workload::Noop => "noop",
         }
     }
 
@@ -52,18 +56,22 @@ impl Workload {
             Workload::Sleep => {
                 "each job waits `wait-ms` like a slow API call: I/O-bound, shows what async tasks save over threads and processes"
             }
+            Workload::Noop => {
+                "each job does nothing: what is left is the strategy's own cost of handing out a job"
+            }
         }
     }
 
     /// Jobs when `--items` is not given: 51 emoji (0..=50, as in the talks), 100 wallet jobs
     /// (an even count, so the expected balance is the starting 100), 16 cpu jobs (8 per core
-    /// here), 1000 sleeps.
+    /// here), 1000 sleeps or no-ops.
     pub fn default_items(self) -> u64 {
         match self {
             Workload::Emoji => 51,
             Workload::Wallet => 100,
             Workload::Cpu => 16,
             Workload::Sleep => 1000,
+            Workload::Noop => 1000,
         }
     }
 }

@@ -45,6 +45,13 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             Workload::Emoji => (emoji_tasks(spec).await, None),
             Workload::Cpu => (cpu_tasks(spec).await, None),
             Workload::Sleep => (sleep_tasks(spec).await, None),
+            Workload::Noop => {
+                let mut set = JoinSet::new();
+                for _ in 0..spec.items {
+                    set.spawn(async { Ok(()) });
+                }
+                (join_all(set).await, None)
+            }
             Workload::Wallet => {
                 let (failures, outcome) = wallet_tasks(spec).await;
                 (failures, Some(outcome))

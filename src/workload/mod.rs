@@ -49,6 +49,7 @@ impl InProcess {
                 account.adjust(wallet::delta(i), self.spec.pause_us);
                 Ok(())
             }
+            (None, Workload::Noop) => Ok(()),
             (None, Workload::Cpu) => cpu::perform(i, self.spec.cost).map(drop),
             (None, Workload::Sleep) => {
                 std::thread::sleep(std::time::Duration::from_millis(self.spec.wait_ms));
