@@ -13,7 +13,9 @@ Examples:
   concur run -s threads -w wallet               lose updates to a race...
   concur run -s threads -w wallet --sync mutex  ...and stop losing them
   concur run -s futures --workers 1 -w wallet   a single-threaded event loop loses them too
-  concur run -s rayon --json                    one JSON object on stdout, for scripts";
+  concur run -s rayon --json                    one JSON object on stdout, for scripts
+  concur run -s pool -w cpu --workers 2         CPU-bound jobs on both cores
+  concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +43,37 @@ pub enum Command {
     /// Run every strategy several times, each in a fresh measured child, and report side by side
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// The workshop lessons: list them, show one, run its demos, remember progress
+    #[command(
+        after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run\n\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
+    )]
+    Lesson {
+        /// list, next, or a lesson number
+        #[arg(value_name = "list|next|N")]
+        which: Option<String>,
+        /// Run the demos without asking (and skip the prediction prompt)
+        #[arg(long, short)]
+        yes: bool,
+        /// Do not run the demos
+        #[arg(long, conflicts_with = "yes")]
+        no_run: bool,
+    },
+    /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
+    #[command(
+        after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json"
+    )]
+    Limits {
+        /// Runs per primitive (median and min-max are reported)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+        /// Also time fork with this many MiB allocated and touched in the parent
+        #[arg(long, value_name = "MB", default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
+        app_mb: u64,
+        /// One JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
@@ -64,6 +97,11 @@ pub const MAX_WRITES: u64 = 20_000_000;
 /// `--repeat` and `--pause-us` when not given (shared by `run` and `compare`).
 pub const DEFAULT_REPEAT: u64 = 50;
 pub const DEFAULT_PAUSE_US: u64 = 100;
+/// `--cost` and `--wait-ms` when not given, and their limits (shared by `run` and `compare`).
+pub const DEFAULT_COST: u64 = 5;
+pub const MAX_COST: u64 = 10_000;
+pub const DEFAULT_WAIT_MS: u64 = 10;
+pub const MAX_WAIT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -71,7 +109,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
-    /// Workload to run
+    /// Workload to run (emoji, wallet, cpu, sleep)
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
 
@@ -98,6 +136,16 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub sync: Option<SyncMode>,
 
+    /// Cpu: million dependent computation steps per job (about 1.3 ms each here)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
+    pub cost: u64,
+
+    /// Sleep: milliseconds each job waits (a slow API call)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
+    pub wait_ms: u64,
+
     /// Allocate and touch this many MiB in the child before work starts (a booted app stand-in)
     #[arg(long, value_name = "MB", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
@@ -117,6 +165,7 @@ Examples:
   concur compare                                every strategy, 3 runs each, report in concur-report/
   concur compare -s threads,pool --runs 5       two strategies, 5 runs each
   concur compare -w wallet                      who loses updates, and what it costs not to
+  concur compare -w cpu                         who uses both cores
   concur compare --app-mb 100 --sweep workers=1,8,32
                                                 the Sidekiq memory claim: processes vs threads
   concur compare --preset workshop              the workshop's figures (heavier: about a minute)";
@@ -155,6 +204,16 @@ pub struct CompareArgs {
     #[arg(long, value_name = "US", default_value_t = DEFAULT_PAUSE_US,
           value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
     pub pause_us: u64,
+
+    /// Cpu: million dependent computation steps per job
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
+    pub cost: u64,
+
+    /// Sleep: milliseconds each job waits (a slow API call)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
+    pub wait_ms: u64,
 
     /// Wallet: how updates are protected [default: each strategy's first; a strategy that
     /// cannot do the mode asked for is skipped]

@@ -68,6 +68,8 @@ pub fn json(results: &Results) -> anyhow::Result<Vec<u8>> {
             "repeat": plan.repeat,
             "pause_us": plan.pause_us,
             "sync": plan.sync.map(|s| s.name()),
+            "cost": plan.cost,
+            "wait_ms": plan.wait_ms,
             "app_mb": plan.app_mb,
             "sweep": plan.sweep,
             "preset": plan.preset,

@@ -6,6 +6,7 @@
 
 use crate::compare::{PointResult, Results, Status, Summary};
 use crate::report::human::{bytes, seconds};
+use crate::spec::Workload;
 use crate::strategy::Memory;
 use std::fmt::Write;
 
@@ -177,6 +178,15 @@ pub fn heading(results: &Results, point: &PointResult) -> String {
     }
     if point.app_mb > 0 {
         let _ = write!(h, " · app {} MiB", point.app_mb);
+    }
+    match plan.workload {
+        Workload::Cpu => {
+            let _ = write!(h, " · cost {}M steps per job", plan.cost);
+        }
+        Workload::Sleep => {
+            let _ = write!(h, " · wait {} ms per job", plan.wait_ms);
+        }
+        _ => {}
     }
     if let Some(sync) = plan.sync {
         let _ = write!(h, " · sync {}", sync.name());
