@@ -162,13 +162,13 @@ pub struct RunArgs {
 
 const COMPARE_EXAMPLES: &str = "\
 Examples:
-  concur compare                                every strategy, 3 runs each, report in concur-report/
+  concur compare                                every strategy, 3 runs each -> concur-report/
   concur compare -s threads,pool --runs 5       two strategies, 5 runs each
   concur compare -w wallet                      who loses updates, and what it costs not to
   concur compare -w cpu                         who uses both cores
   concur compare --app-mb 100 --sweep workers=1,8,32
                                                 the Sidekiq memory claim: processes vs threads
-  concur compare --preset workshop              the workshop's figures (heavier: about a minute)";
+  concur compare --preset workshop              the workshop's figures (heavier: tens of seconds)";
 
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
@@ -191,7 +191,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
     pub workers: Option<u64>,
 
-    /// Jobs to run [default: 51 for emoji, 100 for wallet]
+    /// Jobs to run [default: the workload's own: 51 for emoji, see `concur list`]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
     pub items: Option<u64>,
 

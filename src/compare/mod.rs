@@ -515,10 +515,11 @@ impl Ratio {
             format!(" at {}", self.point)
         };
         format!(
-            "with a {} MiB app{at}: fork ({} workers) peaks at {:.1}x threads' RSS ({} vs {}) \
+            "with a {} MiB app{at}: fork ({} worker{}) peaks at {:.1}x threads' RSS ({} vs {}) \
              and {:.1}x its PSS ({} vs {})",
             self.app_mb,
             self.fork_workers,
+            if self.fork_workers == 1 { "" } else { "s" },
             self.rss_ratio,
             bytes(self.fork_rss_bytes),
             bytes(self.threads_rss_bytes),
