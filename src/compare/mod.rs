@@ -542,6 +542,11 @@ pub struct Results {
 }
 
 impl Results {
+    /// Runs that were measured (failed runs are rows too, without a measurement).
+    pub fn measured_runs(&self) -> usize {
+        self.rows.iter().filter(|r| r.measurement.is_some()).count()
+    }
+
     /// The point the single-point charts show: the only one, or a sweep's last (largest).
     pub fn headline(&self) -> &PointResult {
         self.points.last().expect("a plan has at least one point")
@@ -721,7 +726,11 @@ fn run_all(plan: &Plan, points: &mut [PointResult], specs: Specs) -> Vec<RunRow>
                     }
                 }
             }
-            cell.summary = Summary::of(&cell.runs);
+            // A strategy that failed part-way has no headline numbers: its good runs stay in the
+            // rows (and the CSV), but a median of the runs that happened to work would mislead.
+            if cell.status == Status::Ok {
+                cell.summary = Summary::of(&cell.runs);
+            }
             let line = match (&cell.status, &cell.summary) {
                 (Status::Failed(why), _) => format!("FAILED: {why}"),
                 (_, Some(s)) => format!(
@@ -846,11 +855,7 @@ fn write_report(results: &Results) -> anyhow::Result<()> {
     }
     eprintln!(
         "concur: {} measured runs in {:.1} s; wrote {} in {}/",
-        results
-            .rows
-            .iter()
-            .filter(|r| r.measurement.is_some())
-            .count(),
+        results.measured_runs(),
         results.elapsed_s,
         written.join(", "),
         out.display()
@@ -878,6 +883,64 @@ mod tests {
         assert!(Sweep::parse("workers=0,2").is_err());
         assert!(Sweep::parse("workers=2,2").is_err());
         assert!(Sweep::parse("items=a").is_err());
+    }
+
+    fn plan(args: &[&str]) -> anyhow::Result<Plan> {
+        use clap::Parser;
+        let cli =
+            crate::cli::Cli::try_parse_from(["concur", "compare"].iter().chain(args).copied())?;
+        match cli.command {
+            Some(crate::cli::Command::Compare(a)) => Plan::from_args(&a),
+            _ => unreachable!("parsed a compare command"),
+        }
+    }
+
+    #[test]
+    fn presets_fill_in_what_flags_leave_out() {
+        let p = plan(&[]).unwrap();
+        assert_eq!(
+            (p.runs, p.app_mb, p.sweep.is_none()),
+            (DEFAULT_RUNS, 0, true)
+        );
+        assert_eq!(p.strategies.len(), STRATEGIES.len(), "all by default");
+
+        let p = plan(&["--preset", "workshop"]).unwrap();
+        assert_eq!((p.runs, p.app_mb), (5, 100));
+        assert_eq!(p.sweep.unwrap().describe(), "workers=1,8,32");
+
+        let p = plan(&["--preset", "workshop", "--runs", "1", "--app-mb", "0"]).unwrap();
+        assert_eq!((p.runs, p.app_mb), (1, 0), "explicit flags win");
+
+        let p = plan(&["--preset", "thorough", "--workers", "4"]).unwrap();
+        assert!(
+            p.sweep.is_none(),
+            "--workers replaces the preset's workers sweep"
+        );
+        assert_eq!(p.notes.len(), 1, "and says so");
+
+        let p = plan(&["--preset", "workshop", "--sweep", "items=10,20"]).unwrap();
+        assert_eq!(p.sweep.unwrap().axis, Axis::Items, "an explicit sweep wins");
+
+        let err = plan(&["--sweep", "app-mb=0,10", "--app-mb", "5"])
+            .err()
+            .unwrap();
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err}");
+
+        let p = plan(&["-s", "pool,threads,pool"]).unwrap();
+        let names: Vec<_> = p.strategies.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["pool", "threads"], "in the order given, once each");
+    }
+
+    #[test]
+    fn run_args_leave_workers_to_strategies_that_fix_their_own() {
+        let p = plan(&["--sweep", "workers=3,5"]).unwrap();
+        let threads = strategy::find("threads").unwrap();
+        let pool = strategy::find("pool").unwrap();
+        let (a, fixed) = p.run_args(threads, Some(5));
+        assert_eq!((a.workers, fixed), (None, true));
+        let (a, fixed) = p.run_args(pool, Some(5));
+        assert_eq!((a.workers, fixed), (Some(5), false));
+        assert_eq!(p.point_label(Some(5)), "workers=5");
     }
 
     #[test]

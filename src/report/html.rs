@@ -49,7 +49,7 @@ pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
          from wait4, RSS and PSS of the whole process tree sampled from /proc).</p>",
         escape(&results.machine.describe()),
         escape(&results.plan.command),
-        results.rows.len(),
+        results.measured_runs(),
         results.elapsed_s
     );
     for note in &results.plan.notes {
