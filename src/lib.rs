@@ -11,6 +11,7 @@ pub mod exec;
 pub mod list;
 pub mod measure;
 pub mod report;
+pub mod rpc;
 pub mod run;
 pub mod spec;
 pub mod strategy;

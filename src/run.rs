@@ -23,7 +23,8 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
     let items = args.items.unwrap_or(args.workload.default_items());
     let workers = match (info.default_workers, args.workers) {
         (Some(default), w) => w.map(|w| w as usize).unwrap_or(default),
-        (None, Some(_)) => return usage(format!(
+        (None, Some(_)) => {
+            return usage(format!(
             "--workers does not apply to '{}', which {}; use -s pool --workers N for a fixed pool",
             info.name,
             if info.name == "sequential" {
@@ -31,7 +32,8 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
             } else {
                 "starts one thread per job"
             }
-        )),
+        ))
+        }
         (None, None) if info.name == "sequential" => 1,
         (None, None) => items as usize,
     };
