@@ -134,6 +134,9 @@ impl fmt::Display for Ending {
 /// a child back into the parent's code.
 pub fn spawn(job: impl FnOnce() -> i32) -> anyhow::Result<Pid> {
     let parent = std::process::id();
+    // Anything left in Rust's stdout buffer would be copied into the child and printed twice.
+    // concur writes its output with raw write(2)s, so this is normally a no-op.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     // SAFETY: the caller guarantees this process is single-threaded, so no lock can be held by a
     // thread that does not exist in the child; the child runs only `job` and then `_exit`s.
     match unsafe { nix::unistd::fork() }.context("fork failed")? {

@@ -266,9 +266,10 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             }
         }
         // Accept one connection per worker; a worker that dies first will never connect.
-        while failed.is_none()
-            && connected.union(&ended.keys().copied().collect()).count() < workers.len()
-        {
+        let settled = |connected: &HashSet<Pid>, ended: &HashMap<Pid, Ending>| {
+            connected.len() + ended.keys().filter(|p| !connected.contains(p)).count()
+        };
+        while failed.is_none() && settled(&connected, &ended) < workers.len() {
             match listener.accept() {
                 Ok((stream, _)) => match peer_pid(&stream).map(Pid::from_raw) {
                     Some(pid) if workers.contains(&pid) && !connected.contains(&pid) => {
