@@ -30,6 +30,7 @@
 //! will replace it with a proper flag.
 
 use super::{available, Memory, Props, StrategyInfo};
+use crate::error::UsageError;
 use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
 use crate::workload::{emoji, wallet};
 use anyhow::{bail, Context};
@@ -223,7 +224,11 @@ pub fn run_jobs(
                 while !alive.is_empty() {
                     reap_one(&mut alive)?;
                 }
-                return Err(e.context(format!("forking job {i}")));
+                // The machine cannot do what was asked: exit code 2, like a usage error.
+                return Err(UsageError(format!(
+                    "cannot fork job {i}: {e:#} (out of processes or memory? try fewer --workers)"
+                ))
+                .into());
             }
         }
     }

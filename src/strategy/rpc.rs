@@ -24,6 +24,7 @@
 
 use super::fork::{self, Ending, PROCESSES};
 use super::{available, Props, StrategyInfo};
+use crate::error::UsageError;
 use crate::rpc::proto::{self, error_reply};
 use crate::rpc::{Client, ProtoError, Request, Response};
 use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
@@ -252,7 +253,12 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
                 workers.insert(pid);
             }
             Err(e) => {
-                failed = Some(e.context("forking an rpc worker"));
+                failed = Some(
+                    UsageError(format!(
+                        "cannot fork an rpc worker: {e:#} (out of processes or memory? try fewer --workers)"
+                    ))
+                    .into(),
+                );
                 break;
             }
         }
