@@ -367,3 +367,24 @@ fn sync_modes_belong_to_their_strategies() {
             )));
     }
 }
+
+#[test]
+fn the_stateless_workloads_run_in_forked_processes() {
+    for strategy in ["fork", "rpc"] {
+        for workload in ["cpu", "sleep", "noop"] {
+            let v = run_json(&[
+                "-s",
+                strategy,
+                "-w",
+                workload,
+                "--items",
+                "6",
+                "--workers",
+                "2",
+            ]);
+            assert_eq!(v["correct"], true, "{strategy} {workload}: {v}");
+            assert_eq!(v["jobs"], 6);
+            assert_clean_run(&v);
+        }
+    }
+}

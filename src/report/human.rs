@@ -40,11 +40,12 @@ pub fn summary(m: &Measurement) -> String {
     };
     let _ = writeln!(
         out,
-        "concur: {} · {} · {} jobs · {} workers{sync}{}",
+        "concur: {} · {} · {} jobs · {} worker{}{sync}{}",
         m.strategy,
         m.workload.name(),
         m.jobs,
         m.workers,
+        if m.workers == 1 { "" } else { "s" },
         if m.app_mb > 0 {
             format!(" · app {} MiB", m.app_mb)
         } else {
@@ -71,8 +72,9 @@ pub fn summary(m: &Measurement) -> String {
     );
     let _ = writeln!(
         out,
-        "  tree      peak {} threads, {} process{}",
+        "  tree      peak {} thread{}, {} process{}",
         m.peak_threads,
+        if m.peak_threads == 1 { "" } else { "s" },
         m.peak_processes,
         if m.peak_processes == 1 { "" } else { "es" }
     );

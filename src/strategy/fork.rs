@@ -32,7 +32,7 @@
 use super::{available, Memory, Props, StrategyInfo};
 use crate::error::UsageError;
 use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
-use crate::workload::{emoji, wallet};
+use crate::workload::{self, wallet};
 use anyhow::{bail, Context};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -251,7 +251,6 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let fault = fault_sigkill_job();
     let started = Instant::now();
     let wallet = match (spec.workload, spec.sync) {
-        (Workload::Emoji, _) => None,
         (Workload::Wallet, SyncMode::Shared) => {
             Some(Wallet::Shared(SharedLedger::new(spec.items)?, false))
         }
@@ -259,17 +258,21 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             Some(Wallet::Shared(SharedLedger::new(spec.items)?, true))
         }
         (Workload::Wallet, _) => Some(Wallet::Isolated(wallet::Ledger::new(spec.items))),
+        _ => None,
     };
-    let (repeat, pause_us) = (spec.repeat, spec.pause_us);
+    let pause_us = spec.pause_us;
     let failures = run_jobs(spec.items, spec.workers, |i| {
         // Everything below runs in the child.
         if fault == Some(i) {
             sigkill_self();
         }
         match &wallet {
-            None => match emoji::perform(i, repeat) {
+            None => match workload::perform_stateless(spec, i) {
                 Ok(()) => 0,
-                Err(_) => 1,
+                Err(e) => {
+                    eprintln!("concur: job {i}: {e}");
+                    1
+                }
             },
             Some(Wallet::Isolated(ledger)) => {
                 ledger.racy_update(wallet::delta(i), pause_us);

@@ -28,7 +28,7 @@ use crate::error::UsageError;
 use crate::rpc::proto::{self, error_reply};
 use crate::rpc::{Client, ProtoError, Request, Response};
 use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
-use crate::workload::{emoji, wallet};
+use crate::workload::{self, wallet};
 use anyhow::Context;
 use nix::unistd::Pid;
 use std::collections::{HashMap, HashSet};
@@ -200,7 +200,6 @@ fn worker(path: &Path, spec: &RunSpec, fault: Option<u64>) -> i32 {
 /// One job, as a worker does it.
 fn perform(server: &mut Client, spec: &RunSpec, i: u64) -> anyhow::Result<()> {
     match (spec.workload, spec.sync) {
-        (Workload::Emoji, _) => emoji::perform(i, spec.repeat)?,
         (Workload::Wallet, SyncMode::None) => {
             // Two calls: each is served whole, the pair is not.
             let (balance, version) = match server.call(&Request::Get)? {
@@ -219,6 +218,7 @@ fn perform(server: &mut Client, spec: &RunSpec, i: u64) -> anyhow::Result<()> {
                 delta: wallet::delta(i),
             })?;
         }
+        _ => workload::perform_stateless(spec, i).map_err(anyhow::Error::msg)?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! workload decides *what* a job is. Emoji jobs are stateless and check their output; wallet jobs
 //! share one balance, and where that balance lives is the lesson of each strategy.
 
+pub mod cpu;
 pub mod emoji;
 pub mod wallet;
 
@@ -26,8 +27,8 @@ pub struct InProcess {
 impl InProcess {
     pub fn new(spec: &RunSpec) -> Self {
         let account = match spec.workload {
-            Workload::Emoji => None,
             Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
+            _ => None,
         };
         InProcess {
             spec: spec.clone(),
@@ -48,7 +49,13 @@ impl InProcess {
                 account.adjust(wallet::delta(i), self.spec.pause_us);
                 Ok(())
             }
-            (None, _) => emoji::perform(i, self.spec.repeat),
+            (None, Workload::Noop) => Ok(()),
+            (None, Workload::Cpu) => cpu::perform(i, self.spec.cost).map(drop),
+            (None, Workload::Sleep) => {
+                std::thread::sleep(std::time::Duration::from_millis(self.spec.wait_ms));
+                Ok(())
+            }
+            (None, _) => emoji::perform(i, self.spec.repeat).map_err(|e| e.to_string()),
         };
         if let Err(e) = result {
             self.fail(format!("job {i}: {e}"));
@@ -79,6 +86,21 @@ impl InProcess {
             notes: Vec::new(),
             self_pss_bytes: 0,
         }
+    }
+}
+
+/// Perform job `i` of a workload that keeps no shared state (everything but the wallet, whose
+/// account depends on where the strategy keeps it). The process strategies call this in their
+/// forked children, where a failure can only be reported as an exit status.
+pub fn perform_stateless(spec: &RunSpec, i: u64) -> Result<(), String> {
+    match spec.workload {
+        Workload::Noop | Workload::Wallet => Ok(()),
+        Workload::Cpu => cpu::perform(i, spec.cost).map(drop),
+        Workload::Sleep => {
+            std::thread::sleep(std::time::Duration::from_millis(spec.wait_ms));
+            Ok(())
+        }
+        Workload::Emoji => emoji::perform(i, spec.repeat).map_err(|e| e.to_string()),
     }
 }
 

@@ -1,0 +1,106 @@
+//! Criterion benches: each in-process strategy's cost per job, and the primitives under them.
+//!
+//! - `noop/STRATEGY/wN`: 200 jobs that do nothing, so what is measured is the strategy's own cost
+//!   of handing a job to a worker (a thread spawn, a channel send, a steal, a mailbox, a task).
+//! - `emoji-to-sink/STRATEGY/wN`: the talks' emoji workload (51 x 50 writes) to /dev/null.
+//! - `primitive/NAME`: one operation of the primitive a strategy is built from (the floor).
+//!
+//! Throughput is in jobs (or operations) per second; criterion's HTML report lands in
+//! `target/criterion/report/index.html`. For a workshop laptop: `cargo bench -- --quick`.
+//!
+//! Strategies run inside the bench process, not under the harness: criterion needs thousands of
+//! iterations, and a fresh child per iteration would measure process start-up instead. The
+//! process strategies have their own bench (`benches/fork.rs`) because they fork.
+
+use concur::spec::{RunSpec, Workload};
+use concur::{limits, strategy, workload::emoji};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Duration;
+
+const IN_PROCESS: &[&str] = &[
+    "sequential",
+    "threads",
+    "pool",
+    "rayon",
+    "actors",
+    "futures",
+];
+
+fn spec(name: &str, workload: Workload, items: u64, workers: usize) -> RunSpec {
+    let info = strategy::find(name).expect("a registered strategy");
+    RunSpec {
+        strategy: name.to_owned(),
+        workload,
+        workers,
+        items,
+        repeat: 50,
+        pause_us: 0,
+        sync: info.syncs[0],
+        app_mb: 0,
+        cost: 1,
+        wait_ms: 0,
+    }
+}
+
+/// The worker counts a strategy takes: 1, 4, 16, or its own fixed count.
+fn worker_counts(name: &str, items: u64) -> Vec<usize> {
+    match strategy::find(name).and_then(|s| s.default_workers) {
+        Some(_) => vec![1, 4, 16],
+        None if name == "threads" => vec![items as usize],
+        None => vec![1],
+    }
+}
+
+fn per_strategy(c: &mut Criterion, group_name: &str, workload: Workload, items: u64) {
+    let mut group = c.benchmark_group(group_name);
+    group
+        .throughput(Throughput::Elements(items))
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500));
+    for name in IN_PROCESS {
+        let info = strategy::find(name).expect("registered");
+        for workers in worker_counts(name, items) {
+            let spec = spec(name, workload, items, workers);
+            group.bench_with_input(
+                BenchmarkId::new(*name, format!("w{workers}")),
+                &spec,
+                |b, spec| {
+                    b.iter(|| {
+                        let outcome = (info.run)(black_box(spec)).expect("the run succeeds");
+                        assert!(outcome.failures.is_empty());
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn noop(c: &mut Criterion) {
+    per_strategy(c, "noop", Workload::Noop, 200);
+}
+
+fn emoji_to_sink(c: &mut Criterion) {
+    emoji::set_sink(std::fs::File::create("/dev/null").expect("/dev/null opens"));
+    per_strategy(c, "emoji-to-sink", Workload::Emoji, 51);
+}
+
+fn primitives(c: &mut Criterion) {
+    let mut group = c.benchmark_group("primitive");
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500));
+    for (name, op) in limits::thread_primitives() {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| op(iters).expect("the primitive runs"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, noop, emoji_to_sink, primitives);
+criterion_main!(benches);
