@@ -15,7 +15,10 @@ Examples:
   concur run -s futures --workers 1 -w wallet   a single-threaded event loop loses them too
   concur run -s rayon --json                    one JSON object on stdout, for scripts
   concur run -s pool -w cpu --workers 2         CPU-bound jobs on both cores
-  concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop";
+  concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop
+  concur run -s fork --workers 4                Resque: a process per job, 4 at a time
+  concur run -s fork -w wallet                  each child changes its own copy: isolation
+  concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,7 +108,7 @@ pub const MAX_WAIT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Strategy: sequential, threads, pool, rayon, actors, futures (see `concur list`)
+    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, rpc (see `concur list`)
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
@@ -113,7 +116,7 @@ pub struct RunArgs {
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
 
-    /// Worker threads, actors or tasks' threads (default: the strategy's own; `sequential` and
+    /// Worker threads, actors, tasks' threads or processes (default: the strategy's own; `sequential` and
     /// `threads` fix their own count)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
     pub workers: Option<u64>,

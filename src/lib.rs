@@ -14,6 +14,7 @@ pub mod limits;
 pub mod list;
 pub mod measure;
 pub mod report;
+pub mod rpc;
 pub mod run;
 pub mod spec;
 pub mod strategy;

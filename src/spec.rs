@@ -88,6 +88,12 @@ pub enum SyncMode {
     Atomic,
     /// one actor owns the balance; jobs send it messages
     Actor,
+    /// fork: the balance lives in a MAP_SHARED mapping every child reads and writes (racy)
+    Shared,
+    /// fork: the same shared mapping, each update one atomic add after the pause (exact)
+    SharedAtomic,
+    /// rpc: each update is one `adjust` call the server applies whole (exact)
+    Adjust,
 }
 
 impl SyncMode {
@@ -97,6 +103,9 @@ impl SyncMode {
             SyncMode::Mutex => "mutex",
             SyncMode::Atomic => "atomic",
             SyncMode::Actor => "actor",
+            SyncMode::Shared => "shared",
+            SyncMode::SharedAtomic => "shared-atomic",
+            SyncMode::Adjust => "adjust",
         }
     }
 }

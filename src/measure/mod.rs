@@ -281,7 +281,10 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
     let failed_jobs = outcome.failures.len() as u64;
     let (correct, check) = match (&outcome.wallet, spec.workload) {
         (Some(w), _) => {
-            let ok = w.final_balance == w.expected_balance && failed_jobs == 0;
+            // A lost update is a wrong result even when the balance happens to come out right
+            // (the +10s and -10s that were lost can cancel, and under fork none arrive at all).
+            let ok =
+                w.final_balance == w.expected_balance && w.lost_updates == 0 && failed_jobs == 0;
             let lost = if w.lost_updates > 0 {
                 format!(", {} of {} updates lost", w.lost_updates, outcome.jobs)
             } else {

@@ -173,9 +173,12 @@ async fn wallet_tasks(spec: &RunSpec) -> (Vec<String>, WalletOutcome) {
     let (pause_us, items) = (spec.pause_us, spec.items);
     let mut owner = None;
     let account = Arc::new(match spec.sync {
-        SyncMode::None => AsyncAccount::Racy(Ledger::new(spec.items)),
+        // (shared/shared-atomic/adjust belong to the process strategies; here they mean none/atomic)
+        SyncMode::None | SyncMode::Shared => AsyncAccount::Racy(Ledger::new(spec.items)),
         SyncMode::Mutex => AsyncAccount::Locked(Default::default(), Ledger::new(spec.items)),
-        SyncMode::Atomic => AsyncAccount::Atomic(Ledger::new(spec.items)),
+        SyncMode::Atomic | SyncMode::SharedAtomic | SyncMode::Adjust => {
+            AsyncAccount::Atomic(Ledger::new(spec.items))
+        }
         SyncMode::Actor => {
             let (tx, mut rx) = mpsc::unbounded_channel::<(i64, oneshot::Sender<()>)>();
             owner = Some(tokio::spawn(async move {

@@ -10,9 +10,11 @@
 //! [`STRATEGIES`], and it shows up in `list`, `run` and `compare`.
 
 pub mod actors;
+pub mod fork;
 pub mod futures;
 pub mod pool;
 pub mod rayon_pool;
+pub mod rpc;
 pub mod sequential;
 pub mod threads;
 
@@ -72,6 +74,8 @@ pub static STRATEGIES: &[&StrategyInfo] = &[
     &rayon_pool::INFO,
     &actors::INFO,
     &futures::INFO,
+    &fork::INFO,
+    &rpc::INFO,
 ];
 
 /// The strategy called `name`.

@@ -89,6 +89,21 @@ impl InProcess {
     }
 }
 
+/// Perform job `i` of a workload that keeps no shared state (everything but the wallet, whose
+/// account depends on where the strategy keeps it). The process strategies call this in their
+/// forked children, where a failure can only be reported as an exit status.
+pub fn perform_stateless(spec: &RunSpec, i: u64) -> Result<(), String> {
+    match spec.workload {
+        Workload::Noop | Workload::Wallet => Ok(()),
+        Workload::Cpu => cpu::perform(i, spec.cost).map(drop),
+        Workload::Sleep => {
+            std::thread::sleep(std::time::Duration::from_millis(spec.wait_ms));
+            Ok(())
+        }
+        Workload::Emoji => emoji::perform(i, spec.repeat).map_err(|e| e.to_string()),
+    }
+}
+
 /// Sync modes any shared-memory strategy supports for the wallet, racy first (the default).
 pub const SHARED_MEMORY_SYNCS: &[SyncMode] = &[
     SyncMode::None,

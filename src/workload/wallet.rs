@@ -59,11 +59,13 @@ pub struct Ledger {
     based_on: Vec<AtomicU32>,
 }
 
-fn pack(balance: i64, version: u32) -> u64 {
+/// A balance and its version as one word (the balance truncated to 32 bits).
+pub fn pack(balance: i64, version: u32) -> u64 {
     ((balance as i32 as u32 as u64) << 32) | version as u64
 }
 
-fn unpack(word: u64) -> (i64, u32) {
+/// The balance and version packed in `word`.
+pub fn unpack(word: u64) -> (i64, u32) {
     (((word >> 32) as u32 as i32) as i64, word as u32)
 }
 
@@ -155,12 +157,16 @@ pub trait Account: Send + Sync {
 /// The account for `sync`, sized for `jobs` updates.
 pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
     match sync {
-        SyncMode::None => Box::new(Racy(Ledger::new(jobs))),
+        // `shared` is the racy update wherever the balance lives; the process strategies that
+        // offer it keep their own books, so in one address space it is simply `none`.
+        SyncMode::None | SyncMode::Shared => Box::new(Racy(Ledger::new(jobs))),
         SyncMode::Mutex => Box::new(Locked {
             lock: Mutex::new(()),
             ledger: Ledger::new(jobs),
         }),
-        SyncMode::Atomic => Box::new(AtomicAdd(Ledger::new(jobs))),
+        SyncMode::Atomic | SyncMode::SharedAtomic | SyncMode::Adjust => {
+            Box::new(AtomicAdd(Ledger::new(jobs)))
+        }
         SyncMode::Actor => Box::new(ActorAccount::start(jobs)),
     }
 }

@@ -1,0 +1,477 @@
+//! `fork`: Resque's model. One `fork(2)` per job, at most `--workers` children alive at once.
+//!
+//! Resque's worker takes a job, forks, and waits: the child performs the job and exits; the parent
+//! reads the child's exit status. Whatever the job does to its memory (leaks, corruption, a
+//! segfault) dies with the child, and a child that dies by a signal or a non-zero status is one
+//! failed job (Resque calls it `DirtyExit`), not a dead worker. That isolation is also why the
+//! wallet never moves here: each child adjusts its *own* copy of the balance, and that copy dies
+//! with it. To share the balance the processes need memory mapped `MAP_SHARED` (`--sync shared`),
+//! and then they race exactly like threads do, unless the update is one atomic add
+//! (`--sync shared-atomic`).
+//!
+//! # Fork safety
+//! `fork` copies only the calling thread. A lock another thread held at that moment (malloc's, the
+//! stdout lock, a runtime's) stays locked forever in the child. So the process that forks must be
+//! single-threaded: [`ensure_single_threaded`] checks `Threads: 1` in `/proc/self/status` before the
+//! first fork and refuses otherwise. The child then does only its job and leaves with
+//! `libc::_exit`, which runs no atexit handlers and flushes no stdio buffers it inherited (concur
+//! has none: the emoji are raw `write(2)`s). Every child asks to be killed if its parent dies
+//! (`PR_SET_PDEATHSIG`), and the parent `waitpid`s every child it forked: no zombies, no orphans.
+//!
+//! # Copy-on-write
+//! `fork` copies the page tables, not the pages: a child shares every page of its parent until one
+//! of them writes to it. With `--app-mb 200` each child's RSS counts the 200 MiB it shares, so RSS
+//! summed over the tree grows with every child alive; PSS divides shared pages among their
+//! sharers and shows what the tree really costs.
+//!
+//! # Breaking a job on purpose
+//! `CONCUR_FAULT_SIGKILL_JOB=<i>` (read once, in the parent, before forking) makes job `i`'s child
+//! `SIGKILL` itself before doing anything: a `DirtyExit` to watch the run survive. `concur chaos`
+//! will replace it with a proper flag.
+
+use super::{available, Memory, Props, StrategyInfo};
+use crate::error::UsageError;
+use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::workload::{self, wallet};
+use anyhow::{bail, Context};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::Instant;
+
+pub const INFO: StrategyInfo = StrategyInfo {
+    name: "fork",
+    models: "Resque: fork(2) per job, at most N children, waitpid, exit status read",
+    props: PROCESSES,
+    default_workers: Some(1),
+    // `none` (isolated) is the default; shared-atomic before shared so the summary's "try --sync"
+    // hint names the fix.
+    syncs: &[SyncMode::None, SyncMode::SharedAtomic, SyncMode::Shared],
+    unavailable: available,
+    run,
+};
+
+/// Properties of strategies whose workers are processes.
+pub const PROCESSES: Props = Props {
+    memory: Memory::Isolated,
+    survives_crash: true,
+    kills_hung: true,
+    parallel: true,
+    needs_server: false,
+};
+
+/// The environment variable that makes one job's process kill itself (see the module docs).
+pub const FAULT_SIGKILL_ENV: &str = "CONCUR_FAULT_SIGKILL_JOB";
+
+/// The job whose process should `SIGKILL` itself, if any. Read before forking: reading the
+/// environment takes a lock, and the child should take none it does not need.
+pub fn fault_sigkill_job() -> Option<u64> {
+    std::env::var(FAULT_SIGKILL_ENV).ok()?.trim().parse().ok()
+}
+
+/// Kill the calling process with `SIGKILL` (the injected fault).
+pub fn sigkill_self() -> ! {
+    let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    // SAFETY: `_exit` only ends the process; unreachable in practice (SIGKILL cannot be caught).
+    unsafe { libc::_exit(137) }
+}
+
+/// Threads of the calling process, from `Threads:` in /proc/self/status.
+pub fn thread_count() -> anyhow::Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .context("no Threads: line in /proc/self/status")
+}
+
+/// Refuse to fork from a process with more than one thread (see the module docs).
+pub fn ensure_single_threaded() -> anyhow::Result<()> {
+    let n = thread_count()?;
+    if n != 1 {
+        bail!(
+            "refusing to fork: this process has {n} threads, and a forked child inherits their \
+             locks but not the threads that would release them (fork needs Threads: 1)"
+        );
+    }
+    Ok(())
+}
+
+/// How a child process ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `_exit(code)`; 0 is success.
+    Exited(i32),
+    /// Killed by a signal (the job crashed, or was killed).
+    Signaled(Signal),
+}
+
+impl Ending {
+    pub fn ok(self) -> bool {
+        self == Ending::Exited(0)
+    }
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Exited(code) => write!(f, "exited with status {code}"),
+            Ending::Signaled(sig) => write!(f, "killed by {}", sig.as_str()),
+        }
+    }
+}
+
+/// Fork a child that runs `job` and `_exit`s with the code it returns; returns the child's pid.
+///
+/// The caller must be single-threaded ([`ensure_single_threaded`]); `run` checks once before its
+/// first fork. A panic in the job is caught in the child (exit 101): unwinding must never carry
+/// a child back into the parent's code.
+pub fn spawn(job: impl FnOnce() -> i32) -> anyhow::Result<Pid> {
+    let parent = std::process::id();
+    // Anything left in Rust's stdout buffer would be copied into the child and printed twice.
+    // concur writes its output with raw write(2)s, so this is normally a no-op.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: the caller guarantees this process is single-threaded, so no lock can be held by a
+    // thread that does not exist in the child; the child runs only `job` and then `_exit`s.
+    match unsafe { nix::unistd::fork() }.context("fork failed")? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let code = in_child(parent, job);
+            // SAFETY: `_exit` ends the child at once, without running the parent's atexit handlers
+            // or flushing stdio buffers copied from the parent (which would print them twice).
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+fn in_child(parent: u32, job: impl FnOnce() -> i32) -> i32 {
+    // Die with the parent; and if it is already gone (we were re-parented before the prctl took
+    // effect), do not run the job at all.
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+        || std::os::unix::process::parent_id() != parent
+    {
+        return 1;
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(101)
+}
+
+/// Block until any child ends; its pid and how it ended.
+pub fn reap_any() -> anyhow::Result<(Pid, Ending)> {
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, code)) => return Ok((pid, Ending::Exited(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _core)) => return Ok((pid, Ending::Signaled(sig))),
+            Ok(_) => continue, // stopped/continued: not an ending
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waitpid failed"),
+        }
+    }
+}
+
+/// Reap a child if one has ended, without blocking.
+pub fn try_reap() -> Option<(Pid, Ending)> {
+    use nix::sys::wait::WaitPidFlag;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => return Some((pid, Ending::Exited(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => return Some((pid, Ending::Signaled(sig))),
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// The Resque loop: for each job in `0..items`, fork a child that runs `job(i)` and exits with
+/// its return code, keeping at most `workers` children alive; reap them all. Returns one line per
+/// failed job (a `DirtyExit`: non-zero status or a signal). The run goes on after a failure.
+///
+/// The caller must be single-threaded (see [`spawn`]). This is the whole per-job path of
+/// `-s fork`; `benches/fork.rs` measures it against a bare fork + `_exit` + `waitpid`.
+pub fn run_jobs(
+    items: u64,
+    workers: usize,
+    mut job: impl FnMut(u64) -> i32,
+) -> anyhow::Result<Vec<String>> {
+    let workers = workers.max(1);
+    let mut alive: HashMap<Pid, u64> = HashMap::with_capacity(workers);
+    let mut failures = Vec::new();
+    let mut reap_one = |alive: &mut HashMap<Pid, u64>| -> anyhow::Result<()> {
+        let (pid, ending) = reap_any()?;
+        if let Some(i) = alive.remove(&pid) {
+            if !ending.ok() {
+                failures.push(format!("job {i}: child {pid} {ending} (DirtyExit)"));
+            }
+        }
+        Ok(())
+    };
+    for i in 0..items {
+        while alive.len() >= workers {
+            reap_one(&mut alive)?;
+        }
+        match spawn(|| job(i)) {
+            Ok(pid) => {
+                alive.insert(pid, i);
+            }
+            Err(e) => {
+                // Out of processes (EAGAIN) or memory: reap what we started, then say so.
+                while !alive.is_empty() {
+                    reap_one(&mut alive)?;
+                }
+                // The machine cannot do what was asked: exit code 2, like a usage error.
+                return Err(UsageError(format!(
+                    "cannot fork job {i}: {e:#} (out of processes or memory? try fewer --workers)"
+                ))
+                .into());
+            }
+        }
+    }
+    while !alive.is_empty() {
+        reap_one(&mut alive)?;
+    }
+    Ok(failures)
+}
+
+/// Where the wallet lives for each `--sync` mode.
+enum Wallet {
+    /// `none`: an ordinary ledger in the parent's memory; each child updates its private copy.
+    Isolated(wallet::Ledger),
+    /// `shared` / `shared-atomic`: a ledger in memory every child maps `MAP_SHARED`.
+    Shared(SharedLedger, bool),
+}
+
+fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
+    ensure_single_threaded()?;
+    let fault = fault_sigkill_job();
+    let started = Instant::now();
+    let wallet = match (spec.workload, spec.sync) {
+        (Workload::Wallet, SyncMode::Shared) => {
+            Some(Wallet::Shared(SharedLedger::new(spec.items)?, false))
+        }
+        (Workload::Wallet, SyncMode::SharedAtomic) => {
+            Some(Wallet::Shared(SharedLedger::new(spec.items)?, true))
+        }
+        (Workload::Wallet, _) => Some(Wallet::Isolated(wallet::Ledger::new(spec.items))),
+        _ => None,
+    };
+    let pause_us = spec.pause_us;
+    let failures = run_jobs(spec.items, spec.workers, |i| {
+        // Everything below runs in the child.
+        if fault == Some(i) {
+            sigkill_self();
+        }
+        match &wallet {
+            None => match workload::perform_stateless(spec, i) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("concur: job {i}: {e}");
+                    1
+                }
+            },
+            Some(Wallet::Isolated(ledger)) => {
+                ledger.racy_update(wallet::delta(i), pause_us);
+                0
+            }
+            Some(Wallet::Shared(ledger, atomic)) => {
+                if *atomic {
+                    wallet::pause(pause_us);
+                    ledger.add_atomically(wallet::delta(i));
+                } else {
+                    ledger.racy_update(wallet::delta(i), pause_us);
+                }
+                0
+            }
+        }
+    })?;
+    let mut notes = Vec::new();
+    let wallet = wallet.map(|w| match w {
+        Wallet::Isolated(ledger) => {
+            let out = ledger.outcome(spec.items);
+            notes.push(format!(
+                "isolated: {} of {} updates reached the parent (each child changed its own \
+                 copy-on-write copy of the balance, which died with it; try --sync shared-atomic)",
+                spec.items - out.lost_updates,
+                spec.items
+            ));
+            out
+        }
+        Wallet::Shared(ledger, _) => ledger.outcome(spec.items),
+    });
+    Ok(Outcome {
+        jobs: spec.items,
+        workers: spec.workers,
+        failures,
+        wallet,
+        work_s: started.elapsed().as_secs_f64(),
+        notes,
+        self_pss_bytes: 0,
+    })
+}
+
+/// A [`wallet::Ledger`]'s words, laid out in an anonymous `MAP_SHARED` mapping: the one piece of
+/// memory a forked child writes that its parent and siblings see.
+///
+/// Layout: `[0..8)` the packed balance+version word, `[8..12)` the next version, `[16..)` one
+/// `u32` per version: the version it was based on (the books that count lost updates).
+pub struct SharedLedger {
+    map: NonNull<libc::c_void>,
+    len: usize,
+    slots: usize,
+}
+
+const HEADER: usize = 16;
+
+impl SharedLedger {
+    /// A shared ledger at [`wallet::START`] with room for `writes` updates.
+    pub fn new(writes: u64) -> anyhow::Result<Self> {
+        let slots = writes as usize + 1;
+        let len = HEADER + 4 * slots;
+        let nonzero = NonZeroUsize::new(len).expect("HEADER > 0");
+        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        // SAFETY: a fresh anonymous mapping aliases nothing; it is unmapped only in `drop`.
+        let map = unsafe {
+            mmap_anonymous(
+                None,
+                nonzero,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )
+        }
+        .context("mapping shared memory for the wallet")?;
+        let ledger = SharedLedger { map, len, slots };
+        ledger.word().store(wallet::pack(wallet::START, 0), SeqCst);
+        Ok(ledger)
+    }
+
+    fn word(&self) -> &AtomicU64 {
+        // SAFETY: the mapping is page-aligned, at least HEADER bytes long, zero-filled by the
+        // kernel (a valid AtomicU64), lives as long as `self`, and is only accessed atomically.
+        unsafe { &*(self.map.as_ptr() as *const AtomicU64) }
+    }
+
+    fn next_version(&self) -> &AtomicU32 {
+        // SAFETY: as in `word`; offset 8 is 4-aligned and inside the header.
+        unsafe { &*((self.map.as_ptr() as *const u8).add(8) as *const AtomicU32) }
+    }
+
+    fn based_on(&self) -> &[AtomicU32] {
+        // SAFETY: as in `word`; `slots` u32s start at offset 16 (4-aligned), inside `len`.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self.map.as_ptr() as *const u8).add(HEADER) as *const AtomicU32,
+                self.slots,
+            )
+        }
+    }
+
+    fn read(&self) -> (i64, u32) {
+        wallet::unpack(self.word().load(SeqCst))
+    }
+
+    fn stamp(&self, based_on: u32) -> u32 {
+        let v = self.next_version().fetch_add(1, SeqCst) + 1;
+        if let Some(slot) = self.based_on().get(v as usize) {
+            slot.store(based_on, SeqCst);
+        }
+        v
+    }
+
+    /// Read, pause, write: the race, across processes this time.
+    pub fn racy_update(&self, delta: i64, pause_us: u64) {
+        let (balance, version) = self.read();
+        wallet::pause(pause_us);
+        let v = self.stamp(version);
+        self.word().store(wallet::pack(balance + delta, v), SeqCst);
+    }
+
+    /// One indivisible compare-and-swap add: atomics work across processes on shared memory.
+    pub fn add_atomically(&self, delta: i64) {
+        let v = self.next_version().fetch_add(1, SeqCst) + 1;
+        let mut cur = self.word().load(SeqCst);
+        loop {
+            let (balance, version) = wallet::unpack(cur);
+            let new = wallet::pack(balance + delta, v);
+            match self.word().compare_exchange(cur, new, SeqCst, SeqCst) {
+                Ok(_) => {
+                    if let Some(slot) = self.based_on().get(v as usize) {
+                        slot.store(version, SeqCst);
+                    }
+                    return;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Final balance and exact lost-update count, as [`wallet::Ledger::outcome`] counts them.
+    pub fn outcome(&self, jobs: u64) -> WalletOutcome {
+        let (balance, mut v) = self.read();
+        let mut survived = 0u64;
+        // Each version is based on an earlier one, so the walk ends; the bound is belt and braces.
+        while v != 0 && survived <= jobs {
+            survived += 1;
+            v = self
+                .based_on()
+                .get(v as usize)
+                .map(|s| s.load(SeqCst))
+                .unwrap_or(0);
+        }
+        WalletOutcome {
+            expected_balance: wallet::START + wallet::delta_sum(jobs),
+            final_balance: balance,
+            lost_updates: jobs.saturating_sub(survived),
+        }
+    }
+}
+
+impl Drop for SharedLedger {
+    fn drop(&mut self) {
+        // SAFETY: `map`/`len` are exactly what mmap returned; no reference outlives `self`.
+        let _ = unsafe { nix::sys::mman::munmap(self.map, self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // These tests never fork: the test harness is multi-threaded, which is the point of the first.
+
+    #[test]
+    fn refuses_to_fork_from_a_multithreaded_process() {
+        let _other =
+            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
+        let err = ensure_single_threaded().unwrap_err().to_string();
+        assert!(err.contains("refusing to fork"), "{err}");
+    }
+
+    #[test]
+    fn shared_ledger_keeps_the_same_books_as_the_ledger() {
+        let l = SharedLedger::new(4).unwrap();
+        let (b1, v1) = l.read();
+        l.racy_update(10, 0);
+        // A write based on the stale read overwrites the +10: one lost update.
+        let v = l.stamp(v1);
+        l.word().store(wallet::pack(b1 - 10, v), SeqCst);
+        l.add_atomically(10);
+        l.add_atomically(-10);
+        let o = l.outcome(4);
+        assert_eq!((o.final_balance, o.lost_updates), (90, 1));
+    }
+
+    #[test]
+    fn endings_read_like_resque() {
+        assert_eq!(
+            Ending::Signaled(Signal::SIGKILL).to_string(),
+            "killed by SIGKILL"
+        );
+        assert!(Ending::Exited(0).ok());
+        assert!(!Ending::Exited(1).ok());
+    }
+}
