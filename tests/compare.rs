@@ -57,12 +57,15 @@ fn table_rows<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
 fn writes_every_file_with_one_row_per_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("report");
-    let names = ["sequential", "threads", "pool"];
-    let (code, stdout, stderr) =
-        compare(&dir, &["--runs", "1", "-s", "sequential,threads,pool"], &[]);
+    let names = ["sequential", "threads", "pool", "fork"];
+    let (code, stdout, stderr) = compare(
+        &dir,
+        &["--runs", "1", "-s", "sequential,threads,pool,fork"],
+        &[],
+    );
     assert_eq!(code, 0, "stderr: {stderr}");
 
-    // The table lists all three, measured and correct.
+    // The table lists all four, measured and correct.
     for name in names {
         let rows = table_rows(&stdout, name);
         assert!(!rows.is_empty(), "{name} missing from the table:\n{stdout}");
@@ -80,7 +83,7 @@ fn writes_every_file_with_one_row_per_run() {
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(
         runs.len(),
-        3,
+        4,
         "one row per measured run (warm-ups excluded)"
     );
     for (run, name) in runs.iter().zip(names) {
@@ -90,13 +93,21 @@ fn writes_every_file_with_one_row_per_run() {
         assert!(run["measurement"]["peak_rss_bytes"].as_u64().unwrap() > 0);
     }
     let cells = doc["points"][0]["strategies"].as_array().unwrap();
-    assert_eq!(cells.len(), 3);
+    assert_eq!(cells.len(), 4);
     assert!(cells.iter().all(|c| c["status"] == "ok"));
+    let fork = &cells[3];
+    assert_eq!(fork["props"]["memory"], "isolated");
+    assert_eq!(fork["safety_score"], 3);
+    assert_eq!(cells[1]["safety_score"], 0, "threads share everything");
+    assert!(
+        doc["ratios"].as_array().unwrap().is_empty(),
+        "no app, no ratio"
+    );
 
     // CSV: a header and one row per run, machine facts on each.
     let csv = read(&dir, "results.csv");
     let lines: Vec<_> = csv.lines().collect();
-    assert_eq!(lines.len(), 1 + 3, "{csv}");
+    assert_eq!(lines.len(), 1 + 4, "{csv}");
     let header: Vec<_> = lines[0].split(',').collect();
     for col in [
         "strategy",
@@ -341,4 +352,44 @@ fn usage_mistakes_exit_2_with_one_line() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
     assert!(!tmp.path().join("results.json").exists(), "nothing ran");
+}
+
+#[test]
+fn with_an_app_loaded_the_report_states_fork_over_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = compare(
+        tmp.path(),
+        &[
+            "--runs",
+            "1",
+            "-s",
+            "threads,fork",
+            "--app-mb",
+            "16",
+            "--workers",
+            "2",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(
+        stdout.contains("with a 16 MiB app: fork (2 workers) peaks at"),
+        "{stdout}"
+    );
+    let doc = json(tmp.path());
+    let ratios = doc["ratios"].as_array().unwrap();
+    assert_eq!(ratios.len(), 1);
+    let r = &ratios[0];
+    // Both loaded the same app: neither can be below it, and the ratio is what the medians say.
+    for key in [
+        "fork_rss_bytes",
+        "threads_rss_bytes",
+        "fork_pss_bytes",
+        "threads_pss_bytes",
+    ] {
+        assert!(r[key].as_u64().unwrap() > 16 << 20, "{key}: {r}");
+    }
+    let ratio = r["fork_rss_bytes"].as_f64().unwrap() / r["threads_rss_bytes"].as_f64().unwrap();
+    assert!((ratio - r["rss_ratio"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(read(tmp.path(), "report.html").contains("Processes versus threads"));
 }

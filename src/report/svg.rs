@@ -47,6 +47,15 @@ fn e<E: std::fmt::Debug>(err: E) -> anyhow::Error {
     anyhow!("drawing: {err:?}")
 }
 
+/// An axis tick: whole numbers once the axis reaches 100, one decimal below.
+fn tick(v: f64, axis_max: f64) -> String {
+    if axis_max >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// `n` equal segments, one per category: plotters' integer ranges include their end, so the
 /// segments of `0..n-1` are exactly `0..n`'s elements.
 fn segments(
@@ -113,7 +122,7 @@ fn draw_bars(area: &Area<'_>, b: &Bars<'_>) -> anyhow::Result<()> {
             _ => String::new(),
         })
         .x_desc(b.unit)
-        .x_label_formatter(&|x| format!("{x:.1}"))
+        .x_label_formatter(&|x| tick(*x, max))
         .draw()
         .map_err(e)?;
     chart
@@ -190,8 +199,9 @@ pub fn time(results: &Results) -> anyhow::Result<String> {
     let t = title(
         point,
         &format!(
-            "Wall time, median of {} runs, whisker min-max",
-            results.plan.runs
+            "Wall time, median of {} run{}, whisker min-max",
+            results.plan.runs,
+            if results.plan.runs == 1 { "" } else { "s" }
         ),
     );
     draw_svg((800, height(point)), |root| {
@@ -296,7 +306,7 @@ pub fn tradeoff(results: &Results) -> anyhow::Result<String> {
             })
             .y_desc("safety score: isolated memory + survives a crash + can kill a hung job")
             .x_desc("peak memory, MiB (● RSS, ○ PSS)")
-            .x_label_formatter(&|x| format!("{x:.1}"))
+            .x_label_formatter(&|x| tick(*x, max))
             .draw()
             .map_err(e)?;
         let mut stacked = [0i32; 4];
@@ -385,10 +395,11 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
             .collect()
     };
     let t = format!(
-        "{} along {} ({} runs each, median)",
+        "{} along {} (median of {} run{} each)",
         results.plan.workload.name(),
         sweep.describe(),
-        results.plan.runs
+        results.plan.runs,
+        if results.plan.runs == 1 { "" } else { "s" }
     );
     draw_svg((1400, 480), |root| {
         let root = root.titled(&t, (FONT, 16)).map_err(e)?;
@@ -416,7 +427,7 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
                 })
                 .x_desc(sweep.axis.name())
                 .y_desc(unit)
-                .y_label_formatter(&|y| format!("{y:.1}"))
+                .y_label_formatter(&|y| tick(*y, max))
                 .draw()
                 .map_err(e)?;
             for (k, points) in data.iter().enumerate() {
