@@ -12,7 +12,9 @@ Examples:
   concur run -s threads -w wallet               lose updates to a race...
   concur run -s threads -w wallet --sync mutex  ...and stop losing them
   concur run -s futures --workers 1 -w wallet   a single-threaded event loop loses them too
-  concur run -s rayon --json                    one JSON object on stdout, for scripts";
+  concur run -s rayon --json                    one JSON object on stdout, for scripts
+  concur run -s redis --workers 8 --batch 16    Sidekiq's shape: JSON jobs in a Redis list
+  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,7 +62,7 @@ pub const MAX_WRITES: u64 = 20_000_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Strategy: sequential, threads, pool, rayon, actors, futures (see `concur list`)
+    /// Strategy: sequential, threads, pool, rayon, actors, futures, redis (see `concur list`)
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
@@ -95,6 +97,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "MB", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
     pub app_mb: u64,
+
+    /// Redis server for -s redis (also REDIS_URL; this flag wins); without either, concur starts
+    /// a private redis-server on a Unix socket and stops it afterwards
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// -s redis: jobs fetched per round trip (LPOP key K); a worker that dies loses its batch
+    #[arg(long, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(1..=crate::strategy::redis::MAX_BATCH))]
+    pub batch: Option<u64>,
 
     /// Print one JSON object on stdout instead of the emoji stream and the summary
     #[arg(long)]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod list;
 pub mod measure;
+pub mod redis_server;
 pub mod report;
 pub mod run;
 pub mod spec;

@@ -17,13 +17,17 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
             strategy::names()
         ));
     };
-    if let Some(why) = (info.unavailable)() {
-        return usage(format!("strategy '{}' cannot run here: {why}", info.name));
+    let redis_url = redis_url(args, info.name)?;
+    if redis_url.is_none() {
+        if let Some(why) = (info.unavailable)() {
+            return usage(format!("strategy '{}' cannot run here: {why}", info.name));
+        }
     }
     let items = args.items.unwrap_or(args.workload.default_items());
     let workers = match (info.default_workers, args.workers) {
         (Some(default), w) => w.map(|w| w as usize).unwrap_or(default),
-        (None, Some(_)) => return usage(format!(
+        (None, Some(_)) => {
+            return usage(format!(
             "--workers does not apply to '{}', which {}; use -s pool --workers N for a fixed pool",
             info.name,
             if info.name == "sequential" {
@@ -31,7 +35,8 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
             } else {
                 "starts one thread per job"
             }
-        )),
+        ))
+        }
         (None, None) if info.name == "sequential" => 1,
         (None, None) => items as usize,
     };
@@ -56,6 +61,14 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
                     items * args.repeat
                 ));
             }
+            if let Some(sync) = args.sync {
+                return usage(format!(
+                    "--sync {} applies to the wallet workload only (add -w wallet)",
+                    sync.name()
+                ));
+            }
+        }
+        Workload::Noop => {
             if let Some(sync) = args.sync {
                 return usage(format!(
                     "--sync {} applies to the wallet workload only (add -w wallet)",
@@ -94,7 +107,34 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
         pause_us: args.pause_us,
         sync: args.sync.unwrap_or(info.syncs[0]),
         app_mb: args.app_mb,
+        redis_url,
+        batch: args.batch.unwrap_or(1),
     })
+}
+
+/// `-s redis`: the server's URL from `--redis-url` or else `REDIS_URL`, checked now (it must
+/// parse and answer within seconds); `None` means a private server. Other strategies take no
+/// Redis flags.
+fn redis_url(args: &RunArgs, strategy: &str) -> anyhow::Result<Option<String>> {
+    use crate::strategy::redis;
+    if strategy != redis::INFO.name {
+        return match (&args.redis_url, args.batch) {
+            (Some(_), _) => usage("--redis-url applies to -s redis only"),
+            (_, Some(_)) => usage("--batch applies to -s redis only"),
+            _ => Ok(None),
+        };
+    }
+    let (url, source) = match &args.redis_url {
+        Some(url) => (url.clone(), "--redis-url"),
+        None => match crate::redis_server::env_url() {
+            Some(url) => (url, "REDIS_URL"),
+            None => return Ok(None),
+        },
+    };
+    match redis::check_url(&url, source) {
+        Ok(()) => Ok(Some(url)),
+        Err(why) => usage(why),
+    }
 }
 
 /// MemAvailable from /proc/meminfo, in MiB.

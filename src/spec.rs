@@ -15,6 +15,9 @@ pub enum Workload {
     Emoji,
     /// a balance of 100; jobs alternate +10/-10 as read, pause, write
     Wallet,
+    /// (hidden) a job that does nothing: measures a strategy's own per-job cost
+    #[value(hide = true)]
+    Noop,
 }
 
 impl Workload {
@@ -24,6 +27,7 @@ impl Workload {
         match self {
             Workload::Emoji => "emoji",
             Workload::Wallet => "wallet",
+            Workload::Noop => "noop",
         }
     }
 
@@ -35,6 +39,7 @@ impl Workload {
             Workload::Wallet => {
                 "a balance of 100; jobs alternate +10/-10 as read, pause, write; correct when the final balance is the expected one"
             }
+            Workload::Noop => "a job that does nothing; correct when every job ran",
         }
     }
 
@@ -44,6 +49,7 @@ impl Workload {
         match self {
             Workload::Emoji => 51,
             Workload::Wallet => 100,
+            Workload::Noop => 10_000,
         }
     }
 }
@@ -60,6 +66,10 @@ pub enum SyncMode {
     Atomic,
     /// one actor owns the balance; jobs send it messages
     Actor,
+    /// Redis: one INCRBY per update, applied atomically by the server
+    Incr,
+    /// Redis: WATCH, read, pause, MULTI/SET/EXEC, retried when another write came first
+    Watch,
 }
 
 impl SyncMode {
@@ -69,6 +79,8 @@ impl SyncMode {
             SyncMode::Mutex => "mutex",
             SyncMode::Atomic => "atomic",
             SyncMode::Actor => "actor",
+            SyncMode::Incr => "incr",
+            SyncMode::Watch => "watch",
         }
     }
 }
@@ -84,6 +96,16 @@ pub struct RunSpec {
     pub pause_us: u64,
     pub sync: SyncMode,
     pub app_mb: u64,
+    /// `redis`: the server to use; `None` = start a private one.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// `redis`: jobs fetched per LPOP (1 = one round trip per job).
+    #[serde(default = "one")]
+    pub batch: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// Wallet result: where the balance ended and what was expected.

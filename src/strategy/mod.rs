@@ -13,6 +13,7 @@ pub mod actors;
 pub mod futures;
 pub mod pool;
 pub mod rayon_pool;
+pub mod redis;
 pub mod sequential;
 pub mod threads;
 
@@ -72,6 +73,7 @@ pub static STRATEGIES: &[&StrategyInfo] = &[
     &rayon_pool::INFO,
     &actors::INFO,
     &futures::INFO,
+    &redis::INFO,
 ];
 
 /// The strategy called `name`.

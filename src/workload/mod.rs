@@ -26,7 +26,7 @@ pub struct InProcess {
 impl InProcess {
     pub fn new(spec: &RunSpec) -> Self {
         let account = match spec.workload {
-            Workload::Emoji => None,
+            Workload::Emoji | Workload::Noop => None,
             Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
         };
         InProcess {
@@ -48,6 +48,7 @@ impl InProcess {
                 account.adjust(wallet::delta(i), self.spec.pause_us);
                 Ok(())
             }
+            (None, Workload::Noop) => Ok(()),
             (None, _) => emoji::perform(i, self.spec.repeat),
         };
         if let Err(e) = result {

@@ -160,7 +160,11 @@ pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
             lock: Mutex::new(()),
             ledger: Ledger::new(jobs),
         }),
-        SyncMode::Atomic => Box::new(AtomicAdd(Ledger::new(jobs))),
+        // incr and watch are Redis's modes (`run` only lets a strategy use the modes it lists);
+        // in memory both amount to one indivisible add, a CAS loop like WATCH/MULTI/EXEC.
+        SyncMode::Atomic | SyncMode::Incr | SyncMode::Watch => {
+            Box::new(AtomicAdd(Ledger::new(jobs)))
+        }
         SyncMode::Actor => Box::new(ActorAccount::start(jobs)),
     }
 }
