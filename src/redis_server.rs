@@ -224,17 +224,70 @@ impl Drop for PrivateServer {
 /// A fresh 700 temp dir whose socket path fits in `sun_path` (falling back to /tmp when
 /// `TMPDIR` is too deep).
 fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
     let make = |base: &Path| {
+        sweep_stale(base);
         tempfile::Builder::new()
-            .prefix("concur-redis-")
+            .prefix(DIR_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(base)
             .with_context(|| format!("creating a temp dir in {}", base.display()))
     };
     let dir = make(&std::env::temp_dir())?;
-    if dir.path().join("redis.sock").as_os_str().len() <= MAX_SOCKET_PATH {
-        return Ok(dir);
+    let dir = if dir.path().join("redis.sock").as_os_str().len() <= MAX_SOCKET_PATH {
+        dir
+    } else {
+        make(Path::new("/tmp"))?
+    };
+    std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+        .context("writing the private redis-server's owner file")?;
+    Ok(dir)
+}
+
+/// Temp dirs of private servers start with this.
+const DIR_PREFIX: &str = "concur-redis-";
+/// Each such dir names the pid of the process that made it.
+const OWNER_FILE: &str = "owner.pid";
+
+/// Remove private-server dirs in `base` whose owner process is gone: a run killed outright
+/// (Ctrl-C kills the measured child with SIGKILL) cannot clean up after itself, so the next run
+/// does. The server itself is already gone then (parent-death signal); only files are left.
+/// Only our own dirs with a readable owner file naming a dead process are touched.
+fn sweep_stale(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // Our effective uid: /proc/self belongs to it.
+    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with(DIR_PREFIX)
+            && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !ours {
+            continue;
+        }
+        let owner = std::fs::read_to_string(path.join(OWNER_FILE))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if owner.is_some_and(|pid| !alive(pid)) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
-    make(Path::new("/tmp"))
+}
+
+/// Whether `pid` is a running process (a zombie is not: it has exited, only unreaped).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 fn ping(client: &redis::Client) -> redis::RedisResult<()> {

@@ -60,8 +60,11 @@ pub const MAX_BATCH: u64 = 10_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A reply slower than this means the server is gone or wedged (no command here blocks).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The harness's check of a URL answers within this, whatever DNS or the network do.
-const CHECK_DEADLINE: Duration = Duration::from_millis(2500);
+/// The harness's check of a URL: connect and each reply get this long (the client's hello is
+/// two replies, PING a third)...
+const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+/// ...and the whole check answers within this, whatever DNS or the network do.
+const CHECK_DEADLINE: Duration = Duration::from_secs(2);
 /// Keys expire this long after they were last touched, in case a run is killed before cleanup.
 const KEY_TTL_S: u64 = 3600;
 /// How often a long run pushes its keys' expiry back.
@@ -82,31 +85,44 @@ pub fn unavailable() -> Option<String> {
 /// server must answer PING within [`CHECK_DEADLINE`]. `source` names where it came from.
 pub fn check_url(url: &str, source: &str) -> Result<(), String> {
     let shown = redact(url);
-    let client = redis::Client::open(url).map_err(|e| {
+    if url.starts_with("rediss://") {
+        return Err(format!(
+            "{source} '{shown}': TLS (rediss://) is not built into concur; use redis://HOST:PORT or unix:///PATH/TO/redis.sock"
+        ));
+    }
+    let client = redis::Client::open(url).map_err(|_| {
         format!(
-            "{source} '{shown}' is not a Redis URL ({e}); use redis://HOST:PORT[/DB] or unix:///PATH/TO/redis.sock"
+            "{source} '{shown}' is not a Redis URL; use redis://HOST:PORT[/DB] or unix:///PATH/TO/redis.sock"
         )
     })?;
     // Connect on a thread so that nothing (a DNS lookup included) can hold us past the deadline.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let answer = connect(&client, Duration::from_secs(1))
+        let answer = connect(&client, CHECK_TIMEOUT, CHECK_TIMEOUT)
             .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
         let _ = tx.send(answer);
     });
     match rx.recv_timeout(CHECK_DEADLINE) {
         Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_timeout() => Err(format!(
+            "no answer from Redis at {shown} ({source}) within {:.1} s: is a Redis server listening there?",
+            CHECK_TIMEOUT.as_secs_f64()
+        )),
         Ok(Err(e)) => Err(format!("cannot reach Redis at {shown} ({source}): {e}")),
         Err(_) => Err(format!(
-            "no answer from Redis at {shown} ({source}) within {:.1} s",
+            "no answer from Redis at {shown} ({source}) within {:.1} s: is a Redis server listening there?",
             CHECK_DEADLINE.as_secs_f64()
         )),
     }
 }
 
 /// A connection whose connect and every reply are bounded by timeouts: no hang, ever.
-fn connect(client: &redis::Client, response: Duration) -> redis::RedisResult<redis::Connection> {
-    let con = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+fn connect(
+    client: &redis::Client,
+    connect: Duration,
+    response: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let con = client.get_connection_with_timeout(connect)?;
     con.set_read_timeout(Some(response))?;
     con.set_write_timeout(Some(response))?;
     Ok(con)
@@ -166,7 +182,7 @@ struct Cleanup<'a> {
 impl Cleanup<'_> {
     fn delete(&mut self) -> redis::RedisResult<u64> {
         self.done = true;
-        let mut con = connect(self.client, RESPONSE_TIMEOUT)?;
+        let mut con = connect(self.client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)?;
         let mut names: Vec<String> = self.keys.all().iter().map(|k| k.to_string()).collect();
         // Anything else a future version leaves under the prefix goes too.
         let pattern = format!("{}*", self.keys.prefix);
@@ -222,7 +238,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let client = redis::Client::open(url.as_str())
         .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
-    let mut con = connect(&client, RESPONSE_TIMEOUT)
+    let mut con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
         .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
 
     let mut notes = vec![match &server {
@@ -453,7 +469,7 @@ fn worker(
     barrier: &Barrier,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
-    let con = connect(client, RESPONSE_TIMEOUT);
+    let con = connect(client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT);
     barrier.wait(); // even when the connect failed, or the others would wait forever
     let mut con = match con {
         Ok(con) => con,
