@@ -324,7 +324,10 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         });
     }
     let deleted = cleanup.finish().context("deleting the run's keys")?;
-    notes.push(format!("keys: {deleted} under {}* deleted", keys.prefix));
+    notes.push(format!(
+        "keys: {deleted} left under {}*, now deleted (an emptied list deletes itself)",
+        keys.prefix
+    ));
     drop(server); // stop and reap it now, before we report: nothing is left for the harness
 
     Ok(Outcome {
