@@ -17,7 +17,9 @@ Examples:
   concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop
   concur run -s fork --workers 4                Resque: a process per job, 4 at a time
   concur run -s fork -w wallet                  each child changes its own copy: isolation
-  concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races";
+  concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races
+  concur run -s redis --workers 8 --batch 16    Sidekiq's shape: JSON jobs in a Redis list
+  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,7 +98,7 @@ pub const MAX_WRITES: u64 = 20_000_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, rpc (see `concur list`)
+    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, rpc, redis (see `concur list`)
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
@@ -141,6 +143,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "MB", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
     pub app_mb: u64,
+
+    /// Redis server for -s redis (also REDIS_URL; this flag wins); without either, concur starts
+    /// a private redis-server on a Unix socket and stops it afterwards
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// -s redis: jobs fetched per round trip (LPOP key K); a worker that dies loses its batch
+    #[arg(long, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(1..=crate::strategy::redis::MAX_BATCH))]
+    pub batch: Option<u64>,
 
     /// Print one JSON object on stdout instead of the emoji stream and the summary
     #[arg(long)]

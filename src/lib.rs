@@ -12,6 +12,7 @@ pub mod lesson;
 pub mod limits;
 pub mod list;
 pub mod measure;
+pub mod redis_server;
 pub mod report;
 pub mod rpc;
 pub mod run;

@@ -164,9 +164,13 @@ pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
             lock: Mutex::new(()),
             ledger: Ledger::new(jobs),
         }),
-        SyncMode::Atomic | SyncMode::SharedAtomic | SyncMode::Adjust => {
-            Box::new(AtomicAdd(Ledger::new(jobs)))
-        }
+        // incr and watch are Redis's modes (`run` only lets a strategy use the modes it lists);
+        // in memory both amount to one indivisible add, a CAS loop like WATCH/MULTI/EXEC.
+        SyncMode::Atomic
+        | SyncMode::SharedAtomic
+        | SyncMode::Adjust
+        | SyncMode::Incr
+        | SyncMode::Watch => Box::new(AtomicAdd(Ledger::new(jobs))),
         SyncMode::Actor => Box::new(ActorAccount::start(jobs)),
     }
 }
