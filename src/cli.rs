@@ -78,9 +78,10 @@ pub enum Command {
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
-        /// The run spec, as JSON
+        /// The run spec, a JSON file (a file in the run's private temp dir, not an argument, so
+        /// that a password in a Redis URL never shows in `ps`)
         #[arg(long)]
-        spec: String,
+        spec: PathBuf,
         /// Where to write the outcome JSON
         #[arg(long)]
         result: PathBuf,
