@@ -5,6 +5,7 @@
 //! share one balance, and where that balance lives is the lesson of each strategy.
 
 pub mod emoji;
+pub mod trace;
 pub mod wallet;
 
 use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
