@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod list;
 pub mod measure;
+pub mod race;
 pub mod report;
 pub mod run;
 pub mod spec;
@@ -32,6 +33,7 @@ pub fn main() -> i32 {
             Ok(())
         }
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
+        Some(Command::Race(args)) => race::race(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {
