@@ -122,7 +122,7 @@ as a measured child process (as --harness does for all). The timeline and the de
 const RACE_EXAMPLES: &str = "\
 Examples:
   concur race                                  threads, 200 trials: how often is an update lost?
-  concur race --schedule                       force W1 read, W2 read, W1 write, W2 write: lost every time
+  concur race --schedule                       force r1,r2,w1,w2: one update lost, every time
   concur race --schedule r1,w1,r2,w2           a serial schedule: never lost
   concur race --seed 7 --trials 20             20 reproducible schedules, some losing, some not
   concur race -s futures --workers 1           one thread, an event loop, and still lost updates

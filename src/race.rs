@@ -8,8 +8,9 @@
 //!
 //! # Why in-process trials
 //! `concur run` measures every run in a fresh child process. Race trials do not need measuring,
-//! only counting, and a process per trial costs more than the trial: on a 2-core machine 1000
-//! threads trials took 0.58 s in-process and 3.2 s through the harness (see docs/README-race.md). Strategies whose workers share the race's memory (threads, pool, rayon,
+//! only counting, and a process per trial costs more than the trial: on a loaded 2-core machine
+//! 1000 threads trials took 0.45-0.58 s in-process and 3.2-5.2 s through the harness (see
+//! docs/README-race.md). Strategies whose workers share the race's memory (threads, pool, rayon,
 //! actors, futures) therefore run each trial by calling the strategy's own `run` in this process,
 //! the very code `concur run` measures. Only in-process trials can be traced (the events live in
 //! memory this process can read), so the timeline and the forced schedules are in-process only.
@@ -749,6 +750,22 @@ pub fn render(r: &Report) -> String {
             bad, r.trials
         );
     }
+    if r.mode == "seed" {
+        let _ = writeln!(out, "  each trial's schedule, and what it lost:");
+        for (i, t) in r.per_trial.iter().enumerate().take(MAX_SEED_LINES) {
+            let _ = writeln!(
+                out,
+                "    trial {:>3}: {}  → lost {} (predicted {})",
+                i + 1,
+                t.schedule.as_deref().unwrap_or("-"),
+                t.lost_updates,
+                t.expected_lost.unwrap_or(0)
+            );
+        }
+        if r.per_trial.len() > MAX_SEED_LINES {
+            let _ = writeln!(out, "    ... (every trial is in --json)");
+        }
+    }
     let _ = writeln!(out, "  final balance (expected {}):", r.expected_balance);
     let max = r
         .balances
@@ -792,6 +809,7 @@ pub fn render(r: &Report) -> String {
 }
 
 const LANE_WIDTH: usize = 22;
+const MAX_SEED_LINES: usize = 12;
 const MAX_LANES: usize = 6;
 const MAX_EVENTS: usize = 24;
 
@@ -908,6 +926,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn trial(final_balance: i64, lost_updates: u64) -> Trial {
+        Trial {
+            final_balance,
+            lost_updates,
+            expected_lost: None,
+            schedule: None,
+            forced: None,
+        }
+    }
+
+    #[test]
+    fn an_isolated_strategy_that_kept_nothing_is_explained_as_isolation() {
+        let isolated = StrategyInfo {
+            name: "fork",
+            props: crate::strategy::Props {
+                memory: Memory::Isolated,
+                ..crate::strategy::THREADED
+            },
+            ..crate::strategy::threads::INFO
+        };
+        let note = isolation_note(&isolated, 2, &[trial(100, 2), trial(100, 2)]).unwrap();
+        assert!(note.contains("none reached the parent"), "{note}");
+        assert!(note.contains("right by accident"), "{note}");
+        assert!(note.contains("--fix mutex,atomic,actor"), "{note}");
+        // A race (some updates survived) is not isolation, and threads are never isolated.
+        assert!(isolation_note(&isolated, 2, &[trial(100, 2), trial(90, 1)]).is_none());
+        let threads = strategy::find("threads").unwrap();
+        assert!(isolation_note(threads, 2, &[trial(100, 2)]).is_none());
     }
 
     #[test]

@@ -252,7 +252,25 @@ impl Schedule {
                 return Err(format!("worker {} writes before it reads", w + 1));
             }
         }
-        Ok(Schedule { steps, workers })
+        Ok(Schedule { steps, workers }.canonical())
+    }
+
+    /// Number the workers in the order they first act (`r2 r1 w1 w2` is `r1 r2 w2 w1`): workers
+    /// get their labels by arriving, so the first to read is always W1, here and in the timeline.
+    fn canonical(mut self) -> Schedule {
+        let mut order: Vec<usize> = Vec::new();
+        for s in &self.steps {
+            if !order.contains(&s.worker) {
+                order.push(s.worker);
+            }
+        }
+        for s in &mut self.steps {
+            s.worker = order
+                .iter()
+                .position(|&w| w == s.worker)
+                .unwrap_or(s.worker);
+        }
+        self
     }
 
     /// A schedule of `workers` workers drawn from `seed`: the same seed gives the same schedule on
@@ -276,7 +294,7 @@ impl Schedule {
                 pending[i].write = true;
             }
         }
-        Schedule { steps, workers }
+        Schedule { steps, workers }.canonical()
     }
 
     /// The steps of a round with only `m` of the workers (the last round, when the jobs do not
@@ -480,6 +498,10 @@ mod tests {
         assert_eq!(s.expected_lost(10), 0);
         let s = Schedule::parse("r1 r2 r3 w1 w2 w3").unwrap();
         assert_eq!(s.expected_lost(3), 2);
+        assert_eq!(
+            Schedule::parse("r2 r1 w1 w2").unwrap().text(),
+            "r1 r2 w2 w1"
+        );
     }
 
     #[test]
