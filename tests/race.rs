@@ -126,9 +126,22 @@ fn a_seed_gives_the_same_mix_of_schedules_and_each_loses_what_it_predicts() {
 
 #[test]
 fn every_fix_loses_nothing_over_200_trials() {
+    // The syncs that are fixes (a racy `none`, or fork's plain `shared` memory, are not).
+    const FIXES: &[&str] = &[
+        "mutex",
+        "atomic",
+        "actor",
+        "shared-atomic",
+        "exact",
+        "incr",
+        "watch",
+    ];
     let v = race_json(&["--fix", "all", "--trials", "200"]);
     let rows = v["fixes"].as_array().unwrap();
-    let fixes: Vec<_> = rows.iter().filter(|r| r["sync"] != "none").collect();
+    let fixes: Vec<_> = rows
+        .iter()
+        .filter(|r| FIXES.contains(&r["sync"].as_str().unwrap()))
+        .collect();
     assert!(fixes.len() >= 10, "every strategy's fixes: {rows:?}");
     for r in fixes {
         assert_eq!(u(&r["trials"]), 200, "{r}");
@@ -272,4 +285,25 @@ fn fixes_that_do_not_apply_are_skipped_with_a_note() {
     let notes = v["notes"].to_string();
     assert!(notes.contains("actors does not do --sync mutex"), "{notes}");
     assert_eq!(v["fixes"].as_array().unwrap().len(), 1, "only actors-actor");
+}
+
+#[test]
+fn harness_trials_run_as_measured_children_and_count_the_same_way() {
+    let v = race_json(&[
+        "--harness",
+        "--trials",
+        "20",
+        "--pause-us",
+        "1000",
+        "--fix",
+        "mutex",
+    ]);
+    assert_eq!(v["path"], "harness");
+    assert!(v["timeline"].is_null(), "no timeline through the harness");
+    assert!(u(&v["losing_trials"]) >= 1, "{}", v["balances"]);
+    let rows = v["fixes"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["sync"], "mutex");
+    assert_eq!(rows[1]["path"], "harness");
+    assert_eq!(u(&rows[1]["lost_updates"]), 0);
 }
