@@ -1,68 +1,106 @@
-//! Per-job overhead of each in-process strategy, measured by criterion.
+//! Criterion benches: each in-process strategy's cost per job, and the primitives under them.
 //!
-//! The job is a wallet update with no pause and an atomic add: as close to no work as a job can
-//! be while still touching shared state, so what is left is the strategy's own cost of handing a
-//! job to a worker (spawning a thread, a channel send, a steal, a mailbox, a task). Run with
-//! `cargo bench --bench strategies`; divide a result by JOBS for the per-job figure.
+//! - `noop/STRATEGY/wN`: 200 jobs that do nothing, so what is measured is the strategy's own cost
+//!   of handing a job to a worker (a thread spawn, a channel send, a steal, a mailbox, a task).
+//! - `emoji-to-sink/STRATEGY/wN`: the talks' emoji workload (51 x 50 writes) to /dev/null.
+//! - `primitive/NAME`: one operation of the primitive a strategy is built from (the floor).
 //!
-//! These run inside the bench process, not under the harness: criterion needs thousands of
-//! iterations, and a fresh child per iteration would measure process start-up instead.
+//! Throughput is in jobs (or operations) per second; criterion's HTML report lands in
+//! `target/criterion/report/index.html`. For a workshop laptop: `cargo bench -- --quick`.
+//!
+//! Strategies run inside the bench process, not under the harness: criterion needs thousands of
+//! iterations, and a fresh child per iteration would measure process start-up instead. The
+//! process strategies have their own bench (`benches/fork.rs`) because they fork.
 
-use concur::spec::{RunSpec, SyncMode, Workload};
-use concur::strategy;
+use concur::spec::{RunSpec, Workload};
+use concur::{limits, strategy, workload::emoji};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 
-const JOBS: u64 = 200;
+const IN_PROCESS: &[&str] = &[
+    "sequential",
+    "threads",
+    "pool",
+    "rayon",
+    "actors",
+    "futures",
+];
 
-fn spec(name: &str, sync: SyncMode) -> RunSpec {
+fn spec(name: &str, workload: Workload, items: u64, workers: usize) -> RunSpec {
     let info = strategy::find(name).expect("a registered strategy");
     RunSpec {
         strategy: name.to_owned(),
-        workload: Workload::Wallet,
-        workers: info
-            .default_workers
-            .unwrap_or(if name == "threads" { JOBS as usize } else { 1 }),
-        items: JOBS,
-        repeat: 1,
+        workload,
+        workers,
+        items,
+        repeat: 50,
         pause_us: 0,
-        sync,
+        sync: info.syncs[0],
         app_mb: 0,
+        cost: 1,
+        wait_ms: 0,
     }
 }
 
-fn per_job_overhead(c: &mut Criterion) {
-    let mut group = c.benchmark_group("wallet-200-jobs");
+/// The worker counts a strategy takes: 1, 4, 16, or its own fixed count.
+fn worker_counts(name: &str, items: u64) -> Vec<usize> {
+    match strategy::find(name).and_then(|s| s.default_workers) {
+        Some(_) => vec![1, 4, 16],
+        None if name == "threads" => vec![items as usize],
+        None => vec![1],
+    }
+}
+
+fn per_strategy(c: &mut Criterion, group_name: &str, workload: Workload, items: u64) {
+    let mut group = c.benchmark_group(group_name);
     group
-        .throughput(Throughput::Elements(JOBS))
+        .throughput(Throughput::Elements(items))
         .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    for name in [
-        "sequential",
-        "threads",
-        "pool",
-        "rayon",
-        "actors",
-        "futures",
-    ] {
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500));
+    for name in IN_PROCESS {
         let info = strategy::find(name).expect("registered");
-        let sync = if info.syncs.contains(&SyncMode::Atomic) {
-            SyncMode::Atomic
-        } else {
-            info.syncs[0]
-        };
-        let spec = spec(name, sync);
-        group.bench_with_input(BenchmarkId::from_parameter(name), &spec, |b, spec| {
-            b.iter(|| {
-                let outcome = (info.run)(black_box(spec)).expect("the run succeeds");
-                assert_eq!(outcome.wallet.expect("wallet").final_balance, 100);
-            })
+        for workers in worker_counts(name, items) {
+            let spec = spec(name, workload, items, workers);
+            group.bench_with_input(
+                BenchmarkId::new(*name, format!("w{workers}")),
+                &spec,
+                |b, spec| {
+                    b.iter(|| {
+                        let outcome = (info.run)(black_box(spec)).expect("the run succeeds");
+                        assert!(outcome.failures.is_empty());
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn noop(c: &mut Criterion) {
+    per_strategy(c, "noop", Workload::Noop, 200);
+}
+
+fn emoji_to_sink(c: &mut Criterion) {
+    emoji::set_sink(std::fs::File::create("/dev/null").expect("/dev/null opens"));
+    per_strategy(c, "emoji-to-sink", Workload::Emoji, 51);
+}
+
+fn primitives(c: &mut Criterion) {
+    let mut group = c.benchmark_group("primitive");
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1500));
+    for (name, op) in limits::thread_primitives() {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| op(iters).expect("the primitive runs"))
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, per_job_overhead);
+criterion_group!(benches, noop, emoji_to_sink, primitives);
 criterion_main!(benches);

@@ -12,7 +12,9 @@ Examples:
   concur run -s threads -w wallet               lose updates to a race...
   concur run -s threads -w wallet --sync mutex  ...and stop losing them
   concur run -s futures --workers 1 -w wallet   a single-threaded event loop loses them too
-  concur run -s rayon --json                    one JSON object on stdout, for scripts";
+  concur run -s rayon --json                    one JSON object on stdout, for scripts
+  concur run -s pool -w cpu --workers 2         CPU-bound jobs on both cores
+  concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +42,37 @@ pub enum Command {
     /// The wallet race: lost updates over many trials, the losing interleaving, and every fix
     #[command(after_help = RACE_EXAMPLES, long_about = RACE_ABOUT)]
     Race(RaceArgs),
+    /// The workshop lessons: list them, show one, run its demos, remember progress
+    #[command(
+        after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run\n\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
+    )]
+    Lesson {
+        /// list, next, or a lesson number
+        #[arg(value_name = "list|next|N")]
+        which: Option<String>,
+        /// Run the demos without asking (and skip the prediction prompt)
+        #[arg(long, short)]
+        yes: bool,
+        /// Do not run the demos
+        #[arg(long, conflicts_with = "yes")]
+        no_run: bool,
+    },
+    /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
+    #[command(
+        after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json"
+    )]
+    Limits {
+        /// Runs per primitive (median and min-max are reported)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+        /// Also time fork with this many MiB allocated and touched in the parent
+        #[arg(long, value_name = "MB", default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
+        app_mb: u64,
+        /// One JSON object on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
@@ -67,7 +100,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
-    /// Workload to run
+    /// Workload to run (emoji, wallet, cpu, sleep)
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
 
@@ -93,6 +126,16 @@ pub struct RunArgs {
     /// Wallet: how updates are protected [default: the strategy's first in `concur list`]
     #[arg(long, value_enum)]
     pub sync: Option<SyncMode>,
+
+    /// Cpu: million dependent computation steps per job (about 1.3 ms each here)
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub cost: u64,
+
+    /// Sleep: milliseconds each job waits (a slow API call)
+    #[arg(long, value_name = "MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub wait_ms: u64,
 
     /// Allocate and touch this many MiB in the child before work starts (a booted app stand-in)
     #[arg(long, value_name = "MB", default_value_t = 0,

@@ -8,6 +8,8 @@ pub mod actor;
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod lesson;
+pub mod limits;
 pub mod list;
 pub mod measure;
 pub mod race;
@@ -19,19 +21,30 @@ pub mod workload;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
+use std::io::IsTerminal;
 
 /// Parse the command line, do the work, and return the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => lesson::menu(),
         None => {
             let _ = Cli::command().print_help();
             Ok(())
+        }
+        Some(Command::Lesson { which, yes, no_run }) => {
+            let demos = match (yes, no_run) {
+                (true, _) => lesson::Demos::Run,
+                (_, true) => lesson::Demos::Skip,
+                _ => lesson::Demos::Ask,
+            };
+            lesson::command(which.as_deref(), demos)
         }
         Some(Command::List) => {
             list::print();
             Ok(())
         }
+        Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
         Some(Command::Race(args)) => race::race(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),

@@ -22,15 +22,15 @@
 //! (`mutex`, `redis-incr`, `rpc`, ...), so a strategy added to the registry brings its fixes into
 //! the matrix without a line changed here.
 
-use crate::cli::{RaceArgs, RunArgs};
+use crate::cli::{Cli, Command, RaceArgs, RunArgs};
 use crate::error::{usage, UsageError};
 use crate::measure::{self, Stream};
-use crate::spec::{RunSpec, SyncMode, Workload};
+use crate::spec::{RunSpec, SyncMode};
 use crate::strategy::{self, Memory, StrategyInfo};
 use crate::workload::trace::{self, Event, Op, Schedule, Trace};
 use crate::workload::wallet::START;
 use anyhow::Context;
-use clap::ValueEnum;
+use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
@@ -296,25 +296,46 @@ fn resolve_fixes(
     Ok((rows, notes))
 }
 
-/// The spec of one trial, validated exactly as `concur run` validates it.
+/// The spec of one trial, validated exactly as `concur run` validates it. The arguments go
+/// through clap as `concur run` would parse them, so `run`'s defaults (and flags added later)
+/// apply here unchanged.
 fn trial_spec(
     args: &RaceArgs,
     info: &StrategyInfo,
     sync: SyncMode,
     workers: Option<u64>,
 ) -> anyhow::Result<RunSpec> {
-    crate::run::spec_from_args(&RunArgs {
-        strategy: info.name.to_owned(),
-        workload: Workload::Wallet,
-        workers,
-        items: Some(args.items),
-        repeat: 1,
-        pause_us: args.pause_us,
-        sync: Some(sync),
-        app_mb: 0,
-        json: false,
-        quiet: true,
-    })
+    let sync_name = sync
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_else(|| sync.name().to_owned());
+    let mut argv: Vec<String> = [
+        "concur", "run", "-s", info.name, "-w", "wallet", "--quiet", "--sync", &sync_name,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend([
+        "--items".to_owned(),
+        args.items.to_string(),
+        "--pause-us".to_owned(),
+        args.pause_us.to_string(),
+    ]);
+    if let Some(w) = workers {
+        argv.extend(["--workers".to_owned(), w.to_string()]);
+    }
+    let run_args: RunArgs = match Cli::try_parse_from(&argv) {
+        Ok(Cli {
+            command: Some(Command::Run(a)),
+        }) => a,
+        Ok(_) => anyhow::bail!("internal: `concur run` arguments did not parse as a run"),
+        Err(e) => {
+            let msg = e.to_string();
+            let line = msg.lines().next().unwrap_or("invalid arguments");
+            return usage(line.trim_start_matches("error: ").to_owned());
+        }
+    };
+    crate::run::spec_from_args(&run_args)
 }
 
 /// Removes the installed trace however the trial ends.

@@ -43,40 +43,36 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
             threads::MAX_THREADS
         ));
     }
-    match args.workload {
-        Workload::Emoji => {
-            if items > emoji::MAX_ITEMS {
-                return usage(format!(
-                    "emoji has {} distinct items (U+1F400..U+1F7FF); got --items {items}",
-                    emoji::MAX_ITEMS
-                ));
-            }
-            if items * args.repeat > MAX_WRITES {
-                return usage(format!(
-                    "--items {items} x --repeat {} is {} writes; the limit is {MAX_WRITES}",
-                    args.repeat,
-                    items * args.repeat
-                ));
-            }
-            if let Some(sync) = args.sync {
-                return usage(format!(
-                    "--sync {} applies to the wallet workload only (add -w wallet)",
-                    sync.name()
-                ));
-            }
+    if args.workload == Workload::Emoji {
+        if items > emoji::MAX_ITEMS {
+            return usage(format!(
+                "emoji has {} distinct items (U+1F400..U+1F7FF); got --items {items}",
+                emoji::MAX_ITEMS
+            ));
         }
-        Workload::Wallet => {
-            if let Some(sync) = args.sync {
-                if !info.syncs.contains(&sync) {
-                    let valid: Vec<_> = info.syncs.iter().map(|s| s.name()).collect();
-                    return usage(format!(
-                        "'{}' does not do --sync {}; it does: {}",
-                        info.name,
-                        sync.name(),
-                        valid.join(", ")
-                    ));
-                }
-            }
+        if items * args.repeat > MAX_WRITES {
+            return usage(format!(
+                "--items {items} x --repeat {} is {} writes; the limit is {MAX_WRITES}",
+                args.repeat,
+                items * args.repeat
+            ));
+        }
+    }
+    if let Some(sync) = args.sync {
+        if args.workload != Workload::Wallet {
+            return usage(format!(
+                "--sync {} applies to the wallet workload only (add -w wallet)",
+                sync.name()
+            ));
+        }
+        if !info.syncs.contains(&sync) {
+            let valid: Vec<_> = info.syncs.iter().map(|s| s.name()).collect();
+            return usage(format!(
+                "'{}' does not do --sync {}; it does: {}",
+                info.name,
+                sync.name(),
+                valid.join(", ")
+            ));
         }
     }
     if let Some(avail) = mem_available_mb() {
@@ -96,6 +92,8 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
         pause_us: args.pause_us,
         sync: args.sync.unwrap_or(info.syncs[0]),
         app_mb: args.app_mb,
+        cost: args.cost,
+        wait_ms: args.wait_ms,
     })
 }
 

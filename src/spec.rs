@@ -15,15 +15,30 @@ pub enum Workload {
     Emoji,
     /// a balance of 100; jobs alternate +10/-10 as read, pause, write
     Wallet,
+    /// pure computation of `--cost` million steps, self-checked: shows parallel speed-up
+    Cpu,
+    /// wait `--wait-ms` like a slow API call: shows what async buys for I/O-bound jobs
+    Sleep,
+    /// do nothing: what is left is the strategy's own cost per job
+    Noop,
 }
 
 impl Workload {
-    pub const ALL: &'static [Workload] = &[Workload::Emoji, Workload::Wallet];
+    pub const ALL: &'static [Workload] = &[
+        Workload::Emoji,
+        Workload::Wallet,
+        Workload::Cpu,
+        Workload::Sleep,
+        Workload::Noop,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Emoji => "emoji",
             Workload::Wallet => "wallet",
+            Workload::Cpu => "cpu",
+            Workload::Sleep => "sleep",
+            Workload::Noop => "noop",
         }
     }
 
@@ -35,15 +50,28 @@ impl Workload {
             Workload::Wallet => {
                 "a balance of 100; jobs alternate +10/-10 as read, pause, write; correct when the final balance is the expected one"
             }
+            Workload::Cpu => {
+                "each job computes `cost` million dependent steps and checks its answer: CPU-bound, shows speed-up with cores"
+            }
+            Workload::Sleep => {
+                "each job waits `wait-ms` like a slow API call: I/O-bound, shows what async tasks save over threads and processes"
+            }
+            Workload::Noop => {
+                "each job does nothing: what is left is the strategy's own cost of handing out a job"
+            }
         }
     }
 
     /// Jobs when `--items` is not given: 51 emoji (0..=50, as in the talks), 100 wallet jobs
-    /// (an even count, so the expected balance is the starting 100).
+    /// (an even count, so the expected balance is the starting 100), 16 cpu jobs (8 per core
+    /// here), 1000 sleeps or no-ops.
     pub fn default_items(self) -> u64 {
         match self {
             Workload::Emoji => 51,
             Workload::Wallet => 100,
+            Workload::Cpu => 16,
+            Workload::Sleep => 1000,
+            Workload::Noop => 1000,
         }
     }
 }
@@ -84,6 +112,20 @@ pub struct RunSpec {
     pub pause_us: u64,
     pub sync: SyncMode,
     pub app_mb: u64,
+    /// cpu: million generator steps per job.
+    #[serde(default = "default_cost")]
+    pub cost: u64,
+    /// sleep: milliseconds each job waits.
+    #[serde(default = "default_wait_ms")]
+    pub wait_ms: u64,
+}
+
+fn default_cost() -> u64 {
+    5
+}
+
+fn default_wait_ms() -> u64 {
+    10
 }
 
 /// Wallet result: where the balance ended and what was expected.

@@ -246,3 +246,33 @@ fn bad_input_is_one_clear_line_and_exit_2() {
             .stderr(predicate::str::contains(*msg).and(predicate::str::contains("panicked").not()));
     }
 }
+
+#[test]
+fn cpu_jobs_check_their_results_under_every_strategy() {
+    for s in IN_PROCESS {
+        let v = run_json(&["-s", s, "-w", "cpu", "--items", "4", "--cost", "1"]);
+        assert_eq!(v["correct"], true, "{s}: {v}");
+        assert_eq!(v["failed_jobs"], 0, "{s}");
+        assert_eq!(v["jobs"], 4, "{s}");
+    }
+}
+
+#[test]
+fn two_thousand_sleeps_on_an_event_loop_take_about_one_wait() {
+    // 2,000 jobs of 200 ms one after another would take 400 s; as timers on one event loop
+    // they overlap. The bound is 10 waits, generous for a loaded machine.
+    let v = run_json(&[
+        "-s",
+        "futures",
+        "--workers",
+        "1",
+        "-w",
+        "sleep",
+        "--items",
+        "2000",
+        "--wait-ms",
+        "200",
+    ]);
+    assert_eq!(v["correct"], true);
+    assert!(v["work_s"].as_f64().unwrap() < 2.0, "{v}");
+}

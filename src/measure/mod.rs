@@ -292,7 +292,17 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
             None => (false, format!("{failed_jobs} jobs failed")),
             Some(problem) => (false, problem),
         },
-        (None, _) => (failed_jobs == 0, format!("{failed_jobs} jobs failed")),
+        (None, w) if failed_jobs == 0 => (
+            true,
+            match w {
+                Workload::Cpu => format!("all {} jobs computed their checked result", outcome.jobs),
+                _ => format!("all {} jobs done", outcome.jobs),
+            },
+        ),
+        (None, _) => (
+            false,
+            format!("{failed_jobs} of {} jobs failed", outcome.jobs),
+        ),
     };
     Measurement {
         strategy: spec.strategy.clone(),

@@ -43,6 +43,15 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let (failures, wallet) = runtime.block_on(async {
         match spec.workload {
             Workload::Emoji => (emoji_tasks(spec).await, None),
+            Workload::Cpu => (cpu_tasks(spec).await, None),
+            Workload::Sleep => (sleep_tasks(spec).await, None),
+            Workload::Noop => {
+                let mut set = JoinSet::new();
+                for _ in 0..spec.items {
+                    set.spawn(async { Ok(()) });
+                }
+                (join_all(set).await, None)
+            }
             Workload::Wallet => {
                 let (failures, outcome) = wallet_tasks(spec).await;
                 (failures, Some(outcome))
@@ -83,6 +92,34 @@ async fn emoji_tasks(spec: &RunSpec) -> Vec<String> {
                 emoji::write_stdout(&glyph)?;
                 tokio::task::yield_now().await;
             }
+            Ok(())
+        });
+    }
+    join_all(set).await
+}
+
+/// CPU work straight on the runtime's threads (no `spawn_blocking`): with one worker the event
+/// loop runs one job at a time and gains nothing from a second core — the lesson.
+async fn cpu_tasks(spec: &RunSpec) -> Vec<String> {
+    let mut set = JoinSet::new();
+    for i in 0..spec.items {
+        let cost = spec.cost;
+        set.spawn(async move {
+            crate::workload::cpu::perform(i, cost)
+                .map(drop)
+                .map_err(std::io::Error::other)
+        });
+    }
+    join_all(set).await
+}
+
+/// Waits as timers on the event loop: ten thousand in flight cost a few hundred bytes each.
+async fn sleep_tasks(spec: &RunSpec) -> Vec<String> {
+    let mut set = JoinSet::new();
+    for _ in 0..spec.items {
+        let wait = Duration::from_millis(spec.wait_ms);
+        set.spawn(async move {
+            tokio::time::sleep(wait).await;
             Ok(())
         });
     }

@@ -30,11 +30,27 @@ pub fn perform(i: u64, repeat: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// One `write(2)` to fd 1 (retried only if interrupted or short).
-pub fn write_stdout(mut bytes: &[u8]) -> io::Result<()> {
-    let stdout = io::stdout();
+/// Where emoji go instead of stdout, when set (benches write to /dev/null so criterion's own
+/// report on stdout stays readable). Runs under the harness never set it: their stdout is the
+/// pipe the harness counts.
+static SINK: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// Send every later emoji write to `file` instead of stdout. Only the first call takes effect.
+pub fn set_sink(file: std::fs::File) {
+    let _ = SINK.set(file);
+}
+
+/// One `write(2)` to fd 1, or to the sink (retried only if interrupted or short).
+pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+    match SINK.get() {
+        Some(file) => write_all(file, bytes),
+        None => write_all(io::stdout(), bytes),
+    }
+}
+
+fn write_all(fd: impl std::os::fd::AsFd, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        match nix::unistd::write(&stdout, bytes) {
+        match nix::unistd::write(&fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(io::Error::from(e)),

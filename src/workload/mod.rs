@@ -4,6 +4,7 @@
 //! workload decides *what* a job is. Emoji jobs are stateless and check their output; wallet jobs
 //! share one balance, and where that balance lives is the lesson of each strategy.
 
+pub mod cpu;
 pub mod emoji;
 pub mod trace;
 pub mod wallet;
@@ -27,8 +28,8 @@ pub struct InProcess {
 impl InProcess {
     pub fn new(spec: &RunSpec) -> Self {
         let account = match spec.workload {
-            Workload::Emoji => None,
             Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
+            _ => None,
         };
         InProcess {
             spec: spec.clone(),
@@ -49,7 +50,13 @@ impl InProcess {
                 account.adjust(wallet::delta(i), self.spec.pause_us);
                 Ok(())
             }
-            (None, _) => emoji::perform(i, self.spec.repeat),
+            (None, Workload::Noop) => Ok(()),
+            (None, Workload::Cpu) => cpu::perform(i, self.spec.cost).map(drop),
+            (None, Workload::Sleep) => {
+                std::thread::sleep(std::time::Duration::from_millis(self.spec.wait_ms));
+                Ok(())
+            }
+            (None, _) => emoji::perform(i, self.spec.repeat).map_err(|e| e.to_string()),
         };
         if let Err(e) = result {
             self.fail(format!("job {i}: {e}"));
