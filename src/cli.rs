@@ -189,8 +189,8 @@ pub struct RaceArgs {
           value_parser = clap::value_parser!(u64).range(1..=MAX_RACE_ITEMS))]
     pub items: u64,
 
-    /// Workers, for strategies with a worker count (pool, rayon, futures, actors, ...); `threads`
-    /// starts one per job
+    /// Workers, for strategies with a worker count (pool, rayon, futures, actors, fork, ...)
+    /// [default: the strategy's own, at least 2 so that two can race]; `threads` starts one per job
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
     pub workers: Option<u64>,
 

@@ -338,6 +338,19 @@ fn trial_spec(
     crate::run::spec_from_args(&run_args)
 }
 
+/// Workers for a trial of `info`: the user's `--workers` where the strategy has a worker count,
+/// else its default but at least two, so that two workers can race (`fork` defaults to one
+/// child at a time, like one Resque worker, and would never race).
+/// For a strategy without a worker count the user's `--workers` is passed on for `run`'s
+/// validation to refuse, except in fix rows (`main == false`), where it was meant for another row.
+fn race_workers(args: &RaceArgs, info: &StrategyInfo, main: bool) -> Option<u64> {
+    match info.default_workers {
+        Some(default) => Some(args.workers.unwrap_or((default as u64).max(2))),
+        None if main => args.workers,
+        None => None,
+    }
+}
+
 /// Removes the installed trace however the trial ends.
 struct Installed;
 impl Drop for Installed {
@@ -485,7 +498,7 @@ fn run_series(
         });
         s.expected_balance = ran.expected_balance;
         for note in ran.notes {
-            if !s.notes.contains(&note) {
+            if s.notes.len() < MAX_NOTES && !s.notes.contains(&note) {
                 s.notes.push(note);
             }
         }
@@ -551,7 +564,7 @@ anything: a process per job needs memory it explicitly shares or a server to own
             if others.is_empty() {
                 String::new()
             } else {
-                format!(" (here: --fix {})", others.join(","))
+                format!(" (its other --sync modes: {})", others.join(", "))
             }
         )
     })
@@ -567,7 +580,7 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
         (None, None) => Mode::Random,
     };
     let sync = racy_sync(info);
-    let spec = trial_spec(args, info, sync, args.workers)?;
+    let spec = trial_spec(args, info, sync, race_workers(args, info, true))?;
     let harness = args.harness || !in_process(info);
     let mut notes = Vec::new();
     if !matches!(mode, Mode::Random) {
@@ -608,7 +621,10 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
             info.name
         ));
     }
-    notes.extend(series.notes.iter().cloned());
+    if fix_rows.is_empty() {
+        // With a matrix, the raced strategy's own notes are printed under its row.
+        notes.extend(series.notes.iter().cloned());
+    }
     if let Some(n) = isolation_note(info, spec.items, &series.trials) {
         notes.push(n);
     }
@@ -630,9 +646,7 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
                 ));
                 continue;
             }
-            // Workers: keep the user's choice where it applies, else the strategy's default.
-            let workers = args.workers.filter(|_| finfo.default_workers.is_some());
-            let fspec = trial_spec(args, finfo, fsync, workers)?;
+            let fspec = trial_spec(args, finfo, fsync, race_workers(args, finfo, false))?;
             let fharness = args.harness || !in_process(finfo);
             let fs = run_series(finfo, &fspec, fharness, &Mode::Random, args.trials)?;
             let mut row = make_row(finfo, &fspec, fharness, &fs);
@@ -830,6 +844,8 @@ pub fn render(r: &Report) -> String {
 }
 
 const LANE_WIDTH: usize = 22;
+/// Distinct notes kept from a series' trials (a per-trial note could otherwise repeat 200 times).
+const MAX_NOTES: usize = 3;
 const MAX_SEED_LINES: usize = 12;
 const MAX_LANES: usize = 6;
 const MAX_EVENTS: usize = 24;
@@ -972,7 +988,7 @@ mod tests {
         let note = isolation_note(&isolated, 2, &[trial(100, 2), trial(100, 2)]).unwrap();
         assert!(note.contains("none reached the parent"), "{note}");
         assert!(note.contains("right by accident"), "{note}");
-        assert!(note.contains("--fix mutex,atomic,actor"), "{note}");
+        assert!(note.contains("mutex, atomic, actor"), "{note}");
         // A race (some updates survived) is not isolation, and threads are never isolated.
         assert!(isolation_note(&isolated, 2, &[trial(100, 2), trial(90, 1)]).is_none());
         let threads = strategy::find("threads").unwrap();

@@ -132,6 +132,7 @@ fn every_fix_loses_nothing_over_200_trials() {
         "atomic",
         "actor",
         "shared-atomic",
+        "adjust",
         "exact",
         "incr",
         "watch",
