@@ -9,7 +9,7 @@
 //! # Why in-process trials
 //! `concur run` measures every run in a fresh child process. Race trials do not need measuring,
 //! only counting, and a process per trial costs more than the trial: on a loaded 2-core machine
-//! 1000 threads trials took 0.45-0.58 s in-process and 3.2-5.2 s through the harness (see
+//! 1000 threads trials took 0.4-0.7 s in-process and 3.2-5.2 s through the harness (see
 //! docs/README-race.md). Strategies whose workers share the race's memory (threads, pool, rayon,
 //! actors, futures) therefore run each trial by calling the strategy's own `run` in this process,
 //! the very code `concur run` measures. Only in-process trials can be traced (the events live in
