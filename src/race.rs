@@ -692,10 +692,15 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
         fixes,
         notes,
     };
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+    let text = if args.json {
+        serde_json::to_string(&report)? + "\n"
     } else {
-        print!("{}", render(&report));
+        render(&report)
+    };
+    // `concur race | head` closing the pipe early is not an error worth a panic.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
     if !series.failures.is_empty() {
         anyhow::bail!(
