@@ -12,6 +12,7 @@ pub mod lesson;
 pub mod limits;
 pub mod list;
 pub mod measure;
+pub mod race;
 pub mod redis_server;
 pub mod report;
 pub mod rpc;
@@ -57,6 +58,7 @@ pub fn main() -> i32 {
         }
         Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
+        Some(Command::Race(args)) => race::race(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {

@@ -145,9 +145,9 @@ async fn pause(us: u64) {
 }
 
 async fn racy_update(ledger: &Ledger, delta: i64, pause_us: u64) {
-    let (balance, version) = ledger.read();
+    let update = ledger.begin_update();
     pause(pause_us).await;
-    ledger.write(version, balance + delta);
+    ledger.finish_update(update, update.balance + delta);
 }
 
 impl AsyncAccount {

@@ -6,6 +6,7 @@
 
 pub mod cpu;
 pub mod emoji;
+pub mod trace;
 pub mod wallet;
 
 use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
