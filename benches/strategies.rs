@@ -40,6 +40,8 @@ fn spec(name: &str, workload: Workload, items: u64, workers: usize) -> RunSpec {
         app_mb: 0,
         cost: 1,
         wait_ms: 0,
+        redis_url: None,
+        batch: 1,
     }
 }
 

@@ -18,7 +18,9 @@ Examples:
   concur run -s futures -w sleep --items 10000  ten thousand waits on one event loop
   concur run -s fork --workers 4                Resque: a process per job, 4 at a time
   concur run -s fork -w wallet                  each child changes its own copy: isolation
-  concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races";
+  concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races
+  concur run -s redis --workers 8 --batch 16    Sidekiq's shape: JSON jobs in a Redis list
+  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +48,9 @@ pub enum Command {
     /// Run every strategy several times, each in a fresh measured child, and report side by side
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// The wallet race: lost updates over many trials, the losing interleaving, and every fix
+    #[command(after_help = RACE_EXAMPLES, long_about = RACE_ABOUT)]
+    Race(RaceArgs),
     /// The workshop lessons: list them, show one, run its demos, remember progress
     #[command(
         after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run\n\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
@@ -80,9 +85,10 @@ pub enum Command {
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
-        /// The run spec, as JSON
+        /// The run spec, a JSON file (a file in the run's private temp dir, not an argument, so
+        /// that a password in a Redis URL never shows in `ps`)
         #[arg(long)]
-        spec: String,
+        spec: PathBuf,
         /// Where to write the outcome JSON
         #[arg(long)]
         result: PathBuf,
@@ -108,7 +114,7 @@ pub const MAX_WAIT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, rpc (see `concur list`)
+    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, rpc, redis (see `concur list`)
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 
@@ -153,6 +159,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "MB", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
     pub app_mb: u64,
+
+    /// Redis server for -s redis (also REDIS_URL; this flag wins); without either, concur starts
+    /// a private redis-server on a Unix socket and stops it afterwards
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// -s redis: jobs fetched per round trip (LPOP key K); a worker that dies loses its batch
+    #[arg(long, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(1..=crate::strategy::redis::MAX_BATCH))]
+    pub batch: Option<u64>,
 
     /// Print one JSON object on stdout instead of the emoji stream and the summary
     #[arg(long)]
@@ -240,6 +256,85 @@ pub struct CompareArgs {
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
 }
+
+const RACE_ABOUT: &str = "\
+Runs the wallet race many times: each trial is a balance of 100 and --items jobs (default 2: one \
++10, one -10), each a read, a pause, a write. Reports the trials that lost an update, the updates \
+lost, a histogram of final balances, and one losing trial drawn as lanes per worker with the lost \
+write marked (events recorded as they happened, one monotonic clock).
+
+In-process strategies (threads, pool, rayon, futures, actors) run each trial in this process by \
+calling the strategy's own code; process and server strategies (fork, rpc, redis) run each trial \
+as a measured child process (as --harness does for all). The timeline and the deterministic modes \
+(--schedule, --seed) are in-process only.";
+
+const RACE_EXAMPLES: &str = "\
+Examples:
+  concur race                                  threads, 200 trials: how often is an update lost?
+  concur race --schedule                       force r1,r2,w1,w2: one update lost, every time
+  concur race --schedule r1,w1,r2,w2           a serial schedule: never lost
+  concur race --seed 7 --trials 20             20 reproducible schedules, some losing, some not
+  concur race -s futures --workers 1           one thread, an event loop, and still lost updates
+  concur race --fix none,mutex,atomic,actor    each fix beside the race, 0 lost each
+  concur race --fix all --trials 50            every strategy x every sync this build has
+  concur race -s pool --items 100 --json       one JSON object: per-trial results, timeline events";
+
+#[derive(Debug, Clone, Args)]
+pub struct RaceArgs {
+    /// Strategy to race (see `concur list`); its racy --sync mode is used, `none` where it has one
+    #[arg(short, long, value_name = "STRATEGY", default_value = "threads", value_parser = parse_strategy)]
+    pub strategy: String,
+
+    /// How many times to run the wallet
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TRIALS))]
+    pub trials: u64,
+
+    /// Jobs per trial (alternately +10 and -10)
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_RACE_ITEMS))]
+    pub items: u64,
+
+    /// Workers, for strategies with a worker count (pool, rayon, futures, actors, fork, ...)
+    /// [default: the strategy's own, at least 2 so that two can race]; `threads` starts one per job
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
+    pub workers: Option<u64>,
+
+    /// Microseconds between reading the balance and writing it back (the race window)
+    #[arg(long, value_name = "US", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
+    pub pause_us: u64,
+
+    /// Force an interleaving every trial, e.g. r1,r2,w1,w2 (the default when given no value):
+    /// workers take turns in this order, round after round of jobs. In-process strategies only
+    #[arg(long, value_name = "STEPS", num_args = 0..=1,
+          default_missing_value = crate::workload::trace::DEFAULT_SCHEDULE, conflicts_with = "seed")]
+    pub schedule: Option<String>,
+
+    /// Force a schedule per trial drawn from this seed (two workers): the same trials on every
+    /// machine, some losing and some not, each checked against what its schedule loses
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Also run these fixes, comma-separated: a sync (none, mutex, atomic, actor, ...) for the
+    /// raced strategy, a strategy (e.g. actors, rpc) with its default, STRATEGY-SYNC (e.g.
+    /// redis-incr), or `all`. With no value: every sync of the raced strategy
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 0..=1, default_missing_value = "")]
+    pub fix: Vec<String>,
+
+    /// Run every trial as its own measured child process, as `concur run` does (slower; no
+    /// timeline)
+    #[arg(long)]
+    pub harness: bool,
+
+    /// Print one JSON object on stdout (per-trial results, histogram, timeline events, fixes)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Limits for `race`.
+pub const MAX_TRIALS: u64 = 100_000;
+pub const MAX_RACE_ITEMS: u64 = 10_000;
 
 fn parse_strategy(s: &str) -> Result<String, String> {
     match crate::strategy::find(s) {

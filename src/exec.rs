@@ -7,9 +7,10 @@ use anyhow::{anyhow, Context};
 use std::path::Path;
 
 /// Run the spec and write the outcome to `result`.
-pub fn exec(spec_json: &str, result: &Path) -> anyhow::Result<()> {
+pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     die_with_harness();
-    let spec: RunSpec = serde_json::from_str(spec_json).context("reading the run spec")?;
+    let spec_json = std::fs::read(spec_path).context("reading the run spec")?;
+    let spec: RunSpec = serde_json::from_slice(&spec_json).context("parsing the run spec")?;
     let info = strategy::find(&spec.strategy)
         .ok_or_else(|| anyhow!("unknown strategy '{}'", spec.strategy))?;
     fail_on_request(&spec.strategy)?;

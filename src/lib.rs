@@ -13,6 +13,8 @@ pub mod lesson;
 pub mod limits;
 pub mod list;
 pub mod measure;
+pub mod race;
+pub mod redis_server;
 pub mod report;
 pub mod rpc;
 pub mod run;
@@ -24,8 +26,18 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use std::io::IsTerminal;
 
+/// Die quietly on a closed stdout, like every Unix filter (`concur list | head`), instead of
+/// panicking in `println!` on EPIPE (Rust ignores SIGPIPE by default).
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: restoring the default disposition installs no handler code, so there is nothing
+    // async-signal-unsafe to run; it happens first thing in main, before any thread exists.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Parse the command line, do the work, and return the process exit code.
 pub fn main() -> i32 {
+    default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => lesson::menu(),
@@ -48,6 +60,7 @@ pub fn main() -> i32 {
         Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
         Some(Command::Compare(args)) => compare::compare(&args),
+        Some(Command::Race(args)) => race::race(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {

@@ -17,8 +17,11 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
             strategy::names()
         ));
     };
-    if let Some(why) = (info.unavailable)() {
-        return usage(format!("strategy '{}' cannot run here: {why}", info.name));
+    let redis_url = redis_url(args, info.name)?;
+    if redis_url.is_none() {
+        if let Some(why) = (info.unavailable)() {
+            return usage(format!("strategy '{}' cannot run here: {why}", info.name));
+        }
     }
     let items = args.items.unwrap_or(args.workload.default_items());
     let workers = match (info.default_workers, args.workers) {
@@ -94,7 +97,34 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
         app_mb: args.app_mb,
         cost: args.cost,
         wait_ms: args.wait_ms,
+        redis_url,
+        batch: args.batch.unwrap_or(1),
     })
+}
+
+/// `-s redis`: the server's URL from `--redis-url` or else `REDIS_URL`, checked now (it must
+/// parse and answer within seconds); `None` means a private server. Other strategies take no
+/// Redis flags.
+fn redis_url(args: &RunArgs, strategy: &str) -> anyhow::Result<Option<String>> {
+    use crate::strategy::redis;
+    if strategy != redis::INFO.name {
+        return match (&args.redis_url, args.batch) {
+            (Some(_), _) => usage("--redis-url applies to -s redis only"),
+            (_, Some(_)) => usage("--batch applies to -s redis only"),
+            _ => Ok(None),
+        };
+    }
+    let (url, source) = match &args.redis_url {
+        Some(url) => (url.clone(), "--redis-url"),
+        None => match crate::redis_server::env_url() {
+            Some(url) => (url, "REDIS_URL"),
+            None => return Ok(None),
+        },
+    };
+    match redis::check_url(&url, source) {
+        Ok(()) => Ok(Some(url)),
+        Err(why) => usage(why),
+    }
 }
 
 /// MemAvailable from /proc/meminfo, in MiB.

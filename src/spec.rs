@@ -94,6 +94,10 @@ pub enum SyncMode {
     SharedAtomic,
     /// rpc: each update is one `adjust` call the server applies whole (exact)
     Adjust,
+    /// Redis: one INCRBY per update, applied atomically by the server
+    Incr,
+    /// Redis: WATCH, read, pause, MULTI/SET/EXEC, retried when another write came first
+    Watch,
 }
 
 impl SyncMode {
@@ -106,6 +110,8 @@ impl SyncMode {
             SyncMode::Shared => "shared",
             SyncMode::SharedAtomic => "shared-atomic",
             SyncMode::Adjust => "adjust",
+            SyncMode::Incr => "incr",
+            SyncMode::Watch => "watch",
         }
     }
 }
@@ -127,6 +133,16 @@ pub struct RunSpec {
     /// sleep: milliseconds each job waits.
     #[serde(default = "default_wait_ms")]
     pub wait_ms: u64,
+    /// `redis`: the server to use; `None` = start a private one.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// `redis`: jobs fetched per LPOP (1 = one round trip per job).
+    #[serde(default = "one")]
+    pub batch: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 fn default_cost() -> u64 {

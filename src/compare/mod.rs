@@ -18,12 +18,13 @@
 
 pub mod machine;
 
-use crate::cli::{CompareArgs, RunArgs, MAX_APP_MB, MAX_ITEMS, MAX_WORKERS};
+use crate::cli::{Cli, Command, CompareArgs, RunArgs, MAX_APP_MB, MAX_ITEMS, MAX_WORKERS};
 use crate::error::{usage, UsageError};
 use crate::measure::{self, Measurement, Stream};
 use crate::spec::{RunSpec, SyncMode, Workload};
 use crate::strategy::{self, Memory, Props, StrategyInfo, STRATEGIES};
 use anyhow::Context;
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use machine::Machine;
 use serde::Serialize;
@@ -273,8 +274,14 @@ impl Plan {
     }
 
     /// The `run` arguments for one strategy at one point, and whether a worker count asked for
-    /// (by `--workers` or a workers sweep) does not apply to it.
-    pub fn run_args(&self, info: &StrategyInfo, value: Option<u64>) -> (RunArgs, bool) {
+    /// (by `--workers` or a workers sweep) does not apply to it. They are parsed by clap exactly
+    /// as `concur run` parses its command line, so `run`'s own defaults (and flags added to `run`
+    /// later) apply here unchanged.
+    pub fn run_args(
+        &self,
+        info: &StrategyInfo,
+        value: Option<u64>,
+    ) -> anyhow::Result<(RunArgs, bool)> {
         let (mut workers, mut items) = (self.workers, self.items);
         if let (Some(s), Some(v)) = (&self.sweep, value) {
             match s.axis {
@@ -286,22 +293,53 @@ impl Plan {
         // sequential and threads fix their own count and reject --workers: don't pass it.
         let takes_workers = info.default_workers.is_some();
         let fixed = !takes_workers && workers.is_some();
-        let args = RunArgs {
-            strategy: info.name.to_owned(),
-            workload: self.workload,
-            workers: if takes_workers { workers } else { None },
-            items,
-            repeat: self.repeat,
-            pause_us: self.pause_us,
-            sync: self.sync,
-            cost: self.cost,
-            wait_ms: self.wait_ms,
-            app_mb: self.app_mb_at(value),
-            json: false,
-            quiet: true,
-        };
-        (args, fixed)
+        let mut argv: Vec<String> = vec![
+            "concur".into(),
+            "run".into(),
+            "--quiet".into(),
+            "-s".into(),
+            info.name.into(),
+            "-w".into(),
+            value_name(self.workload),
+            "--repeat".into(),
+            self.repeat.to_string(),
+            "--pause-us".into(),
+            self.pause_us.to_string(),
+            "--cost".into(),
+            self.cost.to_string(),
+            "--wait-ms".into(),
+            self.wait_ms.to_string(),
+            "--app-mb".into(),
+            self.app_mb_at(value).to_string(),
+        ];
+        if let Some(n) = items {
+            argv.extend(["--items".into(), n.to_string()]);
+        }
+        if let Some(w) = workers.filter(|_| takes_workers) {
+            argv.extend(["--workers".into(), w.to_string()]);
+        }
+        if let Some(sync) = self.sync {
+            argv.extend(["--sync".into(), value_name(sync)]);
+        }
+        match Cli::try_parse_from(&argv) {
+            Ok(Cli {
+                command: Some(Command::Run(args)),
+            }) => Ok((args, fixed)),
+            Ok(_) => anyhow::bail!("internal: `concur run` arguments did not parse as a run"),
+            Err(e) => {
+                let msg = e.to_string();
+                let line = msg.lines().next().unwrap_or("invalid arguments");
+                usage(line.trim_start_matches("error: ").to_owned())
+            }
+        }
     }
+}
+
+/// How clap spells a value on the command line (`-w emoji`, `--sync shared-atomic`).
+fn value_name<T: clap::ValueEnum>(v: T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_owned())
+        .unwrap_or_default()
 }
 
 fn command_line() -> String {
@@ -597,7 +635,7 @@ fn prepare(plan: &Plan) -> anyhow::Result<(Vec<PointResult>, Specs)> {
     for value in plan.points() {
         let mut cells = Vec::new();
         for &info in &plan.strategies {
-            let (args, workers_fixed) = plan.run_args(info, value);
+            let (args, workers_fixed) = plan.run_args(info, value)?;
             let (status, prepared) = if skip_hook.split(',').any(|s| s.trim() == info.name) {
                 (
                     Status::Skipped(format!("{SKIP_ENV} asks to treat it as unavailable")),
@@ -936,9 +974,9 @@ mod tests {
         let p = plan(&["--sweep", "workers=3,5"]).unwrap();
         let threads = strategy::find("threads").unwrap();
         let pool = strategy::find("pool").unwrap();
-        let (a, fixed) = p.run_args(threads, Some(5));
+        let (a, fixed) = p.run_args(threads, Some(5)).unwrap();
         assert_eq!((a.workers, fixed), (None, true));
-        let (a, fixed) = p.run_args(pool, Some(5));
+        let (a, fixed) = p.run_args(pool, Some(5)).unwrap();
         assert_eq!((a.workers, fixed), (Some(5), false));
         assert_eq!(p.point_label(Some(5)), "workers=5");
     }

@@ -145,12 +145,15 @@ pub fn measure_with_stderr(
 
     let dir = tempfile::Builder::new().prefix("concur-run-").tempdir()?;
     let result_path = dir.path().join("outcome.json");
+    // The spec goes in a file in our private (0700) temp dir: argv is world-readable in ps.
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec(spec)?).context("writing the run spec")?;
     let exe = std::env::current_exe().context("finding the concur executable")?;
 
     let mut cmd = Command::new(exe);
     cmd.arg("__exec")
         .arg("--spec")
-        .arg(serde_json::to_string(spec)?)
+        .arg(&spec_path)
         .arg("--result")
         .arg(&result_path)
         .env("CONCUR_HARNESS_PID", std::process::id().to_string())

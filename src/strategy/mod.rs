@@ -14,6 +14,7 @@ pub mod fork;
 pub mod futures;
 pub mod pool;
 pub mod rayon_pool;
+pub mod redis;
 pub mod rpc;
 pub mod sequential;
 pub mod threads;
@@ -76,6 +77,7 @@ pub static STRATEGIES: &[&StrategyInfo] = &[
     &futures::INFO,
     &fork::INFO,
     &rpc::INFO,
+    &redis::INFO,
 ];
 
 /// The strategy called `name`.

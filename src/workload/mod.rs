@@ -6,6 +6,7 @@
 
 pub mod cpu;
 pub mod emoji;
+pub mod trace;
 pub mod wallet;
 
 use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
@@ -44,18 +45,12 @@ impl InProcess {
 
     /// Perform job `i`. A failure is recorded, never propagated: one bad job must not stop a run.
     pub fn job(&self, i: u64) {
-        let result = match (&self.account, self.spec.workload) {
-            (Some(account), _) => {
+        let result = match &self.account {
+            Some(account) => {
                 account.adjust(wallet::delta(i), self.spec.pause_us);
                 Ok(())
             }
-            (None, Workload::Noop) => Ok(()),
-            (None, Workload::Cpu) => cpu::perform(i, self.spec.cost).map(drop),
-            (None, Workload::Sleep) => {
-                std::thread::sleep(std::time::Duration::from_millis(self.spec.wait_ms));
-                Ok(())
-            }
-            (None, _) => emoji::perform(i, self.spec.repeat).map_err(|e| e.to_string()),
+            None => perform_stateless(&self.spec, i),
         };
         if let Err(e) = result {
             self.fail(format!("job {i}: {e}"));

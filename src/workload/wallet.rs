@@ -15,10 +15,11 @@
 //! updates that survived; every update not on it was lost. The fixed accounts keep the same books,
 //! so "0 lost" is measured there too, not assumed.
 
+use super::trace::{Op, Ticket, Trace};
 use crate::actor::{self, Addr, ReplyTo};
 use crate::spec::{SyncMode, WalletOutcome};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The starting balance.
@@ -53,10 +54,22 @@ pub fn pause(us: u64) {
 
 /// A balance with its books: value and version packed into one atomic word so that a read sees
 /// a consistent pair, plus, per version, the version it was based on.
+///
+/// `concur race` can attach a [`Trace`] (an event log, maybe a forced schedule; see
+/// [`super::trace`]); without one, each update pays a single never-taken branch.
 pub struct Ledger {
     word: AtomicU64,
     next_version: AtomicU32,
     based_on: Vec<AtomicU32>,
+    trace: Option<Arc<Trace>>,
+}
+
+/// The first half of an update, as [`Ledger::begin_update`] read it.
+#[derive(Copy, Clone, Debug)]
+pub struct Update {
+    pub balance: i64,
+    pub version: u32,
+    ticket: Option<Ticket>,
 }
 
 /// A balance and its version as one word (the balance truncated to 32 bits).
@@ -70,12 +83,19 @@ pub fn unpack(word: u64) -> (i64, u32) {
 }
 
 impl Ledger {
-    /// A ledger at [`START`] with room for `writes` updates.
+    /// A ledger at [`START`] with room for `writes` updates, traced if `concur race` installed a
+    /// trace ([`super::trace::install`]).
     pub fn new(writes: u64) -> Self {
+        Self::with_trace(writes, super::trace::installed())
+    }
+
+    /// A ledger with an explicit trace (or none).
+    pub fn with_trace(writes: u64, trace: Option<Arc<Trace>>) -> Self {
         Ledger {
             word: AtomicU64::new(pack(START, 0)),
             next_version: AtomicU32::new(0),
             based_on: (0..=writes).map(|_| AtomicU32::new(0)).collect(),
+            trace,
         }
     }
 
@@ -97,6 +117,38 @@ impl Ledger {
     pub fn write(&self, based_on: u32, balance: i64) {
         let v = self.stamp(based_on);
         self.word.store(pack(balance, v), SeqCst);
+        if let Some(t) = &self.trace {
+            t.record(Op::Write, balance, v, based_on);
+        }
+    }
+
+    /// The read half of a racy update, recorded when traced (and, under a forced schedule, taken
+    /// in turn). Finish it with [`Ledger::finish_update`].
+    pub fn begin_update(&self) -> Update {
+        let read = || {
+            let (balance, version) = self.read();
+            if let Some(t) = &self.trace {
+                t.record(Op::Read, balance, version, version);
+            }
+            (balance, version)
+        };
+        let ((balance, version), ticket) = match self.trace.as_ref().and_then(|t| t.gate()) {
+            Some(gate) => gate.read(read),
+            None => (read(), None),
+        };
+        Update {
+            balance,
+            version,
+            ticket,
+        }
+    }
+
+    /// The write half: store `balance`, computed from what `update` read.
+    pub fn finish_update(&self, update: Update, balance: i64) {
+        match self.trace.as_ref().and_then(|t| t.gate()) {
+            Some(gate) => gate.write(update.ticket, || self.write(update.version, balance)),
+            None => self.write(update.version, balance),
+        }
     }
 
     /// Add `delta` as one indivisible read-modify-write (a compare-and-swap loop).
@@ -112,6 +164,9 @@ impl Ledger {
                     if let Some(slot) = self.based_on.get(v as usize) {
                         slot.store(version, SeqCst);
                     }
+                    if let Some(t) = &self.trace {
+                        t.record(Op::Add, balance + delta, v, version);
+                    }
                     return;
                 }
                 Err(now) => cur = now,
@@ -122,6 +177,9 @@ impl Ledger {
     /// Final balance and exact lost-update count after `jobs` updates.
     pub fn outcome(&self, jobs: u64) -> WalletOutcome {
         let (balance, mut v) = self.read();
+        if let Some(t) = &self.trace {
+            t.finish(balance, v);
+        }
         let mut survived = 0u64;
         while v != 0 {
             survived += 1;
@@ -140,9 +198,9 @@ impl Ledger {
 
     /// One racy update: read, pause, write.
     pub fn racy_update(&self, delta: i64, pause_us: u64) {
-        let (balance, version) = self.read();
+        let update = self.begin_update();
         pause(pause_us);
-        self.write(version, balance + delta);
+        self.finish_update(update, update.balance + delta);
     }
 }
 
@@ -164,9 +222,13 @@ pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
             lock: Mutex::new(()),
             ledger: Ledger::new(jobs),
         }),
-        SyncMode::Atomic | SyncMode::SharedAtomic | SyncMode::Adjust => {
-            Box::new(AtomicAdd(Ledger::new(jobs)))
-        }
+        // incr and watch are Redis's modes (`run` only lets a strategy use the modes it lists);
+        // in memory both amount to one indivisible add, a CAS loop like WATCH/MULTI/EXEC.
+        SyncMode::Atomic
+        | SyncMode::SharedAtomic
+        | SyncMode::Adjust
+        | SyncMode::Incr
+        | SyncMode::Watch => Box::new(AtomicAdd(Ledger::new(jobs))),
         SyncMode::Actor => Box::new(ActorAccount::start(jobs)),
     }
 }

@@ -1,0 +1,733 @@
+//! `redis`: Sidekiq's shape. Jobs are JSON in a Redis list; N threads, each with its own
+//! connection, pop them until the list is empty.
+//!
+//! Why bother with a server when a crossbeam channel (`pool`) does the same in memory? Because
+//! that is what Sidekiq and Resque really do, and it changes what a job costs and what can go
+//! wrong:
+//!
+//! - every fetch is a round trip to another process (here a Unix socket, in production a network
+//!   hop), so the queue itself becomes the bottleneck long before the jobs do. `--batch K` fetches
+//!   K jobs per round trip (`LPOP key K`) and is the cure, at a price: a worker that dies holding
+//!   a batch loses all of it, because LPOP removes jobs before they run (a later issue makes
+//!   fetch reliable with LMOVE to a per-worker list);
+//! - jobs are data, not closures: `{"class", "args", "jid", "enqueued_at"}` like Sidekiq's, so
+//!   `redis-cli LRANGE` shows what is waiting and any language could run them;
+//! - the wallet lives in Redis, where the race is the classic one: `--sync none` is GET, pause,
+//!   SET and loses updates; `--sync incr` is one INCRBY, which the server applies atomically;
+//!   `--sync watch` is optimistic locking (WATCH, read, pause, MULTI/SET/EXEC, retried when EXEC
+//!   reports that someone else wrote first), and the retries are counted.
+//!
+//! Where Redis comes from: the spec's `redis_url` (from `--redis-url` or `REDIS_URL`), else a
+//! [`PrivateServer`] started right here in the measured child, so its memory and CPU are part of
+//! this strategy's figures (a queue needs a server, and the server is not free). Every key of a
+//! run lives under `concur:<run-id>:` with a TTL as a safety net, and is deleted at the end, so a
+//! shared Redis is left as it was found.
+
+use super::{Memory, Props, StrategyInfo};
+use crate::error::UsageError;
+use crate::redis_server::{self, redact, PrivateServer};
+use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::workload::{emoji, wallet};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const INFO: StrategyInfo = StrategyInfo {
+    name: "redis",
+    models: "Sidekiq: JSON jobs in a Redis list, N threads each with its own connection (LPOP)",
+    props: Props {
+        memory: Memory::Shared,
+        survives_crash: false,
+        kills_hung: false,
+        parallel: true,
+        needs_server: true,
+    },
+    default_workers: Some(4),
+    syncs: SYNCS,
+    unavailable,
+    run,
+};
+
+/// Wallet modes in Redis, racy first (the default).
+pub const SYNCS: &[SyncMode] = &[SyncMode::None, SyncMode::Incr, SyncMode::Watch];
+
+/// The largest `--batch`.
+pub const MAX_BATCH: u64 = 10_000;
+
+/// Connecting (TCP connect plus the client's hello) must finish within this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A reply slower than this means the server is gone or wedged (no command here blocks).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The harness's check of a URL: connect and each reply get this long (the client's hello is
+/// two replies, PING a third)...
+const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+/// ...and the whole check answers within this, whatever DNS or the network do.
+const CHECK_DEADLINE: Duration = Duration::from_secs(2);
+/// Keys expire this long after they were last touched, in case a run is killed before cleanup.
+const KEY_TTL_S: u64 = 3600;
+/// How often a long run pushes its keys' expiry back.
+const TTL_REFRESH: Duration = Duration::from_secs(300);
+/// Jobs per RPUSH while enqueueing.
+const PUSH_CHUNK: usize = 1000;
+
+/// Runnable when `REDIS_URL` is set or `redis-server` is installed.
+pub fn unavailable() -> Option<String> {
+    if redis_server::env_url().is_some() || redis_server::find_server().is_some() {
+        None
+    } else {
+        Some(redis_server::HOW_TO_GET_IT.to_owned())
+    }
+}
+
+/// Check a user-given URL from the harness, before anything is started: it must parse and the
+/// server must answer PING within [`CHECK_DEADLINE`]. `source` names where it came from.
+pub fn check_url(url: &str, source: &str) -> Result<(), String> {
+    let shown = redact(url);
+    if url.starts_with("rediss://") {
+        return Err(format!(
+            "{source} '{shown}': TLS (rediss://) is not built into concur; use redis://HOST:PORT or unix:///PATH/TO/redis.sock"
+        ));
+    }
+    let client = redis::Client::open(url).map_err(|_| {
+        format!(
+            "{source} '{shown}' is not a Redis URL; use redis://HOST:PORT[/DB] or unix:///PATH/TO/redis.sock"
+        )
+    })?;
+    // Connect on a thread so that nothing (a DNS lookup included) can hold us past the deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let answer = connect(&client, CHECK_TIMEOUT, CHECK_TIMEOUT)
+            .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
+        let _ = tx.send(answer);
+    });
+    match rx.recv_timeout(CHECK_DEADLINE) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_timeout() => Err(format!(
+            "no answer from Redis at {shown} ({source}) within {:.1} s: is a Redis server listening there?",
+            CHECK_TIMEOUT.as_secs_f64()
+        )),
+        Ok(Err(e)) => Err(format!("cannot reach Redis at {shown} ({source}): {e}")),
+        Err(_) => Err(format!(
+            "no answer from Redis at {shown} ({source}) within {:.1} s: is a Redis server listening there?",
+            CHECK_DEADLINE.as_secs_f64()
+        )),
+    }
+}
+
+/// A connection whose connect and every reply are bounded by timeouts: no hang, ever.
+fn connect(
+    client: &redis::Client,
+    connect: Duration,
+    response: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let con = client.get_connection_with_timeout(connect)?;
+    con.set_read_timeout(Some(response))?;
+    con.set_write_timeout(Some(response))?;
+    Ok(con)
+}
+
+/// A job as it sits in the list: Sidekiq's payload shape.
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    class: String,
+    args: Vec<i64>,
+    jid: String,
+    enqueued_at: f64,
+}
+
+/// The keys of one run, all under `concur:<run-id>:`.
+struct Keys {
+    prefix: String,
+    queue: String,
+    balance: String,
+    version: String,
+    versions: String,
+    based_on: String,
+}
+
+impl Keys {
+    fn new(run_id: &str) -> Keys {
+        let prefix = format!("concur:{run_id}:");
+        Keys {
+            queue: format!("{prefix}queue:default"),
+            balance: format!("{prefix}wallet"),
+            version: format!("{prefix}wallet:version"),
+            versions: format!("{prefix}wallet:versions"),
+            based_on: format!("{prefix}wallet:based-on"),
+            prefix,
+        }
+    }
+
+    fn all(&self) -> [&str; 5] {
+        [
+            &self.queue,
+            &self.balance,
+            &self.version,
+            &self.versions,
+            &self.based_on,
+        ]
+    }
+}
+
+/// Deletes a run's keys when dropped (error paths included); [`Cleanup::finish`] does it on
+/// the happy path and says how many there were.
+struct Cleanup<'a> {
+    client: &'a redis::Client,
+    keys: &'a Keys,
+    done: bool,
+}
+
+impl Cleanup<'_> {
+    fn delete(&mut self) -> redis::RedisResult<u64> {
+        self.done = true;
+        let mut con = connect(self.client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)?;
+        let mut names: Vec<String> = self.keys.all().iter().map(|k| k.to_string()).collect();
+        // Anything else a future version leaves under the prefix goes too.
+        let pattern = format!("{}*", self.keys.prefix);
+        let found: Vec<String> = redis::cmd("SCAN")
+            .cursor_arg(0)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .clone()
+            .iter(&mut con)?
+            .collect::<Result<_, _>>()?;
+        names.extend(found);
+        names.sort();
+        names.dedup();
+        redis::cmd("DEL").arg(&names).query(&mut con)
+    }
+
+    fn finish(mut self) -> redis::RedisResult<u64> {
+        self.delete()
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.delete();
+        }
+    }
+}
+
+/// What one worker did.
+#[derive(Default)]
+struct WorkerReport {
+    performed: u64,
+    fetches: u64,
+    watch_retries: u64,
+    failures: Vec<String>,
+    finished: Option<Instant>,
+}
+
+fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
+    // The server first (its start-up is reported, not counted as work), then everything else.
+    let (server, url) = match &spec.redis_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server = PrivateServer::start()?;
+            let url = server.url().to_owned();
+            (Some(server), url)
+        }
+    };
+    let shown = redact(&url);
+    let started = Instant::now();
+    let client = redis::Client::open(url.as_str())
+        .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
+    let mut con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+        .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
+
+    let mut notes = vec![match &server {
+        Some(s) => format!(
+            "redis: private redis-server (pid {}) on a Unix socket, ready in {:.0} ms; its memory and CPU are in this run's figures",
+            s.pid(),
+            s.started_in().as_secs_f64() * 1e3
+        ),
+        None => format!(
+            "redis: {shown} (from REDIS_URL/--redis-url); the server's memory and CPU are not in this run's figures"
+        ),
+    }];
+
+    let run_id = run_id();
+    let keys = Keys::new(&run_id);
+    let cleanup = Cleanup {
+        client: &client,
+        keys: &keys,
+        done: false,
+    };
+
+    if spec.workload == Workload::Wallet {
+        redis::cmd("MSET")
+            .arg(&keys.balance)
+            .arg(wallet::START)
+            .arg(&keys.version)
+            .arg(0)
+            .exec(&mut con)
+            .context("setting up the wallet in Redis")?;
+    }
+
+    let enqueue_start = Instant::now();
+    enqueue(&mut con, spec, &keys, &run_id).context("enqueueing the jobs")?;
+    refresh_ttl(&mut con, &keys).context("setting the keys' expiry")?;
+    let enqueue_s = enqueue_start.elapsed().as_secs_f64();
+
+    let (reports, drain_start) = drain(spec, &client, &keys, &mut con);
+
+    let mut failures = Vec::new();
+    let (mut performed, mut fetches, mut retries) = (0, 0, 0);
+    let mut drain_end = drain_start;
+    for r in reports {
+        performed += r.performed;
+        fetches += r.fetches;
+        retries += r.watch_retries;
+        failures.extend(r.failures);
+        drain_end = drain_end.max(r.finished.unwrap_or(drain_start));
+    }
+    if performed < spec.items {
+        failures.push(format!(
+            "{} of {} jobs never ran",
+            spec.items - performed,
+            spec.items
+        ));
+    }
+    let drain_s = drain_end.duration_since(drain_start).as_secs_f64();
+
+    let wallet = match spec.workload {
+        Workload::Wallet => Some(wallet_outcome(&mut con, spec, &keys)?),
+        _ => None,
+    };
+    let work_s = started.elapsed().as_secs_f64();
+
+    notes.push(format!(
+        "queue: {} jobs as Sidekiq JSON RPUSHed to {} in {:.1} ms",
+        spec.items,
+        keys.queue,
+        enqueue_s * 1e3
+    ));
+    let batch = spec.batch.max(1);
+    notes.push(format!(
+        "drain: {performed} jobs in {drain_s:.4} s = {:.0} jobs/s, {} workers, {fetches} LPOP calls (batch {batch})",
+        if drain_s > 0.0 { performed as f64 / drain_s } else { 0.0 },
+        spec.workers,
+    ));
+    if spec.workload == Workload::Wallet {
+        notes.push(match spec.sync {
+            SyncMode::Watch => format!(
+                "watch: {retries} retries (EXEC refused because another worker wrote the balance after our WATCH)"
+            ),
+            SyncMode::Incr => "incr: one INCRBY per job, applied atomically by the server".into(),
+            _ => "none: GET, pause, SET; a write in between is overwritten".into(),
+        });
+    }
+    let deleted = cleanup.finish().context("deleting the run's keys")?;
+    notes.push(format!(
+        "keys: {deleted} left under {}*, now deleted (an emptied list deletes itself)",
+        keys.prefix
+    ));
+    drop(server); // stop and reap it now, before we report: nothing is left for the harness
+
+    Ok(Outcome {
+        jobs: performed,
+        workers: spec.workers,
+        failures,
+        wallet,
+        work_s,
+        notes,
+        self_pss_bytes: 0,
+    })
+}
+
+/// `<pid>-<hex nanos>`: unique enough that runs sharing one Redis never meet.
+fn run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!("{}-{:08x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
+/// A 24-hex-digit job id, like Sidekiq's `SecureRandom.hex(12)` (unique, not secret).
+fn jid(run_id: &str, i: u64) -> String {
+    let seed = run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let a = splitmix64(seed ^ i);
+    let b = splitmix64(a ^ i.rotate_left(32));
+    format!("{a:016x}{:08x}", b as u32)
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Job `i` of the spec's workload, as Sidekiq would store it.
+fn job(spec: &RunSpec, run_id: &str, i: u64) -> Job {
+    let (class, args) = match spec.workload {
+        Workload::Emoji => ("EmojiJob", vec![i as i64, spec.repeat as i64]),
+        Workload::Wallet => ("WalletJob", vec![wallet::delta(i), spec.pause_us as i64]),
+        Workload::Noop => ("NoopJob", vec![i as i64]),
+        Workload::Cpu => ("CpuJob", vec![i as i64, spec.cost as i64]),
+        Workload::Sleep => ("SleepJob", vec![i as i64, spec.wait_ms as i64]),
+    };
+    let enqueued_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    Job {
+        class: class.into(),
+        args,
+        jid: jid(run_id, i),
+        enqueued_at,
+    }
+}
+
+/// RPUSH every job, [`PUSH_CHUNK`] per command.
+fn enqueue(
+    con: &mut redis::Connection,
+    spec: &RunSpec,
+    keys: &Keys,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let mut chunk = Vec::with_capacity(PUSH_CHUNK);
+    for i in 0..spec.items {
+        chunk.push(serde_json::to_string(&job(spec, run_id, i))?);
+        if chunk.len() == PUSH_CHUNK || i + 1 == spec.items {
+            redis::cmd("RPUSH").arg(&keys.queue).arg(&chunk).exec(con)?;
+            chunk.clear();
+        }
+    }
+    Ok(())
+}
+
+/// Push every key's expiry [`KEY_TTL_S`] into the future (missing keys are skipped by Redis).
+fn refresh_ttl(con: &mut redis::Connection, keys: &Keys) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for key in keys.all() {
+        pipe.cmd("EXPIRE").arg(key).arg(KEY_TTL_S).ignore();
+    }
+    pipe.exec(con)
+}
+
+/// Start the workers, release them together, and wait for all of them; their reports and the
+/// moment they were released.
+fn drain(
+    spec: &RunSpec,
+    client: &redis::Client,
+    keys: &Keys,
+    con: &mut redis::Connection,
+) -> (Vec<WorkerReport>, Instant) {
+    // Workers connect first, then start popping together, so the drain is timed on its own.
+    let barrier = Barrier::new(spec.workers + 1);
+    let released = Mutex::new(Instant::now());
+    let (alive, all_done) = crossbeam::channel::bounded::<()>(0);
+    let reports = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..spec.workers)
+            .map(|w| {
+                let (barrier, alive) = (&barrier, alive.clone());
+                std::thread::Builder::new()
+                    .name(format!("redis-{w}"))
+                    .spawn_scoped(scope, move || {
+                        let report = worker(w, spec, client, keys, barrier);
+                        drop(alive);
+                        report
+                    })
+                    .expect("spawning a redis worker")
+            })
+            .collect();
+        drop(alive);
+        barrier.wait();
+        *released.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        // Wait for every worker to let go of `alive`; keep the keys from expiring meanwhile.
+        while let Err(crossbeam::channel::RecvTimeoutError::Timeout) =
+            all_done.recv_timeout(TTL_REFRESH)
+        {
+            let _ = refresh_ttl(con, keys);
+        }
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(w, h)| {
+                h.join().unwrap_or_else(|_| WorkerReport {
+                    failures: vec![format!("redis worker {w} panicked")],
+                    ..WorkerReport::default()
+                })
+            })
+            .collect()
+    });
+    let released = released.into_inner().unwrap_or_else(|p| p.into_inner());
+    (reports, released)
+}
+
+/// One worker: its own connection, LPOP (or `LPOP key K`) until the list is empty.
+fn worker(
+    w: usize,
+    spec: &RunSpec,
+    client: &redis::Client,
+    keys: &Keys,
+    barrier: &Barrier,
+) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let con = connect(client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT);
+    barrier.wait(); // even when the connect failed, or the others would wait forever
+    let mut con = match con {
+        Ok(con) => con,
+        Err(e) => {
+            report
+                .failures
+                .push(format!("redis worker {w}: connect: {e}"));
+            report.finished = Some(Instant::now());
+            return report;
+        }
+    };
+    let batch = spec.batch.max(1) as usize;
+    loop {
+        let fetched: redis::RedisResult<Vec<String>> = if batch == 1 {
+            redis::cmd("LPOP")
+                .arg(&keys.queue)
+                .query::<Option<String>>(&mut con)
+                .map(|p| p.into_iter().collect())
+        } else {
+            redis::cmd("LPOP")
+                .arg(&keys.queue)
+                .arg(batch)
+                .query::<Option<Vec<String>>>(&mut con)
+                .map(Option::unwrap_or_default)
+        };
+        report.fetches += 1;
+        let payloads = match fetched {
+            Ok(p) if p.is_empty() => break,
+            Ok(p) => p,
+            Err(e) => {
+                report.failures.push(format!("redis worker {w}: LPOP: {e}"));
+                break;
+            }
+        };
+        let mut held = payloads.len();
+        for payload in payloads {
+            held -= 1;
+            match perform(&mut con, spec, keys, &payload) {
+                Ok(retries) => report.watch_retries += retries,
+                Err(JobError::Job(e)) => report.failures.push(e),
+                Err(JobError::Redis(e)) => {
+                    // The connection is gone: this job and the rest of the batch are lost with
+                    // it (LPOP already removed them from the list). Reliable fetch fixes that.
+                    report.performed += 1;
+                    report.failures.push(format!(
+                        "redis worker {w}: {e}; {held} more fetched jobs lost with it"
+                    ));
+                    report.finished = Some(Instant::now());
+                    return report;
+                }
+            }
+            report.performed += 1;
+        }
+    }
+    report.finished = Some(Instant::now());
+    report
+}
+
+enum JobError {
+    /// This job failed; the worker carries on.
+    Job(String),
+    /// The connection failed; the worker stops.
+    Redis(redis::RedisError),
+}
+
+impl From<redis::RedisError> for JobError {
+    fn from(e: redis::RedisError) -> Self {
+        JobError::Redis(e)
+    }
+}
+
+/// Run one job from its payload; the WATCH retries it took.
+fn perform(
+    con: &mut redis::Connection,
+    spec: &RunSpec,
+    keys: &Keys,
+    payload: &str,
+) -> Result<u64, JobError> {
+    let job: Job = serde_json::from_str(payload)
+        .map_err(|e| JobError::Job(format!("bad job payload {payload:?}: {e}")))?;
+    let arg = |n: usize| {
+        job.args.get(n).copied().ok_or_else(|| {
+            JobError::Job(format!("{} {}: missing argument {n}", job.class, job.jid))
+        })
+    };
+    match job.class.as_str() {
+        "EmojiJob" => {
+            emoji::perform(arg(0)? as u64, arg(1)? as u64)
+                .map_err(|e| JobError::Job(format!("EmojiJob {}: {e}", job.jid)))?;
+            Ok(0)
+        }
+        "WalletJob" => adjust(con, spec.sync, keys, arg(0)?, arg(1)? as u64),
+        "NoopJob" => Ok(0),
+        "CpuJob" => crate::workload::cpu::perform(arg(0)? as u64, arg(1)? as u64)
+            .map(|_| 0)
+            .map_err(|e| JobError::Job(format!("CpuJob {}: {e}", job.jid))),
+        "SleepJob" => {
+            std::thread::sleep(std::time::Duration::from_millis(arg(1)? as u64));
+            Ok(0)
+        }
+        other => Err(JobError::Job(format!("unknown job class {other}"))),
+    }
+}
+
+/// One wallet update in Redis, protected (or not) as `sync` says; the WATCH retries it took.
+///
+/// The balance sits in `wallet`; beside it `wallet:version` names the write that produced it and
+/// `wallet:based-on` maps each write to the version it read, so that lost updates can be counted
+/// exactly afterwards (see [`wallet_outcome`]). These books ride along in the same MGET and MSET
+/// as the balance and do not change the race.
+fn adjust(
+    con: &mut redis::Connection,
+    sync: SyncMode,
+    keys: &Keys,
+    delta: i64,
+    pause_us: u64,
+) -> Result<u64, JobError> {
+    match sync {
+        SyncMode::Incr => {
+            wallet::pause(pause_us);
+            redis::cmd("INCRBY")
+                .arg(&keys.balance)
+                .arg(delta)
+                .exec(con)?;
+            Ok(0)
+        }
+        SyncMode::Watch => {
+            let mine: u64 = redis::cmd("INCR").arg(&keys.versions).query(con)?;
+            let mut retries = 0;
+            loop {
+                redis::cmd("WATCH").arg(&keys.version).exec(con)?;
+                let (balance, read): (i64, u64) = redis::cmd("MGET")
+                    .arg(&keys.balance)
+                    .arg(&keys.version)
+                    .query(con)?;
+                wallet::pause(pause_us);
+                // EXEC answers nil (None) when the watched key changed since WATCH.
+                let done: Option<(redis::Value, redis::Value)> = redis::pipe()
+                    .atomic()
+                    .cmd("MSET")
+                    .arg(&keys.balance)
+                    .arg(balance + delta)
+                    .arg(&keys.version)
+                    .arg(mine)
+                    .cmd("HSET")
+                    .arg(&keys.based_on)
+                    .arg(mine)
+                    .arg(read)
+                    .query(con)?;
+                if done.is_some() {
+                    return Ok(retries);
+                }
+                retries += 1;
+            }
+        }
+        _ => {
+            // `none`: GET, pause, SET.
+            let mine: u64 = redis::cmd("INCR").arg(&keys.versions).query(con)?;
+            let (balance, read): (i64, u64) = redis::cmd("MGET")
+                .arg(&keys.balance)
+                .arg(&keys.version)
+                .query(con)?;
+            wallet::pause(pause_us);
+            redis::pipe()
+                .cmd("MSET")
+                .arg(&keys.balance)
+                .arg(balance + delta)
+                .arg(&keys.version)
+                .arg(mine)
+                .ignore()
+                .cmd("HSET")
+                .arg(&keys.based_on)
+                .arg(mine)
+                .arg(read)
+                .ignore()
+                .exec(con)?;
+            Ok(0)
+        }
+    }
+}
+
+/// The final balance and how many updates were lost.
+///
+/// For `none` and `watch`, follow the versions back from the final one: every write on that
+/// chain survived, every other write was overwritten. `incr` keeps no versions (there is no read
+/// to be stale), so its losses are what the balance is off by, in steps.
+fn wallet_outcome(
+    con: &mut redis::Connection,
+    spec: &RunSpec,
+    keys: &Keys,
+) -> anyhow::Result<WalletOutcome> {
+    let expected = crate::spec::expected_balance(spec.items);
+    let (balance, mut version): (i64, Option<u64>) = redis::cmd("MGET")
+        .arg(&keys.balance)
+        .arg(&keys.version)
+        .query(con)
+        .context("reading the final balance")?;
+    let lost = if spec.sync == SyncMode::Incr {
+        (balance - expected).unsigned_abs() / wallet::STEP as u64
+    } else {
+        let based_on: HashMap<u64, u64> = redis::cmd("HGETALL")
+            .arg(&keys.based_on)
+            .query(con)
+            .context("reading the wallet's books")?;
+        let mut survived = 0u64;
+        while let Some(v) = version.filter(|&v| v != 0) {
+            survived += 1;
+            if survived > spec.items {
+                break; // a corrupt chain must not loop forever
+            }
+            version = based_on.get(&v).copied();
+        }
+        spec.items.saturating_sub(survived)
+    };
+    Ok(WalletOutcome {
+        expected_balance: expected,
+        final_balance: balance,
+        lost_updates: lost,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jids_look_like_sidekiqs_and_differ() {
+        let a = jid("1-2", 0);
+        let b = jid("1-2", 1);
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_ne!(a, jid("1-3", 0));
+    }
+
+    #[test]
+    fn keys_share_the_run_prefix() {
+        let k = Keys::new("42-abc");
+        assert!(k.all().iter().all(|key| key.starts_with("concur:42-abc:")));
+        assert_eq!(k.queue, "concur:42-abc:queue:default");
+    }
+
+    #[test]
+    fn a_job_serialises_in_sidekiqs_shape() {
+        let j = Job {
+            class: "EmojiJob".into(),
+            args: vec![3, 50],
+            jid: jid("1-2", 3),
+            enqueued_at: 1.5,
+        };
+        let v: serde_json::Value = serde_json::to_value(&j).unwrap();
+        let mut fields: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        assert_eq!(fields, ["args", "class", "enqueued_at", "jid"]);
+    }
+}
