@@ -31,6 +31,7 @@ pub static LESSONS: &[(&str, &str)] = &[
     ("06-futures.md", include_str!("../lessons/06-futures.md")),
     ("07-rpc.md", include_str!("../lessons/07-rpc.md")),
     ("08-fork.md", include_str!("../lessons/08-fork.md")),
+    ("09-tradeoff.md", include_str!("../lessons/09-tradeoff.md")),
     (
         "10-lost-updates.md",
         include_str!("../lessons/10-lost-updates.md"),
