@@ -90,7 +90,7 @@ pub struct ChildFailed(pub String, pub i32);
 /// comes early), then less often (a long run needs fewer samples to find its peak). A cheap
 /// sample (statm, stat) costs the harness tens of microseconds per process, on its own core.
 fn sample_interval(elapsed: Duration) -> Duration {
-    if elapsed < Duration::from_millis(50) {
+    if elapsed < Duration::from_millis(20) {
         Duration::from_millis(2)
     } else if elapsed < Duration::from_secs(1) {
         Duration::from_millis(5)
@@ -99,7 +99,7 @@ fn sample_interval(elapsed: Duration) -> Duration {
     }
 }
 
-/// PSS costs a page-table walk per process: take it at most this often (and always at the end).
+/// PSS costs a page-table walk per process: besides the end and new peaks, take it this often.
 const PSS_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the watcher thread reports about the child.
@@ -184,12 +184,17 @@ pub fn measure_with_stderr(
     let mut final_sample_cpu_s = 0.0;
     let mut take_sample = |peak: &mut proc::TreeSample, last: bool| {
         let before = thread_cpu_s();
-        let force_pss = last;
-        let with_pss = force_pss || last_pss.elapsed() >= PSS_INTERVAL;
-        if with_pss {
-            last_pss = Instant::now();
-        }
-        let s = proc::sample_tree(pid, with_pss);
+        // PSS at the end, when a process joins the tree after the first sample (a forked worker,
+        // a server: where the PSS peak is likely to be), and at least every PSS_INTERVAL.
+        let s = proc::sample_tree(pid, |cheap| {
+            let due = last
+                || (peak.processes > 0 && cheap.processes > peak.processes)
+                || last_pss.elapsed() >= PSS_INTERVAL;
+            if due {
+                last_pss = Instant::now();
+            }
+            due
+        });
         // The last sample is taken while the child is stopped, and that time is not the run's.
         let cost = thread_cpu_s() - before;
         if last {
