@@ -14,13 +14,13 @@ use crate::actor::{self, ReplyTo};
 use crate::error::usage;
 use crate::report::human;
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// One primitive's cost, over several runs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Limit {
     pub name: String,
     pub about: String,
@@ -33,15 +33,18 @@ pub struct Limit {
 }
 
 /// Memory a parked thread costs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ThreadMemory {
     pub threads: u64,
     pub rss_per_thread_bytes: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Limits {
     pub cores: usize,
+    /// Primitives that could not be measured here, with the reason.
+    #[serde(default)]
+    pub skipped: Vec<String>,
     pub primitives: Vec<Limit>,
     pub parked_thread: ThreadMemory,
 }
@@ -207,6 +210,22 @@ fn tokio_spawn_await(n: u64) -> anyhow::Result<Duration> {
     }))
 }
 
+/// Spawn `n` tasks into a JoinSet, then join them all: how `futures` hands out its jobs.
+fn tokio_spawn_batch(n: u64) -> anyhow::Result<Duration> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()?;
+    Ok(rt.block_on(async {
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            set.spawn(async move { std::hint::black_box(i) });
+        }
+        while set.join_next().await.is_some() {}
+        start.elapsed()
+    }))
+}
+
 fn actor_call(n: u64) -> anyhow::Result<Duration> {
     fn echo(_: &mut (), reply: ReplyTo<()>) {
         let _ = reply.send(());
@@ -222,6 +241,32 @@ fn actor_call(n: u64) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
+/// A PING round trip to Redis: `REDIS_URL` when set, else a private redis-server started for
+/// the measurement. `None` (with the reason) when neither is possible.
+fn redis_round_trip(runs: usize) -> Result<Vec<f64>, String> {
+    use crate::redis_server::{env_url, find_server, PrivateServer};
+    let (url, _server) = match env_url() {
+        Some(url) => (url, None),
+        None if find_server().is_some() => {
+            let server = PrivateServer::start().map_err(|e| format!("{e:#}"))?;
+            (server.url().to_owned(), Some(server))
+        }
+        None => return Err("no redis-server and no REDIS_URL".into()),
+    };
+    let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    time_runs(runs, 5000, |n| {
+        let start = Instant::now();
+        for _ in 0..n {
+            redis::cmd("PING").exec(&mut con)?;
+        }
+        Ok(start.elapsed())
+    })
+    .map_err(|e| format!("{e:#}"))
+}
+
 /// A primitive that can be timed for `n` operations.
 pub type Primitive = fn(u64) -> anyhow::Result<Duration>;
 
@@ -232,6 +277,7 @@ pub fn thread_primitives() -> Vec<(&'static str, Primitive)> {
         ("channel send+recv", channel_send_recv),
         ("channel ping-pong", channel_ping_pong),
         ("tokio spawn+await", tokio_spawn_await),
+        ("tokio spawn, batch joined", tokio_spawn_batch),
         ("actor call", actor_call),
     ]
 }
@@ -268,6 +314,7 @@ fn parked_thread_rss(n: u64) -> anyhow::Result<ThreadMemory> {
 /// Measure every primitive, `runs` times each; with `app_mb`, also fork a parent that size.
 pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     // Process primitives first, while we are single-threaded.
     out.push(summarise(
         "fork+_exit+waitpid",
@@ -317,9 +364,15 @@ pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
     ));
     out.push(summarise(
         "tokio spawn+await",
-        "futures' floor: one task per job (4 worker threads)",
+        "a task's round trip: spawn one, await it (4 worker threads)",
         20_000,
         time_runs(runs, 20_000, tokio_spawn_await)?,
+    ));
+    out.push(summarise(
+        "tokio spawn, batch joined",
+        "futures' floor: spawn every task, then join them all",
+        20_000,
+        time_runs(runs, 20_000, tokio_spawn_batch)?,
     ));
     out.push(summarise(
         "actor call",
@@ -327,7 +380,17 @@ pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
         10_000,
         time_runs(runs, 10_000, actor_call)?,
     ));
+    match redis_round_trip(runs) {
+        Ok(per_op) => out.push(summarise(
+            "redis round trip",
+            "redis's floor: a PING to a redis-server on a Unix socket",
+            5000,
+            per_op,
+        )),
+        Err(why) => skipped.push(format!("redis round trip: {why}")),
+    }
     Ok(Limits {
+        skipped,
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -377,5 +440,8 @@ pub fn run(runs: usize, app_mb: u64, json: bool) -> anyhow::Result<()> {
         human::bytes(limits.parked_thread.rss_per_thread_bytes),
         limits.parked_thread.threads
     );
+    for why in &limits.skipped {
+        println!("  skipped: {why}");
+    }
     Ok(())
 }

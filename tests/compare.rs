@@ -393,3 +393,44 @@ fn with_an_app_loaded_the_report_states_fork_over_threads() {
     assert!((ratio - r["rss_ratio"].as_f64().unwrap()).abs() < 1e-9);
     assert!(read(tmp.path(), "report.html").contains("Processes versus threads"));
 }
+
+#[test]
+fn noop_jobs_show_each_strategys_overhead_against_its_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = compare(
+        dir.path(),
+        &[
+            "-w",
+            "noop",
+            "--items",
+            "200",
+            "--runs",
+            "1",
+            "-s",
+            "sequential,pool,fork",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("per-job overhead"), "{stdout}");
+    let floors = json(dir.path())["floors"].as_array().unwrap().clone();
+    let names: Vec<_> = floors
+        .iter()
+        .map(|f| f["strategy"].as_str().unwrap())
+        .collect();
+    // sequential is built from nothing: it has no floor.
+    assert_eq!(names, ["pool", "fork"]);
+    for f in &floors {
+        let (per_job, floor, ratio) = (
+            f["per_job_s"].as_f64().unwrap(),
+            f["floor_s"].as_f64().unwrap(),
+            f["ratio"].as_f64().unwrap(),
+        );
+        assert!(per_job > 0.0 && floor > 0.0, "{f}");
+        assert!(
+            (ratio - per_job / floor).abs() < 1e-9 * ratio.max(1.0),
+            "{f}"
+        );
+    }
+    assert_eq!(floors[1]["floor_of"], "fork+_exit+waitpid");
+}

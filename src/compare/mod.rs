@@ -16,6 +16,7 @@
 //! ([`crate::exec::FAIL_ENV`]); `CONCUR_TEST_SKIP=name,...` treats those strategies as
 //! unavailable here.
 
+pub mod floors;
 pub mod machine;
 
 use crate::cli::{Cli, Command, CompareArgs, RunArgs, MAX_APP_MB, MAX_ITEMS, MAX_WORKERS};
@@ -577,6 +578,8 @@ pub struct Results {
     pub rows: Vec<RunRow>,
     pub ratios: Vec<Ratio>,
     pub elapsed_s: f64,
+    /// With `-w noop`: each strategy's per-job overhead against its floor.
+    pub floors: Vec<floors::Floor>,
 }
 
 impl Results {
@@ -608,15 +611,23 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         add_per_worker(point);
     }
     let ratios = points.iter().filter_map(Ratio::at).collect();
-    let results = Results {
+    let mut results = Results {
         plan,
         machine: Machine::here(),
         points,
         rows,
         ratios,
         elapsed_s,
+        floors: Vec::new(),
     };
+    if results.plan.workload == Workload::Noop {
+        match floors::measure_limits() {
+            Ok(limits) => results.floors = floors::floors(&results, &limits),
+            Err(e) => eprintln!("concur: warning: no floors: {e:#}"),
+        }
+    }
     print!("{}", crate::report::table::render(&results));
+    print!("{}", floors::render(&results.floors));
     print!("{}", crate::report::chart::render(&results));
     write_report(&results)
 }

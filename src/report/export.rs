@@ -77,6 +77,7 @@ pub fn json(results: &Results) -> anyhow::Result<Vec<u8>> {
         "elapsed_s": results.elapsed_s,
         "points": points,
         "ratios": results.ratios,
+        "floors": results.floors,
         "runs": runs,
     });
     let mut bytes = serde_json::to_vec_pretty(&doc)?;
