@@ -12,6 +12,7 @@ pub mod lesson;
 pub mod limits;
 pub mod list;
 pub mod measure;
+pub mod queue;
 pub mod race;
 pub mod redis_server;
 pub mod report;
@@ -59,6 +60,11 @@ pub fn main() -> i32 {
         Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
         Some(Command::Race(args)) => race::race(&args),
+        Some(Command::Enqueue(args)) => queue::enqueue(&args),
+        Some(Command::Worker(args)) => queue::worker::run(&args),
+        Some(Command::Stats(args)) => queue::stats::run(&args),
+        Some(Command::Retry(args)) => queue::retry(&args),
+        Some(Command::QueueDemo(args)) => queue::demo::run(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {
