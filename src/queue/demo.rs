@@ -24,7 +24,8 @@ const TRIAL_LIMIT: Duration = Duration::from_secs(120);
 
 struct Trial {
     fetch: &'static str,
-    in_flight_at_kill: u64,
+    /// Jobs in the victim's processing list when it was killed (reliable fetch only).
+    in_flight_at_kill: Option<u64>,
     finished: u64,
     duplicates: u64,
     reaper_lines: Vec<String>,
@@ -34,7 +35,7 @@ struct Trial {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let server = PrivateServer::start()?;
     println!(
-        "private redis-server at {} (pid {}); {} SleepJobs of {} ms, {} workers x 4 threads; one worker gets kill -9 a third of the way in\n",
+        "private redis-server at {} (pid {}); {} SleepJobs of {} ms, {} workers x 4 threads; the first gets kill -9 a third of the way in\n",
         server.url(),
         server.pid(),
         args.items,
@@ -47,15 +48,19 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         trials.push(trial(args, server.url(), fetch, logs.path())?);
     }
     println!(
-        "{:<10} {:>6} {:>18} {:>9} {:>6} {:>10}",
-        "fetch", "jobs", "in flight at kill", "finished", "lost", "run twice"
+        "{:<10} {:>6} {:>26} {:>9} {:>6} {:>10}",
+        "fetch", "jobs", "in its processing list", "finished", "lost", "run twice"
     );
     for t in &trials {
+        let held = match t.in_flight_at_kill {
+            Some(n) => n.to_string(),
+            None => "none: BRPOP keeps no copy".into(),
+        };
         println!(
-            "{:<10} {:>6} {:>18} {:>9} {:>6} {:>10}",
+            "{:<10} {:>6} {:>26} {:>9} {:>6} {:>10}",
             t.fetch,
             args.items,
-            t.in_flight_at_kill,
+            held,
             t.finished,
             args.items - t.finished,
             t.duplicates
@@ -152,11 +157,13 @@ fn trial(
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let in_flight = in_flight_of(&mut con, victim, fetch)?;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim as i32),
         nix::sys::signal::Signal::SIGKILL,
     )?;
+    workers[0].0.wait()?;
+    // What it held when it died (its heartbeat takes 0.6 s to expire: no reaper yet).
+    let in_flight = in_flight_of(&mut con, victim, fetch)?;
     for (child, _) in &mut workers {
         let deadline = Instant::now() + TRIAL_LIMIT;
         while child.try_wait()?.is_none() {
@@ -185,25 +192,21 @@ fn trial(
     })
 }
 
-/// Jobs worker `pid` holds: its processing list (reliable) or its heartbeat's busy count.
-fn in_flight_of(con: &mut redis::Connection, pid: u32, fetch: &str) -> anyhow::Result<u64> {
-    for (id, reg) in fetch::registered(con)? {
-        if reg.pid != pid {
-            continue;
-        }
-        return Ok(if fetch == "reliable" {
-            redis::cmd("LLEN")
-                .arg(keys::processing(&id, "default"))
-                .query(con)?
-        } else {
-            let busy: Option<u64> = redis::cmd("HGET")
-                .arg(keys::beat(&id))
-                .arg("busy")
-                .query(con)?;
-            busy.unwrap_or(0)
-        });
+/// Jobs in worker `pid`'s processing list; `None` with basic fetch, where Redis keeps no copy
+/// of the jobs a worker holds.
+fn in_flight_of(con: &mut redis::Connection, pid: u32, fetch: &str) -> anyhow::Result<Option<u64>> {
+    if fetch != "reliable" {
+        return Ok(None);
     }
-    Ok(0)
+    for (id, reg) in fetch::registered(con)? {
+        if reg.pid == pid {
+            let n: u64 = redis::cmd("LLEN")
+                .arg(keys::processing(&id, "default"))
+                .query(con)?;
+            return Ok(Some(n));
+        }
+    }
+    Ok(Some(0))
 }
 
 /// SIGKILL whatever is still running on the way out (an error path, Ctrl-C is pdeathsig's job).

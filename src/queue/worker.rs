@@ -604,11 +604,14 @@ fn processor(w: &Worker, slot: usize) {
                 continue;
             }
         };
-        if w.stop.load(SeqCst) != RUNNING || w.paused.load(SeqCst) {
-            // Fetched while we were told to stop or pause: put it back untouched.
+        if w.paused.load(SeqCst) {
+            // Fetched as USR2 arrived: put it back untouched for another worker.
             let _ = fetcher.requeue(&mut con, &fetched);
             continue;
         }
+        // A job fetched as QUIT arrived is run: it is ours now, and pushing it back could strand
+        // it on a queue that every worker has just seen empty (--exit-when-empty). After TERM
+        // the main thread has requeued it already and the process is about to end.
         let job = match Job::parse(&fetched.raw) {
             Ok(j) => j,
             Err(e) => {
