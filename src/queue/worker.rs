@@ -20,7 +20,10 @@
 //! until a clean exit or a reaper. The process name (`ps -o comm`, `top`) says what the worker
 //! is doing, like Resque's procline (Linux allows 15 bytes).
 //!
-//! Signals (flags set by `signal-hook`'s async-signal-safe handlers, acted on by the main loop):
+//! Signals are *blocked* in every thread of the worker and collected by the main loop with a
+//! zero-timeout `sigtimedwait` at each turn: no handler runs at an arbitrary moment, and no
+//! system call (a blocking BLMOVE above all) is ever interrupted by EINTR, which would lose the
+//! reply of a command the server has already carried out. Forked children unblock them again.
 //! QUIT finishes the jobs running and exits; TERM and INT requeue the jobs in flight and exit at
 //! once (a thread cannot be stopped, so with threads a job still running when the process exits
 //! simply ends with it; its requeued copy runs again: at-least-once); USR1 SIGKILLs running fork
@@ -32,6 +35,7 @@ use super::job::{self, now, Failure, Job, Next};
 use super::{keys, open, push_now, redis_url, DEAD_MAX, RESPONSE_TIMEOUT};
 use crate::redis_server::connect;
 use anyhow::Context;
+use nix::sys::signal::{SigSet, Signal};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -46,43 +50,54 @@ pub const IDLE_BLOCK_S: f64 = 0.1;
 const TICK: Duration = Duration::from_millis(50);
 /// A heartbeat expires after this many intervals without one.
 const BEATS_TO_DEATH: f64 = 3.0;
+/// The heartbeat hash is rewritten at most this often when what it shows changes.
+const STATE_REFRESH: Duration = Duration::from_millis(250);
 
 const RUNNING: u8 = 0;
 const QUIT: u8 = 1;
 const TERM: u8 = 2;
 
-/// The signals a worker answers, each a flag set by its handler.
+/// The signals a worker answers, blocked and collected by the main loop.
 struct Signals {
-    quit: Arc<AtomicBool>,
-    term: Arc<AtomicBool>,
-    usr1: Arc<AtomicBool>,
-    usr2: Arc<AtomicBool>,
-    cont: Arc<AtomicBool>,
+    set: SigSet,
 }
 
 impl Signals {
+    /// Block the worker's signals in this thread and every thread started from it.
     fn install() -> anyhow::Result<Signals> {
-        use signal_hook::consts::*;
-        use signal_hook::flag::register;
-        let s = Signals {
-            quit: Arc::default(),
-            term: Arc::default(),
-            usr1: Arc::default(),
-            usr2: Arc::default(),
-            cont: Arc::default(),
-        };
-        register(SIGQUIT, s.quit.clone())?;
-        register(SIGTERM, s.term.clone())?;
-        register(SIGINT, s.term.clone())?;
-        register(SIGUSR1, s.usr1.clone())?;
-        register(SIGUSR2, s.usr2.clone())?;
-        register(SIGCONT, s.cont.clone())?;
-        Ok(s)
+        let mut set = SigSet::empty();
+        for sig in [
+            Signal::SIGQUIT,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+            Signal::SIGCONT,
+        ] {
+            set.add(sig);
+        }
+        set.thread_block()?;
+        Ok(Signals { set })
     }
-}
 
-fn take(flag: &AtomicBool) -> bool {
-    flag.swap(false, SeqCst)
+    /// The signals that arrived since the last call, in order (each pending signal once).
+    fn arrived(&self) -> Vec<Signal> {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut got = Vec::new();
+        loop {
+            // SAFETY: `set` is an initialised sigset_t and `zero` a valid timespec, both alive
+            // for the call, which only reads them; a null siginfo pointer is allowed. With a zero
+            // timeout the call never blocks: it returns a pending signal or -1 (EAGAIN).
+            let n = unsafe { libc::sigtimedwait(self.set.as_ref(), std::ptr::null_mut(), &zero) };
+            match Signal::try_from(n) {
+                Ok(sig) if n > 0 => got.push(sig),
+                _ => return got,
+            }
+        }
+    }
 }
 
 /// A job being run: for the heartbeat, and for TERM with basic fetch.
@@ -376,13 +391,25 @@ impl Worker {
     fn housekeeping(
         &self,
         con: &mut redis::Connection,
-        last_beat: &mut Instant,
+        clock: &mut Clock,
         running: &[Current],
     ) -> redis::RedisResult<()> {
         self.enqueue_due(con)?;
-        if last_beat.elapsed().as_secs_f64() >= self.args.heartbeat {
-            *last_beat = Instant::now();
+        // What `stats` shows (busy, current jobs, status) is refreshed when it changes, at most
+        // every STATE_REFRESH; the reaper runs once per heartbeat interval.
+        let state = (
+            running.len(),
+            self.status(),
+            self.processed.load(SeqCst) + self.failed.load(SeqCst),
+        );
+        let due = clock.beat.elapsed().as_secs_f64() >= self.args.heartbeat;
+        if due || (state != clock.state && clock.beat.elapsed() >= STATE_REFRESH) {
+            clock.beat = Instant::now();
+            clock.state = state;
             self.beat(con, running)?;
+        }
+        if clock.reap.elapsed().as_secs_f64() >= self.args.heartbeat {
+            clock.reap = Instant::now();
             for (id, n) in fetch::reap(con, &self.id)? {
                 self.log(&format!(
                     "reaped worker {id}: heartbeat expired, {n} job{} requeued",
@@ -403,10 +430,27 @@ impl Worker {
     }
 }
 
+/// When the main loop last beat and reaped, and what it last reported.
+struct Clock {
+    beat: Instant,
+    reap: Instant,
+    state: (usize, &'static str, u64),
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            beat: Instant::now(),
+            reap: Instant::now(),
+            state: (0, "running", 0),
+        }
+    }
+}
+
 /// `concur worker`.
 pub fn run(args: &WorkerArgs) -> anyhow::Result<()> {
     let url = redis_url(&args.redis, "worker")?;
-    let signals = Signals::install().context("installing signal handlers")?;
+    let signals = Signals::install().context("blocking the worker's signals")?;
     let (client, mut con) = open(&url)?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -463,36 +507,43 @@ pub fn run(args: &WorkerArgs) -> anyhow::Result<()> {
     result
 }
 
-/// React to the signals that arrived since the last look. Returns true on TERM/INT.
-fn on_signals(w: &Worker, s: &Signals, fork_children: Option<&[i32]>) -> bool {
-    if take(&s.term) {
-        w.stop.store(TERM, SeqCst);
-        w.log("TERM/INT: requeueing the jobs in flight and exiting now");
-        return true;
-    }
-    if take(&s.quit) && w.stop.load(SeqCst) == RUNNING {
-        w.stop.store(QUIT, SeqCst);
-        w.log("QUIT: no more fetching; exiting once the running jobs finish");
-    }
-    if take(&s.usr2) {
-        w.paused.store(true, SeqCst);
-        w.log("USR2: paused, no more fetching until CONT");
-    }
-    if take(&s.cont) && w.paused.swap(false, SeqCst) {
-        w.log("CONT: fetching again");
-    }
-    if take(&s.usr1) {
-        match fork_children {
-            Some(pids) => {
-                for &pid in pids {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-                w.log(&format!("USR1: killed {} running child(ren)", pids.len()));
+/// React to the signals that arrived since the last look. Returns true on TERM/INT; fork
+/// children killed by USR1 are added to `killed`.
+fn on_signals(w: &Worker, s: &Signals, children: Option<(&[i32], &mut Vec<i32>)>) -> bool {
+    let mut children = children;
+    for sig in s.arrived() {
+        match sig {
+            Signal::SIGTERM | Signal::SIGINT => {
+                w.stop.store(TERM, SeqCst);
+                w.log(&format!(
+                    "{}: requeueing the jobs in flight and exiting now",
+                    sig.as_str().trim_start_matches("SIG")
+                ));
+                return true;
             }
-            None => w.log("USR1: nothing to kill (threads cannot be killed; run with --fork)"),
+            Signal::SIGQUIT if w.stop.load(SeqCst) == RUNNING => {
+                w.stop.store(QUIT, SeqCst);
+                w.log("QUIT: no more fetching; exiting once the running jobs finish");
+            }
+            Signal::SIGUSR2 => {
+                w.paused.store(true, SeqCst);
+                w.log("USR2: paused, no more fetching until CONT");
+            }
+            Signal::SIGCONT if w.paused.swap(false, SeqCst) => w.log("CONT: fetching again"),
+            Signal::SIGUSR1 => match children.as_mut() {
+                Some((pids, killed)) => {
+                    for &pid in pids.iter() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            Signal::SIGKILL,
+                        );
+                        killed.push(pid);
+                    }
+                    w.log(&format!("USR1: killed {} running child(ren)", pids.len()));
+                }
+                None => w.log("USR1: nothing to kill (threads cannot be killed; run with --fork)"),
+            },
+            _ => {}
         }
     }
     false
@@ -531,7 +582,7 @@ fn thread_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> any
         })
         .collect::<Result<_, _>>()
         .context("starting processor threads")?;
-    let mut last_beat = Instant::now();
+    let mut clock = Clock::new();
     loop {
         if on_signals(w, s, None) {
             let n = match w.args.fetch {
@@ -560,7 +611,7 @@ fn thread_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> any
         }
         let running = w.running();
         with_redis(w, con, "housekeeping", |con| {
-            w.housekeeping(con, &mut last_beat, &running)
+            w.housekeeping(con, &mut clock, &running)
         });
         std::thread::sleep(TICK);
     }
@@ -673,12 +724,11 @@ fn fork_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> anyho
     let mut fetcher = Fetcher::new(w.args.fetch, &w.id, &w.reg.queues);
     let mut children: HashMap<i32, ChildJob> = HashMap::new();
     let mut killed_by_usr1: Vec<i32> = Vec::new();
-    let mut last_beat = Instant::now();
+    let mut clock = Clock::new();
     let mut last_housekeeping = Instant::now();
     loop {
         let pids: Vec<i32> = children.keys().copied().collect();
-        let usr1_pending = s.usr1.load(SeqCst);
-        if on_signals(w, s, Some(&pids)) {
+        if on_signals(w, s, Some((&pids, &mut killed_by_usr1))) {
             for &pid in &pids {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
@@ -694,9 +744,6 @@ fn fork_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> anyho
             w.log(&format!("requeued {} job(s) in flight", children.len()));
             w.deregister(con)?;
             return Ok(());
-        }
-        if usr1_pending {
-            killed_by_usr1.extend(&pids);
         }
         // Children that ended.
         let mut reaped_any = false;
@@ -747,7 +794,7 @@ fn fork_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> anyho
         if last_housekeeping.elapsed() >= TICK {
             last_housekeeping = Instant::now();
             with_redis(w, con, "housekeeping", |con| {
-                w.housekeeping(con, &mut last_beat, &running)
+                w.housekeeping(con, &mut clock, &running)
             });
         }
         if w.stop.load(SeqCst) == QUIT && children.is_empty() {
@@ -816,19 +863,9 @@ fn fork_job(job: &Job) -> anyhow::Result<(i32, std::fs::File)> {
     let (read, write) = nix::unistd::pipe().context("pipe for a child's report")?;
     let child_job = job.clone();
     let pid = crate::strategy::fork::spawn(move || {
-        for sig in [
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGCONT,
-        ] {
-            // SAFETY: restoring the default disposition installs no handler; the child is
-            // single-threaded (the parent checked before forking). The parent's flag handlers
-            // would otherwise make this child ignore TERM and QUIT.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-        }
+        // The parent blocks its signals (see the module docs); the child must die of TERM, QUIT
+        // and USR1's SIGKILL like any process, so it unblocks them.
+        let _ = SigSet::all().thread_unblock();
         match job::perform(&child_job) {
             Ok(()) => 0,
             Err(f) => {
