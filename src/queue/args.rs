@@ -29,7 +29,7 @@ pub struct EnqueueArgs {
     /// What each job does (emoji, cpu, sleep, noop; wallet is `run`-only)
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
-    /// Jobs to enqueue [default: 51 for emoji, 16 for cpu, 1000 for sleep and noop]
+    /// Jobs to enqueue [default: 51 for emoji, 16 for cpu, 1000 for sleep and noop, 1 with --flaky]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::cli::MAX_ITEMS))]
     pub items: Option<u64>,
     /// The queue to push to
@@ -117,6 +117,7 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_heartbeat)]
     pub heartbeat: f64,
     /// Exit once the queues, the retry and schedule sets and every processing list are empty
+    /// (so it waits for scheduled jobs and retries, however far off)
     #[arg(long)]
     pub exit_when_empty: bool,
     /// Count each finished jid in the hash concur:done (jid -> times run), to check that no job

@@ -196,7 +196,11 @@ type ArgsFn = Box<dyn Fn(u64) -> Vec<Value>>;
 /// `concur enqueue`.
 pub fn enqueue(args: &EnqueueArgs) -> anyhow::Result<()> {
     use crate::spec::Workload;
-    let items = args.items.unwrap_or(args.workload.default_items());
+    let items = match (args.items, args.flaky) {
+        (Some(n), _) => n,
+        (None, Some(_)) => 1,
+        (None, None) => args.workload.default_items(),
+    };
     let (class, make_args): (&str, ArgsFn) = match (args.flaky, args.workload) {
         (Some(k), _) => ("FlakyJob", Box::new(move |i| vec![i.into(), k.into()])),
         (None, Workload::Emoji) => {
