@@ -156,6 +156,13 @@ impl TestRedis {
             .unwrap()
     }
 
+    fn done_len(&self) -> usize {
+        redis::cmd("HLEN")
+            .arg("concur:done")
+            .query(&mut self.con())
+            .unwrap()
+    }
+
     fn llen(&self, key: &str) -> u64 {
         redis::cmd("LLEN").arg(key).query(&mut self.con()).unwrap()
     }
@@ -310,10 +317,7 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
     while kills < 20 {
         let victim = &workers[kills % 3];
         // Mid-run: the victim has finished jobs since the last kill and the queue is not empty.
-        until("progress before a kill", || {
-            let done = redis.done().len();
-            done >= last + 25
-        });
+        until("progress before a kill", || redis.done_len() >= last + 25);
         assert!(
             redis.llen("concur:queue:default") > 0,
             "the jobs ran out after {kills} kills: enqueue more"
@@ -321,7 +325,7 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
         victim.signal(nix::sys::signal::Signal::SIGKILL);
         let mut dead = std::mem::replace(&mut workers[kills % 3], redis.worker(&args));
         dead.wait(LONG);
-        last = redis.done().len();
+        last = redis.done_len();
         kills += 1;
     }
     for w in &mut workers {
@@ -529,7 +533,7 @@ fn scheduled_jobs_wait_in_the_schedule_set_until_due() {
     assert_eq!(w.wait(LONG), 0);
 }
 
-/// The id of the only registered worker once it holds `n` jobs in its processing list.
+/// Wait until the workers hold `n` jobs in their processing lists.
 fn wait_busy(redis: &TestRedis, n: u64) {
     until("the worker to be running its job", || {
         redis.processing() == n

@@ -618,7 +618,7 @@ fn thread_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> any
     for h in handles {
         let _ = h.join();
     }
-    // Nothing is in flight any more; a job fetched while we stopped was put back by its thread.
+    // Nothing is in flight any more: every thread finished its job before it returned.
     fetch::requeue_processing(con, &w.id, &w.reg.queues)?;
     w.deregister(con)?;
     Ok(())
