@@ -708,3 +708,49 @@ fn queue_commands_without_redis_are_a_one_line_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn stats_watch_redraws_until_stopped() {
+    let Some(redis) = test_redis("stats_watch_redraws_until_stopped") else {
+        return;
+    };
+    redis.enqueue(&["-w", "noop", "--items", "7", "-q", "watched"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_concur"))
+        .env("REDIS_URL", &redis.url)
+        .args(["stats", "--watch", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        // Read until two full screens have been drawn (a clear, then the queue table, twice).
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while String::from_utf8_lossy(&text)
+            .matches("\x1b[H\x1b[2J")
+            .count()
+            < 3
+        {
+            match std::io::Read::read(&mut out, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let text = reader.join().unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "--watch keeps running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let screens: Vec<&str> = text
+        .split("\x1b[H\x1b[2J")
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(screens.len() >= 2, "{text:?}");
+    for screen in &screens[..2] {
+        assert!(
+            screen.contains("watched") && screen.contains(" 7 "),
+            "{screen:?}"
+        );
+    }
+}

@@ -866,6 +866,7 @@ fn fork_job(job: &Job) -> anyhow::Result<(i32, std::fs::File)> {
         // The parent blocks its signals (see the module docs); the child must die of TERM, QUIT
         // and USR1's SIGKILL like any process, so it unblocks them.
         let _ = SigSet::all().thread_unblock();
+        let _ = nix::sys::prctl::set_name(c"concur: job");
         match job::perform(&child_job) {
             Ok(()) => 0,
             Err(f) => {
