@@ -130,7 +130,8 @@ fn trial(
         .stderr(std::fs::File::create(&log)?);
         let parent = std::process::id();
         // SAFETY: runs in the forked child before exec; prctl(2) and getppid(2) are
-        // async-signal-safe and nothing is allocated or locked.
+        // async-signal-safe, and the only allocation (the error on a dead parent) is safe too:
+        // the demo never starts a thread, so no lock can be held across the fork.
         unsafe {
             cmd.pre_exec(move || {
                 nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
