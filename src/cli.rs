@@ -82,6 +82,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Push jobs onto a Redis queue (Sidekiq's JSON), now or scheduled (--in / --at)
+    #[command(after_help = crate::queue::args::ENQUEUE_EXAMPLES)]
+    Enqueue(crate::queue::args::EnqueueArgs),
+    /// A long-running queue worker: threads (Sidekiq) or --fork (Resque), reliable fetch, retries
+    #[command(after_help = crate::queue::args::WORKER_EXAMPLES)]
+    Worker(crate::queue::args::WorkerArgs),
+    /// The queue at a glance: queues, workers, processed/failed, retry/scheduled/dead (--watch)
+    #[command(
+        after_help = "Examples:\n  concur stats\n  concur stats --watch\n  concur stats --json"
+    )]
+    Stats(crate::queue::args::StatsArgs),
+    /// Re-enqueue a failed job now (by jid), or every dead job
+    #[command(
+        after_help = "Examples:\n  concur retry 3f2a9c0d41b27e8a55c0d1e2\n  concur retry --all-dead"
+    )]
+    Retry(crate::queue::args::RetryArgs),
+    /// Self-contained: private Redis, 3 workers, kill -9 one, reliable vs basic fetch
+    #[command(name = "queue-demo")]
+    QueueDemo(crate::queue::args::DemoArgs),
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {

@@ -13,6 +13,7 @@ pub mod lesson;
 pub mod limits;
 pub mod list;
 pub mod measure;
+pub mod queue;
 pub mod race;
 pub mod redis_server;
 pub mod report;
@@ -61,6 +62,11 @@ pub fn main() -> i32 {
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Race(args)) => race::race(&args),
+        Some(Command::Enqueue(args)) => queue::enqueue(&args),
+        Some(Command::Worker(args)) => queue::worker::run(&args),
+        Some(Command::Stats(args)) => queue::stats::run(&args),
+        Some(Command::Retry(args)) => queue::retry(&args),
+        Some(Command::QueueDemo(args)) => queue::demo::run(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {

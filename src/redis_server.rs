@@ -67,6 +67,19 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A connection whose connect and every reply are bounded by timeouts: no hang, ever. A
+/// blocking command (BLMOVE, BRPOP) needs a `response` longer than its own timeout.
+pub fn connect(
+    client: &redis::Client,
+    connect: Duration,
+    response: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let con = client.get_connection_with_timeout(connect)?;
+    con.set_read_timeout(Some(response))?;
+    con.set_write_timeout(Some(response))?;
+    Ok(con)
+}
+
 /// A `redis-server` started for this process alone. Dropping it stops it and removes its dir.
 pub struct PrivateServer {
     child: Child,

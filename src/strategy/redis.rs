@@ -25,7 +25,8 @@
 
 use super::{Memory, Props, StrategyInfo};
 use crate::error::UsageError;
-use crate::redis_server::{self, redact, PrivateServer};
+use crate::queue::job::jid;
+use crate::redis_server::{self, connect, redact, PrivateServer};
 use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
 use crate::workload::{emoji, wallet};
 use anyhow::Context;
@@ -114,18 +115,6 @@ pub fn check_url(url: &str, source: &str) -> Result<(), String> {
             CHECK_DEADLINE.as_secs_f64()
         )),
     }
-}
-
-/// A connection whose connect and every reply are bounded by timeouts: no hang, ever.
-fn connect(
-    client: &redis::Client,
-    connect: Duration,
-    response: Duration,
-) -> redis::RedisResult<redis::Connection> {
-    let con = client.get_connection_with_timeout(connect)?;
-    con.set_read_timeout(Some(response))?;
-    con.set_write_timeout(Some(response))?;
-    Ok(con)
 }
 
 /// A job as it sits in the list: Sidekiq's payload shape.
@@ -348,23 +337,6 @@ fn run_id() -> String {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     format!("{}-{:08x}", std::process::id(), nanos & 0xffff_ffff)
-}
-
-/// A 24-hex-digit job id, like Sidekiq's `SecureRandom.hex(12)` (unique, not secret).
-fn jid(run_id: &str, i: u64) -> String {
-    let seed = run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    let a = splitmix64(seed ^ i);
-    let b = splitmix64(a ^ i.rotate_left(32));
-    format!("{a:016x}{:08x}", b as u32)
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// Job `i` of the spec's workload, as Sidekiq would store it.
@@ -699,16 +671,6 @@ fn wallet_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jids_look_like_sidekiqs_and_differ() {
-        let a = jid("1-2", 0);
-        let b = jid("1-2", 1);
-        assert_eq!(a.len(), 24);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert_ne!(a, jid("1-3", 0));
-    }
 
     #[test]
     fn keys_share_the_run_prefix() {

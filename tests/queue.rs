@@ -1,0 +1,756 @@
+//! The Redis job queue for real: separate `enqueue`, `worker` and `stats` processes sharing a
+//! redis-server the test starts on a Unix socket in a temp dir (never port 6379).
+//!
+//! - 3 workers drain 10,000 jobs: every jid finished, none twice;
+//! - kill -9 a worker mid-run 20 times: reliable fetch loses nothing (duplicates are reported),
+//!   basic fetch (BRPOP) loses jobs;
+//! - a job that fails twice then succeeds follows Sidekiq's retry schedule (time-scaled);
+//!   retries run out into the dead set, and `concur retry` brings jobs back;
+//! - each signal: QUIT, TERM, INT, USR1, USR2 + CONT.
+//!
+//! Without redis-server the Redis tests print why and pass, unless `CONCUR_REQUIRE_REDIS=1`.
+//! Workers are run with `--record-jids`: each finished job does `HINCRBY concur:done JID 1`.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A redis-server of the test's own; killed when dropped.
+struct TestRedis {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn test_redis(test: &str) -> Option<TestRedis> {
+    let exe = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("redis-server"))
+            .find(|p| p.is_file())
+    });
+    let Some(exe) = exe else {
+        if std::env::var("CONCUR_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("{test}: redis-server is not installed and CONCUR_REQUIRE_REDIS=1");
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping {test}: redis-server is not installed (apt-get install redis-server, or set CONCUR_REQUIRE_REDIS=1 to fail instead)"
+        );
+        return None;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("concur-test-queue-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let socket = dir.path().join("redis.sock");
+    let child = Command::new(exe)
+        .args(["--port", "0", "--unixsocket"])
+        .arg(&socket)
+        .args([
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--logfile")
+        .arg(dir.path().join("redis.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting redis-server");
+    let server = TestRedis {
+        child,
+        url: format!("unix://{}", socket.display()),
+        dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.try_con().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{test}: redis-server did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(server)
+}
+
+impl TestRedis {
+    fn try_con(&self) -> Option<redis::Connection> {
+        let client = redis::Client::open(self.url.as_str()).ok()?;
+        let mut con = client
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .ok()?;
+        con.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        redis::cmd("PING").query::<String>(&mut con).ok()?;
+        Some(con)
+    }
+
+    fn con(&self) -> redis::Connection {
+        self.try_con().expect("a connection to the test redis")
+    }
+
+    /// `concur ARGS` against this server, to completion; (status, stdout, stderr).
+    fn concur(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_concur"))
+            .env("REDIS_URL", &self.url)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn enqueue(&self, args: &[&str]) -> Vec<String> {
+        let mut full = vec!["enqueue", "--print-jids"];
+        full.extend_from_slice(args);
+        let (code, out, err) = self.concur(&full);
+        assert_eq!(code, 0, "enqueue {args:?}: {err}");
+        out.lines().map(String::from).collect()
+    }
+
+    /// Start `concur worker ARGS` with its stderr in a file.
+    fn worker(&self, args: &[&str]) -> Worker {
+        let n = NEXT_LOG.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = self.dir.path().join(format!("worker-{n}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_concur"))
+            .env("REDIS_URL", &self.url)
+            .arg("worker")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Worker { child, log }
+    }
+
+    fn stats(&self) -> Value {
+        let (code, out, err) = self.concur(&["stats", "--json"]);
+        assert_eq!(code, 0, "stats: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// jid -> times finished, from `--record-jids`.
+    fn done(&self) -> HashMap<String, u64> {
+        redis::cmd("HGETALL")
+            .arg("concur:done")
+            .query(&mut self.con())
+            .unwrap()
+    }
+
+    fn done_len(&self) -> usize {
+        redis::cmd("HLEN")
+            .arg("concur:done")
+            .query(&mut self.con())
+            .unwrap()
+    }
+
+    fn llen(&self, key: &str) -> u64 {
+        redis::cmd("LLEN").arg(key).query(&mut self.con()).unwrap()
+    }
+
+    /// Jobs in every worker's processing lists.
+    fn processing(&self) -> u64 {
+        let mut con = self.con();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("concur:processing:*")
+            .query(&mut con)
+            .unwrap();
+        keys.iter().map(|k| self.llen(k)).sum()
+    }
+}
+
+static NEXT_LOG: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A worker process, SIGKILLed if a test fails while it runs.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Wait for the worker to exit (at most `limit`, then fail); its exit code.
+    fn wait(&mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {} still running after {limit:?}: {}",
+                self.child.id(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `cond` every 5 ms until it holds; fail with `what` after 30 s.
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+fn three_workers_drain_10000_jobs_each_exactly_once() {
+    let Some(redis) = test_redis("three_workers_drain_10000_jobs_each_exactly_once") else {
+        return;
+    };
+    let jids = redis.enqueue(&["-w", "noop", "--items", "10000"]);
+    assert_eq!(jids.len(), 10_000);
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| {
+            redis.worker(&[
+                "-c",
+                "4",
+                "--exit-when-empty",
+                "--record-jids",
+                "--heartbeat",
+                "0.5",
+            ])
+        })
+        .collect();
+    let mut by_workers = 0;
+    for w in &mut workers {
+        assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
+        let log = w.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("exiting:"))
+            .expect("an exit line");
+        by_workers += line
+            .split("exiting: ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("processed count");
+    }
+    let done = redis.done();
+    assert_eq!(done.len(), 10_000, "every jid finished");
+    assert!(
+        jids.iter().all(|j| done.get(j) == Some(&1)),
+        "each exactly once"
+    );
+    assert_eq!(by_workers, 10_000, "the workers' own counts add up");
+    let stats = redis.stats();
+    assert_eq!(stats["processed"], 10_000);
+    assert_eq!(stats["failed"], 0);
+    assert_eq!(stats["queues"][0]["size"], 0);
+    assert_eq!(stats["in_flight"], 0);
+    assert_eq!(
+        stats["workers"].as_array().unwrap().len(),
+        0,
+        "all deregistered"
+    );
+    assert_eq!(stats["recorded"]["duplicates"], 0);
+}
+
+/// Enqueue sleep jobs, keep 3 workers running, and 20 times kill -9 one of them mid-run and
+/// start a replacement. Returns (jobs, finished, duplicate runs).
+fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
+    let items = 2000;
+    let jids = redis.enqueue(&[
+        "-w",
+        "sleep",
+        "--wait-ms",
+        "10",
+        "--items",
+        &items.to_string(),
+    ]);
+    let args = [
+        "-c",
+        "3",
+        "--exit-when-empty",
+        "--record-jids",
+        "--heartbeat",
+        "0.2",
+        "--fetch",
+        fetch,
+    ];
+    let mut workers: Vec<Worker> = (0..3).map(|_| redis.worker(&args)).collect();
+    let mut kills = 0;
+    let mut last = 0;
+    while kills < 20 {
+        let victim = &workers[kills % 3];
+        // Mid-run: the victim has finished jobs since the last kill and the queue is not empty.
+        until("progress before a kill", || redis.done_len() >= last + 25);
+        assert!(
+            redis.llen("concur:queue:default") > 0,
+            "the jobs ran out after {kills} kills: enqueue more"
+        );
+        victim.signal(nix::sys::signal::Signal::SIGKILL);
+        let mut dead = std::mem::replace(&mut workers[kills % 3], redis.worker(&args));
+        dead.wait(LONG);
+        last = redis.done_len();
+        kills += 1;
+    }
+    for w in &mut workers {
+        assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
+    }
+    let done = redis.done();
+    let finished = jids.iter().filter(|j| done.contains_key(*j)).count();
+    let duplicates = done.values().map(|n| n - 1).sum();
+    let _ = writeln!(
+        std::io::stderr(),
+        "kill -9 x20, {fetch} fetch: {items} jobs, {finished} finished, {} lost, {duplicates} duplicate runs",
+        items - finished
+    );
+    (items, finished, duplicates)
+}
+
+#[test]
+fn kill_9_with_reliable_fetch_loses_nothing() {
+    let Some(redis) = test_redis("kill_9_with_reliable_fetch_loses_nothing") else {
+        return;
+    };
+    let (items, finished, _duplicates) = kill_trial(&redis, "reliable");
+    assert_eq!(finished, items, "0 jobs lost after the reaper");
+    assert_eq!(redis.processing(), 0, "every processing list drained");
+    assert_eq!(
+        redis.stats()["unreaped"].as_array().unwrap().len(),
+        0,
+        "{}",
+        redis.stats()
+    );
+}
+
+#[test]
+fn kill_9_with_basic_fetch_loses_jobs() {
+    let Some(redis) = test_redis("kill_9_with_basic_fetch_loses_jobs") else {
+        return;
+    };
+    let (items, finished, duplicates) = kill_trial(&redis, "basic");
+    assert!(finished < items, "BRPOP'd jobs die with their worker");
+    assert_eq!(duplicates, 0, "basic fetch never runs a job twice");
+    assert_eq!(redis.llen("concur:queue:default"), 0);
+}
+
+/// `key=value` fields of a worker log line.
+fn fields(line: &str) -> HashMap<String, String> {
+    line.split(' ')
+        .filter_map(|f| f.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_flaky_job_is_retried_on_sidekiqs_schedule() {
+    let Some(redis) = test_redis("a_flaky_job_is_retried_on_sidekiqs_schedule") else {
+        return;
+    };
+    let jid = redis.enqueue(&["--flaky", "2", "--items", "1"]).remove(0);
+    let scale = 0.01;
+    let mut w = redis.worker(&[
+        "-c",
+        "1",
+        "--time-scale",
+        "0.01",
+        "--exit-when-empty",
+        "--record-jids",
+        "-v",
+        "--heartbeat",
+        "0.2",
+    ]);
+    assert_eq!(w.wait(LONG), 0);
+    let log = w.log_text();
+    let lines: Vec<HashMap<String, String>> = log
+        .lines()
+        .filter(|l| l.contains(&format!("jid={jid}")))
+        .map(fields)
+        .collect();
+    let starts: Vec<&HashMap<String, String>> = lines
+        .iter()
+        .filter(|f| !f.contains_key("retry_count") && !f.contains_key("ms"))
+        .collect();
+    let retries: Vec<&HashMap<String, String>> = lines
+        .iter()
+        .filter(|f| f.contains_key("retry_count"))
+        .collect();
+    assert_eq!(starts.len(), 3, "three attempts: {log}");
+    assert_eq!(retries.len(), 2, "two retries: {log}");
+    let t = |f: &HashMap<String, String>| f["t"].parse::<f64>().unwrap();
+    for (count, retry) in retries.iter().enumerate() {
+        let count = count as u64;
+        assert_eq!(retry["retry_count"], count.to_string());
+        assert_eq!(retry["attempt"], (count + 1).to_string());
+        // Sidekiq: count^4 + 15 + rand(10) * (count + 1)
+        let delay: u64 = retry["delay_s"].parse().unwrap();
+        let (lo, hi) = (count.pow(4) + 15, count.pow(4) + 15 + 9 * (count + 1));
+        assert!(
+            (lo..=hi).contains(&delay),
+            "retry {count}: delay {delay} s outside {lo}..={hi}"
+        );
+        let scaled: f64 = retry["scaled_s"].parse().unwrap();
+        assert!(
+            (scaled - delay as f64 * scale).abs() < 0.002,
+            "{scaled} = {delay} x {scale}"
+        );
+        // The next attempt did not start before the retry was due.
+        let next = starts[count as usize + 1];
+        assert_eq!(next["attempt"], (count + 2).to_string());
+        assert!(
+            t(next) >= t(retry) + scaled - 0.002,
+            "attempt {} ran before it was due",
+            count + 2
+        );
+    }
+    assert_eq!(redis.done().get(&jid), Some(&1));
+    let stats = redis.stats();
+    assert_eq!(
+        (stats["processed"].as_u64(), stats["failed"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        (stats["retries"].as_u64(), stats["dead"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn exhausted_retries_go_to_the_dead_set_and_retry_brings_them_back() {
+    let Some(redis) = test_redis("exhausted_retries_go_to_the_dead_set_and_retry_brings_them_back")
+    else {
+        return;
+    };
+    let jids = redis.enqueue(&["--flaky", "9", "--items", "2", "--retry", "1"]);
+    let worker_args = [
+        "-c",
+        "2",
+        "--time-scale",
+        "0.001",
+        "--exit-when-empty",
+        "--heartbeat",
+        "0.2",
+    ];
+    assert_eq!(redis.worker(&worker_args).wait(LONG), 0);
+    let mut con = redis.con();
+    let dead: Vec<String> = redis::cmd("ZRANGE")
+        .arg("concur:dead")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(dead.len(), 2);
+    for payload in &dead {
+        let job: Value = serde_json::from_str(payload).unwrap();
+        assert!(jids.contains(&job["jid"].as_str().unwrap().to_owned()));
+        assert_eq!(job["retry_count"], 1, "{job}");
+        assert_eq!(job["error_class"], "FlakyError");
+        assert!(
+            job["error_message"].as_str().unwrap().contains("attempt 2"),
+            "{job}"
+        );
+        assert!(!job["error_backtrace"].as_array().unwrap().is_empty());
+        assert!(job["failed_at"].as_f64().unwrap() <= job["retried_at"].as_f64().unwrap());
+        for field in [
+            "class",
+            "args",
+            "jid",
+            "queue",
+            "created_at",
+            "enqueued_at",
+            "retry",
+        ] {
+            assert!(job.get(field).is_some(), "{field} in {job}");
+        }
+    }
+    let (code, out, err) = redis.concur(&["retry", &jids[0]]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&jids[0]), "{out}");
+    assert_eq!(redis.llen("concur:queue:default"), 1);
+    assert_eq!(redis.stats()["dead"], 1);
+    let (code, _, err) = redis.concur(&["retry", "--all-dead"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(redis.llen("concur:queue:default"), 2);
+    assert_eq!(redis.stats()["dead"], 0);
+    // One more attempt each, past the limit: dead again.
+    assert_eq!(redis.worker(&worker_args).wait(LONG), 0);
+    assert_eq!(redis.stats()["dead"], 2);
+    assert_eq!(redis.stats()["failed"], 6);
+    let (code, _, err) = redis.concur(&["retry", "000000000000000000000000"]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn scheduled_jobs_wait_in_the_schedule_set_until_due() {
+    let Some(redis) = test_redis("scheduled_jobs_wait_in_the_schedule_set_until_due") else {
+        return;
+    };
+    redis.enqueue(&["-w", "noop", "--items", "3", "--in", "300ms"]);
+    let far = redis.enqueue(&["-w", "noop", "--items", "1", "--in", "1h"]);
+    assert_eq!(redis.llen("concur:queue:default"), 0);
+    assert_eq!(redis.stats()["scheduled"], 4);
+    let mut w = redis.worker(&["--record-jids", "--heartbeat", "0.2"]);
+    until("the due jobs ran", || redis.done().len() == 3);
+    assert!(!redis.done().contains_key(&far[0]), "not due for an hour");
+    assert_eq!(redis.stats()["scheduled"], 1);
+    w.signal(nix::sys::signal::Signal::SIGQUIT);
+    assert_eq!(w.wait(LONG), 0);
+}
+
+/// Wait until the workers hold `n` jobs in their processing lists.
+fn wait_busy(redis: &TestRedis, n: u64) {
+    until("the worker to be running its job", || {
+        redis.processing() == n
+    });
+}
+
+#[test]
+fn quit_finishes_the_running_job_then_exits() {
+    let Some(redis) = test_redis("quit_finishes_the_running_job_then_exits") else {
+        return;
+    };
+    for mode in [&[][..], &["--fork"][..]] {
+        redis::cmd("FLUSHDB").exec(&mut redis.con()).unwrap();
+        redis.enqueue(&["-w", "sleep", "--wait-ms", "1000", "--items", "3"]);
+        let mut args = vec!["-c", "1", "--record-jids", "--heartbeat", "0.1"];
+        args.extend_from_slice(mode);
+        let mut w = redis.worker(&args);
+        wait_busy(&redis, 1);
+        w.signal(nix::sys::signal::Signal::SIGQUIT);
+        assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
+        assert_eq!(
+            redis.done().len(),
+            1,
+            "{mode:?}: the running job finished: {}",
+            w.log_text()
+        );
+        assert_eq!(
+            redis.llen("concur:queue:default"),
+            2,
+            "{mode:?}: the rest wait"
+        );
+        assert_eq!(redis.processing(), 0);
+        assert_eq!(redis.stats()["workers"].as_array().unwrap().len(), 0);
+        assert!(w.log_text().contains("QUIT"));
+    }
+}
+
+#[test]
+fn term_and_int_requeue_the_job_in_flight_and_exit_at_once() {
+    let Some(redis) = test_redis("term_and_int_requeue_the_job_in_flight_and_exit_at_once") else {
+        return;
+    };
+    use nix::sys::signal::Signal::{SIGINT, SIGTERM};
+    for (sig, mode) in [
+        (SIGTERM, &[][..]),
+        (SIGINT, &[][..]),
+        (SIGTERM, &["--fork"][..]),
+        (SIGINT, &["--fetch", "basic"][..]),
+    ] {
+        redis::cmd("FLUSHDB").exec(&mut redis.con()).unwrap();
+        let jids = redis.enqueue(&["-w", "sleep", "--wait-ms", "60000", "--items", "2"]);
+        let mut args = vec!["-c", "1", "--record-jids", "--heartbeat", "0.1"];
+        args.extend_from_slice(mode);
+        let mut w = redis.worker(&args);
+        until("the worker to be running its job", || {
+            redis.stats()["workers"][0]["busy"] == 1
+        });
+        w.signal(sig);
+        // A 60 s job: only exiting without waiting for it passes.
+        assert_eq!(w.wait(Duration::from_secs(20)), 0, "{}", w.log_text());
+        assert!(redis.done().is_empty(), "{sig} {mode:?}: nothing finished");
+        assert_eq!(
+            redis.llen("concur:queue:default"),
+            2,
+            "{sig} {mode:?}: the job is back: {}",
+            w.log_text()
+        );
+        assert_eq!(redis.processing(), 0);
+        let mut con = redis.con();
+        let queued: Vec<String> = redis::cmd("LRANGE")
+            .arg("concur:queue:default")
+            .arg(0)
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        for jid in &jids {
+            assert!(
+                queued.iter().any(|p| p.contains(jid.as_str())),
+                "{jid} queued"
+            );
+        }
+    }
+}
+
+#[test]
+fn usr1_kills_the_fork_child_and_its_job_is_retried() {
+    let Some(redis) = test_redis("usr1_kills_the_fork_child_and_its_job_is_retried") else {
+        return;
+    };
+    let jid = redis
+        .enqueue(&["-w", "sleep", "--wait-ms", "60000", "--items", "1"])
+        .remove(0);
+    let mut w = redis.worker(&["--fork", "-c", "1", "--heartbeat", "0.1"]);
+    wait_busy(&redis, 1);
+    w.signal(nix::sys::signal::Signal::SIGUSR1);
+    until("the killed job in the retry set", || {
+        redis.stats()["retries"] == 1
+    });
+    assert!(w.alive(), "the worker itself carries on");
+    let mut con = redis.con();
+    let retry: Vec<String> = redis::cmd("ZRANGE")
+        .arg("concur:retry")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    let job: Value = serde_json::from_str(&retry[0]).unwrap();
+    assert_eq!(job["jid"], jid.as_str());
+    assert!(
+        job["error_message"].as_str().unwrap().contains("USR1"),
+        "{job}"
+    );
+    assert_eq!(redis.processing(), 0);
+    w.signal(nix::sys::signal::Signal::SIGQUIT);
+    assert_eq!(w.wait(LONG), 0);
+}
+
+#[test]
+fn usr2_pauses_fetching_and_cont_resumes() {
+    let Some(redis) = test_redis("usr2_pauses_fetching_and_cont_resumes") else {
+        return;
+    };
+    let mut w = redis.worker(&["-c", "2", "--record-jids", "--heartbeat", "0.1"]);
+    until("the worker registered", || {
+        redis.stats()["workers"].as_array().unwrap().len() == 1
+    });
+    w.signal(nix::sys::signal::Signal::SIGUSR2);
+    until("paused", || {
+        redis.stats()["workers"][0]["status"] == "paused"
+    });
+    redis.enqueue(&["-w", "noop", "--items", "5"]);
+    // Paused is a state, not a race: whatever we wait, nothing is fetched.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(redis.llen("concur:queue:default"), 5, "{}", w.log_text());
+    assert!(redis.done().is_empty());
+    w.signal(nix::sys::signal::Signal::SIGCONT);
+    until("drained after CONT", || redis.done().len() == 5);
+    w.signal(nix::sys::signal::Signal::SIGQUIT);
+    assert_eq!(w.wait(LONG), 0);
+    let log = w.log_text();
+    assert!(log.contains("USR2") && log.contains("CONT"), "{log}");
+}
+
+#[test]
+fn queue_commands_without_redis_are_a_one_line_usage_error() {
+    for args in [
+        &["enqueue", "-w", "noop"][..],
+        &["worker"][..],
+        &["stats"][..],
+        &["retry", "--all-dead"][..],
+        &["worker", "--redis-url", "redis://127.0.0.1:1"][..],
+        &[
+            "enqueue",
+            "-w",
+            "wallet",
+            "--redis-url",
+            "unix:///nonexistent/redis.sock",
+        ][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_concur"))
+            .env_remove("REDIS_URL")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_concur"))
+        .args(["retry"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn stats_watch_redraws_until_stopped() {
+    let Some(redis) = test_redis("stats_watch_redraws_until_stopped") else {
+        return;
+    };
+    redis.enqueue(&["-w", "noop", "--items", "7", "-q", "watched"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_concur"))
+        .env("REDIS_URL", &redis.url)
+        .args(["stats", "--watch", "--interval", "0.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        // Read until two full screens have been drawn (a clear, then the queue table, twice).
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while String::from_utf8_lossy(&text)
+            .matches("\x1b[H\x1b[2J")
+            .count()
+            < 3
+        {
+            match std::io::Read::read(&mut out, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let text = reader.join().unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "--watch keeps running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let screens: Vec<&str> = text
+        .split("\x1b[H\x1b[2J")
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(screens.len() >= 2, "{text:?}");
+    for screen in &screens[..2] {
+        assert!(
+            screen.contains("watched") && screen.contains(" 7 "),
+            "{screen:?}"
+        );
+    }
+}
