@@ -5,6 +5,7 @@
 //! jobs. [`report`] turns measurements into text.
 
 pub mod actor;
+pub mod chaos;
 pub mod cli;
 pub mod error;
 pub mod exec;
@@ -17,6 +18,7 @@ pub mod redis_server;
 pub mod report;
 pub mod rpc;
 pub mod run;
+pub mod shutdown;
 pub mod spec;
 pub mod strategy;
 pub mod workload;
@@ -59,6 +61,7 @@ pub fn main() -> i32 {
         Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
         Some(Command::Race(args)) => race::race(&args),
+        Some(Command::Chaos(args)) => chaos::chaos(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {
