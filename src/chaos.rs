@@ -63,10 +63,7 @@ pub fn chaos(args: &ChaosArgs) -> anyhow::Result<()> {
     'all: for &fault in &args.fault {
         for strategy in &args.strategy {
             if !args.json {
-                eprint!(
-                    "concur chaos: {strategy} with --fault {} ...\r",
-                    fault.name()
-                );
+                eprintln!("concur chaos: {strategy} with --fault {}", fault.name());
             }
             match run_one(args, strategy, fault) {
                 Ok(row) => rows.push(row),
@@ -90,7 +87,6 @@ pub fn chaos(args: &ChaosArgs) -> anyhow::Result<()> {
             serde_json::json!({ "rows": rows, "stopped_by": stopped.map(|s| s.as_str()) })
         );
     } else {
-        eprint!("{:60}\r", "");
         print!("{}", table(&rows));
         print!("{}", lessons(&rows));
     }

@@ -16,6 +16,21 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("unknown strategy '{}'", spec.strategy))?;
     // Ctrl-C only raises a flag the strategies read between jobs (see `crate::shutdown`).
     crate::shutdown::catch()?;
+    if spec
+        .fault
+        .is_some_and(|f| f.fault == crate::workload::fault::Fault::Panic)
+    {
+        // Injected panics are expected: one line each, and no backtrace (with RUST_BACKTRACE
+        // set, symbolising one maps the binary's debug info, ~80 MiB that would read as a leak).
+        std::panic::set_hook(Box::new(|info| {
+            let msg = crate::workload::panic_message(info.payload());
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            eprintln!("concur: a job panicked{at}: {msg}");
+        }));
+    }
     let ballast = app_ballast(spec.app_mb);
     let me = std::process::id() as i32;
     let rss_start = crate::measure::proc::rss(me).unwrap_or(0);
@@ -23,7 +38,12 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
         // Only where jobs are threads of this process: a strategy that forks must stay
         // single-threaded, and kills its hung children itself.
         if !info.props.kills_hung {
-            start_watchdog(Duration::from_millis(ms), result.to_path_buf(), rss_start);
+            start_watchdog(
+                Duration::from_millis(ms),
+                result.to_path_buf(),
+                rss_start,
+                spec.workers,
+            );
         }
     }
     let mut outcome = (info.run)(&spec)?;
@@ -52,7 +72,7 @@ fn write_outcome(outcome: &crate::spec::Outcome, result: &Path) -> anyhow::Resul
 /// `--job-timeout` for in-process strategies. A hung thread cannot be killed (see
 /// [`crate::workload::fault::watchdog`]), so when a job overruns, the watchdog reports what it
 /// knows and ends the whole process: a clear stop instead of a run that never ends.
-fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64) {
+fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64, workers: usize) {
     std::thread::Builder::new()
         .name("job-watchdog".into())
         .spawn(move || {
@@ -65,12 +85,20 @@ fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64)
                 over.job,
                 crate::report::human::seconds(over.ran.as_secs_f64())
             );
+            let mut failures = vec![format!(
+                "job {}: ran past --job-timeout {secs}; threads cannot be killed: run stopped",
+                over.job
+            )];
+            failures.extend(
+                over.others
+                    .iter()
+                    .map(|j| format!("job {j}: still running when the run was stopped")),
+            );
             let outcome = crate::spec::Outcome {
-                jobs: over.ended,
-                failures: vec![format!(
-                    "job {}: ran past --job-timeout {secs}; threads cannot be killed: run stopped",
-                    over.job
-                )],
+                // Jobs started: those that ended, and those still running (failed here).
+                jobs: over.ended + 1 + over.others.len() as u64,
+                workers,
+                failures,
                 stopped_by: Some(crate::measure::JOB_TIMEOUT.into()),
                 jobs_timed_out: 1,
                 hang_detected_s: Some(over.ran.as_secs_f64()),

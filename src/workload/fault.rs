@@ -146,6 +146,8 @@ impl Drop for Running {
 /// jobs had ended by then.
 pub struct Overrun {
     pub job: u64,
+    /// Every other job still running at that moment.
+    pub others: Vec<u64>,
     pub ran: Duration,
     pub ended: u64,
 }
@@ -168,8 +170,11 @@ pub fn watchdog(timeout: Duration) -> Overrun {
             .filter(|(_, at)| at.elapsed() >= timeout)
             .min_by_key(|(_, at)| **at)
         {
+            let mut others: Vec<u64> = started.keys().copied().filter(|&j| j != job).collect();
+            others.sort_unstable();
             return Overrun {
                 job,
+                others,
                 ran: at.elapsed(),
                 ended: f.ended.load(SeqCst),
             };
