@@ -537,6 +537,9 @@ fn ctrl_c_stops_every_strategy_gracefully() {
         let stderr = ctrl_c(&args, false);
         assert!(stderr.contains("SIGINT: no new jobs"), "{s}: {stderr}");
         assert!(stderr.contains("stopped by SIGINT"), "{s}: {stderr}");
+        // Graceful: the jobs in flight were allowed to finish, not killed.
+        assert!(!stderr.contains("  failed    "), "{s}: {stderr}");
+        assert!(!stderr.contains("killing"), "{s}: {stderr}");
         if !matches!(s, "threads" | "futures") {
             // The partial summary counts the jobs that never started.
             assert!(stderr.contains("not started"), "{s}: {stderr}");
