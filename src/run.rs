@@ -154,6 +154,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Measurement> {
     } else {
         Stream::Show
     };
+    if spec
+        .fault
+        .is_some_and(|f| f.fault == crate::workload::fault::Fault::Hang)
+        && spec.job_timeout_ms.is_none()
+    {
+        eprintln!(
+            "concur: --fault hang without --job-timeout: the faulty jobs never return, so this run \
+             ends only at Ctrl-C (then running jobs get --shutdown-timeout to finish)"
+        );
+    }
     let m = measure::measure(&spec, stream)?;
     if args.json {
         println!("{}", serde_json::to_string(&m)?);

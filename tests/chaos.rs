@@ -402,6 +402,12 @@ fn descendants(root: i32) -> Vec<i32> {
 /// Start `concur ARGS` in its own process group, Ctrl-C the group mid-run, and check that it
 /// exits 130 leaving no process and no temp file; its stderr.
 fn ctrl_c(args: &[&str], twice: bool) -> String {
+    signal_mid_run(args, twice, nix::sys::signal::Signal::SIGINT, 130)
+}
+
+/// Like [`ctrl_c`], with `sig` sent to the concur process alone (as `kill` does) unless it is
+/// SIGINT (sent to the group, as a terminal does); `code` is the exit code expected.
+fn signal_mid_run(args: &[&str], twice: bool, sig: nix::sys::signal::Signal, code: i32) -> String {
     use nix::sys::signal::{killpg, Signal};
     use nix::unistd::Pid;
     use std::os::unix::process::CommandExt;
@@ -430,10 +436,17 @@ fn ctrl_c(args: &[&str], twice: bool) -> String {
     std::thread::sleep(Duration::from_millis(600));
     let during = descendants(pid);
     assert!(!during.is_empty(), "{args:?}: finished before the Ctrl-C");
-    killpg(Pid::from_raw(pid), Signal::SIGINT).unwrap();
+    let send = || {
+        if sig == Signal::SIGINT {
+            killpg(Pid::from_raw(pid), sig)
+        } else {
+            nix::sys::signal::kill(Pid::from_raw(pid), sig)
+        }
+    };
+    send().unwrap();
     if twice {
         std::thread::sleep(Duration::from_millis(300));
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGINT);
+        let _ = send();
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -447,7 +460,7 @@ fn ctrl_c(args: &[&str], twice: bool) -> String {
         std::thread::sleep(Duration::from_millis(20));
     };
     let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-    assert_eq!(status.code(), Some(130), "{args:?}: {stderr}");
+    assert_eq!(status.code(), Some(code), "{args:?}: {stderr}");
     // Nothing of the run is left: not one of the processes seen during it, not one carrying its
     // tag (a re-parented orphan would still carry it), not one temp file.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -583,4 +596,54 @@ fn a_hung_run_is_killed_after_the_shutdown_timeout() {
         false,
     );
     assert!(stderr.contains("after --shutdown-timeout"), "{stderr}");
+}
+
+#[test]
+fn sigterm_is_a_graceful_stop_too_and_exits_143() {
+    for s in ["fork", "pool"] {
+        let stderr = signal_mid_run(
+            &[
+                "run",
+                "-s",
+                s,
+                "-w",
+                "sleep",
+                "--items",
+                "30",
+                "--wait-ms",
+                "200",
+                "--workers",
+                "2",
+                "--quiet",
+            ],
+            false,
+            nix::sys::signal::Signal::SIGTERM,
+            143,
+        );
+        assert!(stderr.contains("stopped by SIGTERM"), "{s}: {stderr}");
+        assert!(!stderr.contains("  failed    "), "{s}: {stderr}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_chaos_after_the_current_run() {
+    let stderr = ctrl_c(
+        &[
+            "chaos",
+            "--fault",
+            "hang,leak",
+            "-s",
+            "fork,pool",
+            "--items",
+            "8",
+            "--every",
+            "4",
+        ],
+        false,
+    );
+    assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
+    assert!(
+        !stderr.contains("with --fault leak"),
+        "no run starts after Ctrl-C: {stderr}"
+    );
 }
