@@ -20,7 +20,9 @@ Examples:
   concur run -s fork -w wallet                  each child changes its own copy: isolation
   concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races
   concur run -s redis --workers 8 --batch 16    Sidekiq's shape: JSON jobs in a Redis list
-  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted";
+  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted
+  concur run -s fork --fault crash --every 10   one job in ten aborts: fork loses only those
+  concur run -s fork --fault hang --job-timeout 1s   a hung child is killed, the run goes on";
 
 #[derive(Debug, Parser)]
 #[command(
