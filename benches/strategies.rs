@@ -42,6 +42,9 @@ fn spec(name: &str, workload: Workload, items: u64, workers: usize) -> RunSpec {
         wait_ms: 0,
         redis_url: None,
         batch: 1,
+        fault: None,
+        job_timeout_ms: None,
+        shutdown_timeout_ms: concur::spec::DEFAULT_SHUTDOWN_MS,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::compare::{Preset, Sweep};
 use crate::spec::{SyncMode, Workload};
+use crate::workload::fault::Fault;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -20,7 +21,9 @@ Examples:
   concur run -s fork -w wallet                  each child changes its own copy: isolation
   concur run -s rpc -w wallet --sync none       a server owns the balance; get+set still races
   concur run -s redis --workers 8 --batch 16    Sidekiq's shape: JSON jobs in a Redis list
-  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted";
+  concur run -s redis -w wallet --sync watch    WATCH/MULTI/EXEC: no update lost, retries counted
+  concur run -s fork --fault crash --every 10   one job in ten aborts: fork loses only those
+  concur run -s fork --fault hang --job-timeout 1s   a hung child is killed, the run goes on";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +54,9 @@ pub enum Command {
     /// The wallet race: lost updates over many trials, the losing interleaving, and every fix
     #[command(after_help = RACE_EXAMPLES, long_about = RACE_ABOUT)]
     Race(RaceArgs),
+    /// Assume chaos: which strategies survive a crashing, panicking, leaking or hung job
+    #[command(after_help = CHAOS_EXAMPLES, long_about = CHAOS_ABOUT)]
+    Chaos(ChaosArgs),
     /// The workshop lessons: list them, show one, run its demos, remember progress
     #[command(
         after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run\n\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
@@ -196,6 +202,119 @@ pub struct RunArgs {
     /// Do not show the emoji stream (it is still written, counted and discarded)
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub chaos: FaultArgs,
+}
+
+/// Breaking jobs on purpose, and stopping runs: shared by `run` and `chaos`.
+#[derive(Debug, Clone, Args)]
+pub struct FaultArgs {
+    /// Break one job in K on purpose: crash (abort the process), panic, leak (--leak-mb), hang
+    #[arg(long, value_enum, value_name = "FAULT")]
+    pub fault: Option<Fault>,
+
+    /// --fault strikes jobs K-1, 2K-1, ... (one job in K)
+    #[arg(long, value_name = "K", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
+    pub every: u64,
+
+    /// --fault leak: MiB each faulty job allocates, touches and never frees
+    #[arg(long, value_name = "MB", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub leak_mb: u64,
+
+    /// Fail a job that runs longer than DUR (1s, 500ms, 2m): fork and rpc kill its process
+    /// (SIGTERM, then SIGKILL); threads cannot be killed, so in-process strategies stop the run
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub job_timeout: Option<std::time::Duration>,
+
+    /// After Ctrl-C or SIGTERM, let running jobs finish for up to DUR, then kill them (a second
+    /// Ctrl-C kills at once)
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::workload::fault::parse_duration(s)
+}
+
+const CHAOS_ABOUT: &str = "\
+Assume chaos. Runs each strategy with one job in K broken on purpose and prints a survival \
+table: jobs completed and failed, whether the run finished, the measured process's own RSS at \
+the end against the start, and how long it took to notice a hung job.
+
+  crash  the job calls abort(): a process per job loses one job; threads lose the whole run
+  panic  the job panics: caught per job in-process (as Sidekiq rescues an exception), a DirtyExit
+         under fork, a dead worker under rpc (nobody replaces it)
+  leak   the job leaks --leak-mb MiB: returned to the system when a forked child exits, kept for
+         good by a thread
+  hang   the job never returns: fork and rpc kill it after --job-timeout (SIGTERM, then SIGKILL);
+         a thread cannot be killed, so an in-process run is stopped as a whole
+
+Each run is a measured child process, as in `concur run`; a crash ends only that child.";
+
+const CHAOS_EXAMPLES: &str = "\
+Examples:
+  concur chaos                                  every fault x fork, threads, pool, rpc
+  concur chaos --fault crash -s fork,threads    the one-line lesson
+  concur chaos --fault leak --leak-mb 50        leaks kept by threads, returned by fork
+  concur chaos --fault hang --job-timeout 500ms how fast is a hang noticed, and then what
+  concur chaos --json                           one JSON object: every run's row
+  concur run -s fork --fault panic --every 5    one faulty run, with its full summary";
+
+#[derive(Debug, Clone, Args)]
+pub struct ChaosArgs {
+    /// Faults to inject, comma-separated (crash, panic, leak, hang)
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "crash,panic,leak,hang"
+    )]
+    pub fault: Vec<Fault>,
+
+    /// Strategies, comma-separated (see `concur list`)
+    #[arg(short, long, value_delimiter = ',', value_name = "LIST",
+          default_value = "fork,rpc,threads,pool", value_parser = parse_strategy)]
+    pub strategy: Vec<String>,
+
+    /// Workload of the healthy jobs (emoji, wallet, cpu, sleep, noop)
+    #[arg(short, long, value_enum, default_value_t = Workload::Sleep)]
+    pub workload: Workload,
+
+    /// Jobs per run
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub items: u64,
+
+    /// One job in K is faulty (jobs K-1, 2K-1, ...)
+    #[arg(long, value_name = "K", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub every: u64,
+
+    /// Workers, for strategies with a worker count [default: the strategy's own]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
+    pub workers: Option<u64>,
+
+    /// leak: MiB each faulty job leaks
+    #[arg(long, value_name = "MB", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub leak_mb: u64,
+
+    /// A job running longer than DUR is a hang [default: 1s for --fault hang, none otherwise]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub job_timeout: Option<std::time::Duration>,
+
+    /// Sleep: milliseconds each healthy job waits
+    #[arg(long, value_name = "MS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub wait_ms: u64,
+
+    /// One JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 const COMPARE_EXAMPLES: &str = "\

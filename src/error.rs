@@ -8,6 +8,11 @@
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The command was stopped by SIGINT or SIGTERM: exit code 128 + the signal (130, 143).
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {}", .0.as_str())]
+pub struct Interrupted(pub nix::sys::signal::Signal);
+
 /// Shorthand for returning a [`UsageError`].
 pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
     Err(UsageError(msg.into()).into())
@@ -19,6 +24,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         2
     } else if let Some(child) = err.downcast_ref::<crate::measure::ChildFailed>() {
         child.1
+    } else if let Some(Interrupted(sig)) = err.downcast_ref::<Interrupted>() {
+        crate::shutdown::exit_code(*sig)
     } else {
         1
     }

@@ -5,6 +5,7 @@ use crate::spec::RunSpec;
 use crate::strategy;
 use anyhow::{anyhow, Context};
 use std::path::Path;
+use std::time::Duration;
 
 /// Run the spec and write the outcome to `result`.
 pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
@@ -14,15 +15,46 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     let info = strategy::find(&spec.strategy)
         .ok_or_else(|| anyhow!("unknown strategy '{}'", spec.strategy))?;
     fail_on_request(&spec.strategy)?;
+    // Ctrl-C only raises a flag the strategies read between jobs (see `crate::shutdown`).
+    crate::shutdown::catch()?;
+    if spec
+        .fault
+        .is_some_and(|f| f.fault == crate::workload::fault::Fault::Panic)
+    {
+        // Injected panics are expected: one line each, and no backtrace (with RUST_BACKTRACE
+        // set, symbolising one maps the binary's debug info, ~80 MiB that would read as a leak).
+        std::panic::set_hook(Box::new(|info| {
+            let msg = crate::workload::panic_message(info.payload());
+            let at = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            eprintln!("concur: a job panicked{at}: {msg}");
+        }));
+    }
     let ballast = app_ballast(spec.app_mb);
+    let me = std::process::id() as i32;
+    let rss_start = crate::measure::proc::rss(me).unwrap_or(0);
+    if let Some(ms) = spec.job_timeout_ms {
+        // Only where jobs are threads of this process: a strategy that forks must stay
+        // single-threaded, and kills its hung children itself.
+        if !info.props.kills_hung {
+            start_watchdog(
+                Duration::from_millis(ms),
+                result.to_path_buf(),
+                rss_start,
+                spec.workers,
+            );
+        }
+    }
     let mut outcome = (info.run)(&spec)?;
     std::hint::black_box(&ballast);
-    outcome.self_pss_bytes = crate::measure::proc::rss_pss(std::process::id() as i32)
+    outcome.rss_start_bytes = rss_start;
+    outcome.rss_end_bytes = crate::measure::proc::rss(me).unwrap_or(0);
+    outcome.self_pss_bytes = crate::measure::proc::rss_pss(me)
         .map(|(_, pss)| pss)
         .unwrap_or(0);
-    let tmp = result.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&outcome)?)?;
-    std::fs::rename(&tmp, result)?;
+    write_outcome(&outcome, result)?;
     wait_for_last_sample();
     Ok(())
 }
@@ -38,6 +70,62 @@ fn fail_on_request(strategy: &str) -> anyhow::Result<()> {
         anyhow::bail!("'{strategy}' failed on purpose ({FAIL_ENV}={wanted})");
     }
     Ok(())
+}
+
+/// The exit code of a measured child whose in-process job ran past `--job-timeout`; it leaves a
+/// partial outcome for the harness (like timeout(1)'s 124).
+pub const JOB_TIMEOUT_EXIT: i32 = 124;
+
+fn write_outcome(outcome: &crate::spec::Outcome, result: &Path) -> anyhow::Result<()> {
+    let tmp = result.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(outcome)?)?;
+    std::fs::rename(&tmp, result)?;
+    Ok(())
+}
+
+/// `--job-timeout` for in-process strategies. A hung thread cannot be killed (see
+/// [`crate::workload::fault::watchdog`]), so when a job overruns, the watchdog reports what it
+/// knows and ends the whole process: a clear stop instead of a run that never ends.
+fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64, workers: usize) {
+    std::thread::Builder::new()
+        .name("job-watchdog".into())
+        .spawn(move || {
+            let over = crate::workload::fault::watchdog(timeout);
+            let secs = crate::report::human::seconds(timeout.as_secs_f64());
+            eprintln!(
+                "concur: job {} has run for {} (--job-timeout {secs}); a thread cannot be killed \
+                 from outside, so the whole run stops here (a process per job, -s fork, would \
+                 lose only that job)",
+                over.job,
+                crate::report::human::seconds(over.ran.as_secs_f64())
+            );
+            let mut failures = vec![format!(
+                "job {}: ran past --job-timeout {secs}; threads cannot be killed: run stopped",
+                over.job
+            )];
+            failures.extend(
+                over.others
+                    .iter()
+                    .map(|j| format!("job {j}: still running when the run was stopped")),
+            );
+            let outcome = crate::spec::Outcome {
+                // Jobs started: those that ended, and those still running (failed here).
+                jobs: over.ended + 1 + over.others.len() as u64,
+                workers,
+                failures,
+                stopped_by: Some(crate::measure::JOB_TIMEOUT.into()),
+                jobs_timed_out: 1,
+                hang_detected_s: Some(over.ran.as_secs_f64()),
+                rss_start_bytes: rss_start,
+                rss_end_bytes: crate::measure::proc::rss(std::process::id() as i32).unwrap_or(0),
+                ..Default::default()
+            };
+            let _ = write_outcome(&outcome, &result);
+            // SAFETY: `_exit` ends the process at once, hung threads included, without running
+            // destructors that could wait for them; the outcome file is already written.
+            unsafe { libc::_exit(JOB_TIMEOUT_EXIT) }
+        })
+        .expect("spawning the job watchdog");
 }
 
 /// Stop until the harness has taken its last sample of our tree and sends SIGCONT. Without this

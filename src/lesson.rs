@@ -36,6 +36,7 @@ pub static LESSONS: &[(&str, &str)] = &[
         "10-lost-updates.md",
         include_str!("../lessons/10-lost-updates.md"),
     ),
+    ("11-chaos.md", include_str!("../lessons/11-chaos.md")),
     ("12-queues.md", include_str!("../lessons/12-queues.md")),
 ];
 

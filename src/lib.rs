@@ -5,6 +5,7 @@
 //! jobs. [`report`] turns measurements into text.
 
 pub mod actor;
+pub mod chaos;
 pub mod cli;
 pub mod compare;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod redis_server;
 pub mod report;
 pub mod rpc;
 pub mod run;
+pub mod shutdown;
 pub mod spec;
 pub mod strategy;
 pub mod workload;
@@ -67,6 +69,7 @@ pub fn main() -> i32 {
         Some(Command::Stats(args)) => queue::stats::run(&args),
         Some(Command::Retry(args)) => queue::retry(&args),
         Some(Command::QueueDemo(args)) => queue::demo::run(&args),
+        Some(Command::Chaos(args)) => chaos::chaos(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };
     match result {

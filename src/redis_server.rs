@@ -121,7 +121,10 @@ impl PrivateServer {
             .arg("no")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(stderr));
+            .stderr(Stdio::from(stderr))
+            // Its own process group: a terminal's Ctrl-C goes to concur, which stops taking
+            // jobs; the server must stay up for the jobs still running, and is stopped after.
+            .process_group(0);
         let parent = std::process::id() as i32;
         // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
         // getppid(2), both async-signal-safe; it allocates nothing and takes no lock.

@@ -7,6 +7,7 @@ use crate::report::human;
 use crate::spec::{RunSpec, Workload};
 use crate::strategy::{self, threads};
 use crate::workload::emoji;
+use crate::workload::fault::FaultSpec;
 
 /// Turn command-line arguments into a spec, or say in one line why they make no sense.
 pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
@@ -78,6 +79,9 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
             ));
         }
     }
+    if args.chaos.fault.is_some() && info.name == crate::strategy::redis::INFO.name {
+        return usage("--fault is not wired into -s redis (its jobs are JSON in Redis); try fork, rpc, threads, pool, rayon, actors, futures or sequential");
+    }
     if let Some(avail) = mem_available_mb() {
         if args.app_mb > avail {
             return usage(format!(
@@ -99,6 +103,13 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
         wait_ms: args.wait_ms,
         redis_url,
         batch: args.batch.unwrap_or(1),
+        fault: args.chaos.fault.map(|fault| FaultSpec {
+            fault,
+            every: args.chaos.every,
+            leak_mb: args.chaos.leak_mb,
+        }),
+        job_timeout_ms: args.chaos.job_timeout.map(|d| d.as_millis().max(1) as u64),
+        shutdown_timeout_ms: args.chaos.shutdown_timeout.as_millis().max(1) as u64,
     })
 }
 
@@ -143,11 +154,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Measurement> {
     } else {
         Stream::Show
     };
+    if spec
+        .fault
+        .is_some_and(|f| f.fault == crate::workload::fault::Fault::Hang)
+        && spec.job_timeout_ms.is_none()
+    {
+        eprintln!(
+            "concur: --fault hang without --job-timeout: the faulty jobs never return, so this run \
+             ends only at Ctrl-C (then running jobs get --shutdown-timeout to finish)"
+        );
+    }
     let m = measure::measure(&spec, stream)?;
     if args.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
         eprint!("{}", human::summary(&m));
     }
+    // A stopped run has printed what it did; its exit code says it did not finish.
+    measure::stopped_error(&m)?;
     Ok(m)
 }

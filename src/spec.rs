@@ -139,6 +139,24 @@ pub struct RunSpec {
     /// `redis`: jobs fetched per LPOP (1 = one round trip per job).
     #[serde(default = "one")]
     pub batch: u64,
+    /// `--fault`: one job in K crashes, panics, leaks or hangs.
+    #[serde(default)]
+    pub fault: Option<crate::workload::fault::FaultSpec>,
+    /// `--job-timeout` in milliseconds: a job running longer is killed (processes) or stops the
+    /// run (threads, which cannot be killed).
+    #[serde(default)]
+    pub job_timeout_ms: Option<u64>,
+    /// `--shutdown-timeout` in milliseconds: after SIGINT/SIGTERM, how long running jobs may
+    /// finish before the harness kills them.
+    #[serde(default = "default_shutdown_ms")]
+    pub shutdown_timeout_ms: u64,
+}
+
+/// Running jobs get this long to finish after Ctrl-C, unless `--shutdown-timeout` says otherwise.
+pub const DEFAULT_SHUTDOWN_MS: u64 = 5000;
+
+fn default_shutdown_ms() -> u64 {
+    DEFAULT_SHUTDOWN_MS
 }
 
 fn one() -> u64 {
@@ -181,6 +199,24 @@ pub struct Outcome {
     /// harness to sample even once.
     #[serde(default)]
     pub self_pss_bytes: u64,
+    /// Why the run stopped before handing out every job: "SIGINT", "SIGTERM", "job timeout".
+    #[serde(default)]
+    pub stopped_by: Option<String>,
+    /// Jobs never started because of that stop.
+    #[serde(default)]
+    pub jobs_not_started: u64,
+    /// The measured child's own RSS just before the strategy ran and just after: a leak kept
+    /// in the process shows as the difference; a leak in a forked child does not.
+    #[serde(default)]
+    pub rss_start_bytes: u64,
+    #[serde(default)]
+    pub rss_end_bytes: u64,
+    /// Jobs killed or abandoned for running past `--job-timeout`.
+    #[serde(default)]
+    pub jobs_timed_out: u64,
+    /// From a hung job's start to the moment it was found and dealt with (the first one).
+    #[serde(default)]
+    pub hang_detected_s: Option<f64>,
 }
 
 /// Expected final wallet balance after `items` jobs alternating +10, -10, +10, ...

@@ -221,17 +221,27 @@ fn fork_shared_memory_races() {
 }
 
 #[test]
-fn a_job_that_sigkills_itself_fails_alone() {
+fn a_job_that_crashes_its_process_fails_alone() {
     for strategy in ["fork", "rpc"] {
         let tag = fresh_tag();
+        // One job in 51 crashes: job 50, the last one.
         let v = run_json_env(
-            &["-s", strategy, "--workers", "2"],
-            &[("CONCUR_FAULT_SIGKILL_JOB", "3"), (TAG_VAR, &tag)],
+            &[
+                "-s",
+                strategy,
+                "--workers",
+                "2",
+                "--fault",
+                "crash",
+                "--every",
+                "51",
+            ],
+            &[(TAG_VAR, &tag)],
         );
         assert_eq!(v["failed_jobs"], 1, "{strategy}: {v}");
         let failure = v["failures"][0].as_str().unwrap();
         assert!(
-            failure.starts_with("job 3:") && failure.contains("SIGKILL"),
+            failure.starts_with("job 50:") && failure.contains("SIGABRT"),
             "{strategy}: {failure}"
         );
         assert_eq!(v["emoji_seen"], 50 * 50, "the other 50 jobs all ran: {v}");

@@ -79,7 +79,46 @@ pub struct Measurement {
     pub final_sample_cpu_s: f64,
     /// Descendants still alive after the child exited, killed and reaped by the harness.
     pub orphans_killed: u64,
+    /// Why the run stopped before doing every job: "SIGINT", "SIGTERM", "job timeout".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    /// Jobs never started because of that stop.
+    pub jobs_not_started: u64,
+    /// The measured child's own RSS before the strategy ran, and after (a kept leak shows here).
+    pub rss_start_bytes: u64,
+    pub rss_end_bytes: u64,
+    /// `--fault`, when one was injected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::workload::fault::FaultSpec>,
+    /// Jobs killed or abandoned for running past `--job-timeout`.
+    pub jobs_timed_out: u64,
+    /// From a hung job's start to the moment it was dealt with (the first one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hang_detected_s: Option<f64>,
 }
+
+/// A run that stopped early (Ctrl-C, SIGTERM, a job timeout in threads) has been reported; this
+/// is the error that gives the command its exit code: 130/143 for a signal, 1 for a timeout.
+pub fn stopped_error(m: &Measurement) -> anyhow::Result<()> {
+    match m.stopped_by.as_deref() {
+        None => Ok(()),
+        Some(JOB_TIMEOUT) => Err(ChildFailed(
+            format!(
+                "the run was stopped: a job ran past --job-timeout, and '{}' cannot kill a thread",
+                m.strategy
+            ),
+            1,
+        )
+        .into()),
+        Some(_) => match crate::shutdown::interrupted() {
+            Some(sig) => Err(crate::error::Interrupted(sig).into()),
+            None => Err(ChildFailed("the measured run was stopped by a signal".into(), 1).into()),
+        },
+    }
+}
+
+/// `stopped_by` of a run whose in-process job overran `--job-timeout`.
+pub const JOB_TIMEOUT: &str = "job timeout";
 
 /// The measured child exited badly; it has already explained why on stderr.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +181,12 @@ pub fn measure_with_stderr(
 ) -> anyhow::Result<Measurement> {
     // Orphaned grandchildren are re-parented to us rather than to init, so we can reap them.
     nix::sys::prctl::set_child_subreaper(true).context("becoming the child subreaper")?;
+    // Ctrl-C from now on is a graceful stop of the run (see `crate::shutdown`); one that came
+    // between two runs of the same command stops the command.
+    crate::shutdown::catch()?;
+    if let Some(sig) = crate::shutdown::take().or_else(crate::shutdown::interrupted) {
+        return Err(crate::error::Interrupted(sig).into());
+    }
 
     let dir = tempfile::Builder::new().prefix("concur-run-").tempdir()?;
     let result_path = dir.path().join("outcome.json");
@@ -157,6 +202,9 @@ pub fn measure_with_stderr(
         .arg("--result")
         .arg(&result_path)
         .env("CONCUR_HARNESS_PID", std::process::id().to_string())
+        // Whatever the child puts in a temp dir (the rpc socket, a private redis-server's dir)
+        // lands inside ours, which goes when we return, even if the child was killed.
+        .env("TMPDIR", dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);
@@ -208,7 +256,37 @@ pub fn measure_with_stderr(
         peak.threads = peak.threads.max(s.threads);
         peak.processes = peak.processes.max(s.processes);
     };
+    let shutdown_timeout = Duration::from_millis(spec.shutdown_timeout_ms);
+    // The first signal and the deadline it set for the running jobs; whether we killed the tree.
+    let mut stop: Option<(nix::sys::signal::Signal, Instant)> = None;
+    let mut killed = false;
     let (reaped, end) = loop {
+        if let Some(sig) = crate::shutdown::take() {
+            if stop.is_none() {
+                eprintln!(
+                    "\nconcur: {}: no new jobs; running ones may finish for up to {} \
+                     (send it again to kill them now)",
+                    sig.as_str(),
+                    crate::report::human::seconds(shutdown_timeout.as_secs_f64())
+                );
+                stop = Some((sig, Instant::now() + shutdown_timeout));
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            } else if !killed {
+                eprintln!("concur: {}: killing the run now", sig.as_str());
+                kill_tree(pid);
+                killed = true;
+            }
+        }
+        if let Some((_, deadline)) = stop {
+            if !killed && Instant::now() >= deadline {
+                eprintln!(
+                    "concur: jobs still running after --shutdown-timeout {}: killing them",
+                    crate::report::human::seconds(shutdown_timeout.as_secs_f64())
+                );
+                kill_tree(pid);
+                killed = true;
+            }
+        }
         match events.recv_timeout(sample_interval(start.elapsed())) {
             Ok(Event::Exited(reaped, at)) => break (reaped, at),
             Ok(Event::Stopped(at)) => {
@@ -240,7 +318,26 @@ pub fn measure_with_stderr(
         .duration_since(start)
         .saturating_sub(paused)
         .as_secs_f64();
-    let outcome = read_outcome(&result_path, status)?;
+    let outcome = match (read_outcome(&result_path, status, spec), stop) {
+        (Ok(mut o), Some((sig, _))) => {
+            o.stopped_by.get_or_insert_with(|| sig.as_str().to_owned());
+            o
+        }
+        (Ok(o), None) => o,
+        // Killed after the shutdown timeout or a second signal: what the harness saw is all
+        // there is (the jobs' own report died with the child).
+        (Err(_), Some((sig, _))) => Outcome {
+            workers: spec.workers,
+            stopped_by: Some(format!("{} (then killed)", sig.as_str())),
+            notes: vec![format!(
+                "killed after {}: the jobs still running did not finish, and their report was lost",
+                sig.as_str()
+            )],
+            failures: vec!["the run was killed before it reported its jobs".into()],
+            ..Outcome::default()
+        },
+        (Err(e), None) => return Err(e),
+    };
 
     let child_peak_rss = (rusage.ru_maxrss as u64) * 1024;
     let peak_rss_bytes = peak.rss_bytes.max(child_peak_rss);
@@ -326,6 +423,23 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
             format!("{failed_jobs} of {} jobs failed", outcome.jobs),
         ),
     };
+    let (correct, check) = match &outcome.stopped_by {
+        Some(why) if why.ends_with("(then killed)") => (
+            false,
+            format!(
+                "stopped by {why}: how many of {} jobs ran is unknown",
+                spec.items
+            ),
+        ),
+        Some(why) => (
+            false,
+            format!(
+                "stopped by {why}: {} of {} jobs run, {} not started",
+                outcome.jobs, spec.items, outcome.jobs_not_started
+            ),
+        ),
+        None => (correct, check),
+    };
     Measurement {
         strategy: spec.strategy.clone(),
         workload: spec.workload,
@@ -362,6 +476,13 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
         sampler_cpu_s: m.sampler_cpu_s,
         final_sample_cpu_s: m.final_sample_cpu_s,
         orphans_killed: m.orphans_killed,
+        stopped_by: outcome.stopped_by,
+        jobs_not_started: outcome.jobs_not_started,
+        rss_start_bytes: outcome.rss_start_bytes,
+        rss_end_bytes: outcome.rss_end_bytes,
+        fault: spec.fault,
+        jobs_timed_out: outcome.jobs_timed_out,
+        hang_detected_s: outcome.hang_detected_s,
     }
 }
 
@@ -391,14 +512,33 @@ fn count_stream(mut from: impl Read, stream: Stream) -> std::io::Result<emoji::T
     Ok(tally)
 }
 
-fn read_outcome(path: &std::path::Path, status: i32) -> anyhow::Result<Outcome> {
+fn read_outcome(path: &std::path::Path, status: i32, spec: &RunSpec) -> anyhow::Result<Outcome> {
     if libc::WIFSIGNALED(status) {
         let sig = nix::sys::signal::Signal::try_from(libc::WTERMSIG(status))
             .map(|s| s.as_str().to_owned())
             .unwrap_or_else(|_| format!("signal {}", libc::WTERMSIG(status)));
-        return Err(ChildFailed(format!("the measured run was killed by {sig}"), 1).into());
+        // The lesson of `--fault crash`: one job's abort ends every job sharing its process.
+        let shared = crate::strategy::find(&spec.strategy)
+            .filter(|info| !info.props.survives_crash)
+            .map(|info| {
+                format!(
+                    ": every job of '{}' shares one process, so one crashing job took all of \
+                     them down (a process per job, -s fork, loses only that job)",
+                    info.name
+                )
+            })
+            .unwrap_or_default();
+        return Err(ChildFailed(format!("the measured run was killed by {sig}{shared}"), 1).into());
     }
     let code = libc::WEXITSTATUS(status);
+    if code == crate::exec::JOB_TIMEOUT_EXIT {
+        // The in-process watchdog stopped the run and left a partial outcome.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(o) = serde_json::from_str::<Outcome>(&text) {
+                return Ok(o);
+            }
+        }
+    }
     if code != 0 {
         // The child printed its own one-line error; keep its exit code (2 = usage-like).
         return Err(ChildFailed(format!("the measured run failed (exit {code})"), code).into());
@@ -456,6 +596,15 @@ fn kill_orphans(keep: &[i32]) -> u64 {
         }
     }
     killed
+}
+
+/// SIGKILL `root` and every process below it, deepest first (they are reaped afterwards: the
+/// root by the watcher, the rest by [`kill_orphans`] as their subreaper).
+fn kill_tree(root: i32) {
+    use nix::sys::signal::{kill, Signal};
+    for p in proc::tree(root).into_iter().rev() {
+        let _ = kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+    }
 }
 
 fn timeval_s(tv: libc::timeval) -> f64 {

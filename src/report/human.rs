@@ -78,6 +78,32 @@ pub fn summary(m: &Measurement) -> String {
         m.peak_processes,
         if m.peak_processes == 1 { "" } else { "es" }
     );
+    if let Some(f) = &m.fault {
+        let rss = if m.rss_start_bytes > 0 {
+            format!(
+                "own RSS {} before the jobs, {} after",
+                bytes(m.rss_start_bytes),
+                bytes(m.rss_end_bytes)
+            )
+        } else {
+            "own RSS unknown (the run never reported)".into()
+        };
+        let _ = writeln!(
+            out,
+            "  chaos     --fault {} in 1 job of {}; {rss}",
+            f.fault.name(),
+            f.every
+        );
+    }
+    if let Some(s) = m.hang_detected_s {
+        let _ = writeln!(
+            out,
+            "  hang      {} job{} past --job-timeout, the first found after {}",
+            m.jobs_timed_out,
+            if m.jobs_timed_out == 1 { "" } else { "s" },
+            seconds(s)
+        );
+    }
     let _ = writeln!(out, "  rate      {:.0} jobs/s", m.jobs_per_s);
     let mark = if m.correct { "ok  " } else { "FAIL" };
     let _ = writeln!(out, "  check     {mark} {}", m.check);

@@ -24,10 +24,13 @@
 //! summed over the tree grows with every child alive; PSS divides shared pages among their
 //! sharers and shows what the tree really costs.
 //!
-//! # Breaking a job on purpose
-//! `CONCUR_FAULT_SIGKILL_JOB=<i>` (read once, in the parent, before forking) makes job `i`'s child
-//! `SIGKILL` itself before doing anything: a `DirtyExit` to watch the run survive. `concur chaos`
-//! will replace it with a proper flag.
+//! # Chaos: faults, timeouts, Ctrl-C
+//! `--fault crash|panic|leak|hang` breaks one job in K on purpose ([`crate::workload::fault`]):
+//! the child aborts, panics (caught in the child: exit 101), leaks (returned to the system at its
+//! exit) or hangs. `--job-timeout` makes the parent send a hung child SIGTERM, then SIGKILL after
+//! [`KILL_GRACE`], and report the job failed; the parent then polls `waitpid` instead of blocking
+//! in it. After Ctrl-C (see [`crate::shutdown`]) no new child is forked; running ones finish.
+//! A child ignores SIGINT (the terminal sends it to the whole group; the parent decides).
 
 use super::{available, Memory, Props, StrategyInfo};
 use crate::error::UsageError;
@@ -42,7 +45,7 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "fork",
@@ -65,21 +68,8 @@ pub const PROCESSES: Props = Props {
     needs_server: false,
 };
 
-/// The environment variable that makes one job's process kill itself (see the module docs).
-pub const FAULT_SIGKILL_ENV: &str = "CONCUR_FAULT_SIGKILL_JOB";
-
-/// The job whose process should `SIGKILL` itself, if any. Read before forking: reading the
-/// environment takes a lock, and the child should take none it does not need.
-pub fn fault_sigkill_job() -> Option<u64> {
-    std::env::var(FAULT_SIGKILL_ENV).ok()?.trim().parse().ok()
-}
-
-/// Kill the calling process with `SIGKILL` (the injected fault).
-pub fn sigkill_self() -> ! {
-    let _ = nix::sys::signal::raise(Signal::SIGKILL);
-    // SAFETY: `_exit` only ends the process; unreachable in practice (SIGKILL cannot be caught).
-    unsafe { libc::_exit(137) }
-}
+/// After SIGTERM, a job child that has not died gets SIGKILL this much later.
+pub const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// Threads of the calling process, from `Threads:` in /proc/self/status.
 pub fn thread_count() -> anyhow::Result<u64> {
@@ -159,6 +149,7 @@ fn in_child(parent: u32, job: impl FnOnce() -> i32) -> i32 {
     {
         return 1;
     }
+    crate::shutdown::job_child_dispositions();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(101)
 }
 
@@ -197,32 +188,88 @@ pub fn try_reap() -> Option<(Pid, Ending)> {
 pub fn run_jobs(
     items: u64,
     workers: usize,
-    mut job: impl FnMut(u64) -> i32,
+    job: impl FnMut(u64) -> i32,
 ) -> anyhow::Result<Vec<String>> {
+    Ok(run_jobs_with(items, workers, None, job)?.failures)
+}
+
+/// What [`run_jobs_with`] saw.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    /// One line per failed job.
+    pub failures: Vec<String>,
+    /// Jobs forked (fewer than asked after a stop).
+    pub started: u64,
+    /// Jobs killed for running past the timeout.
+    pub timed_out: u64,
+    /// The first such job: from its fork to its SIGTERM.
+    pub hang_detected_s: Option<f64>,
+}
+
+/// A child running one job.
+struct Running {
+    job: u64,
+    forked: Instant,
+    /// When it was sent SIGTERM for running too long.
+    termed: Option<Instant>,
+    killed: bool,
+}
+
+/// [`run_jobs`], plus a job timeout (a child running longer is sent SIGTERM, then SIGKILL after
+/// [`KILL_GRACE`], and its job is failed) and a graceful stop: once
+/// [`crate::shutdown::stop_requested`], no new child is forked and the running ones are waited for.
+pub fn run_jobs_with(
+    items: u64,
+    workers: usize,
+    timeout: Option<Duration>,
+    mut job: impl FnMut(u64) -> i32,
+) -> anyhow::Result<Jobs> {
     let workers = workers.max(1);
-    let mut alive: HashMap<Pid, u64> = HashMap::with_capacity(workers);
-    let mut failures = Vec::new();
-    let mut reap_one = |alive: &mut HashMap<Pid, u64>| -> anyhow::Result<()> {
-        let (pid, ending) = reap_any()?;
-        if let Some(i) = alive.remove(&pid) {
-            if !ending.ok() {
-                failures.push(format!("job {i}: child {pid} {ending} (DirtyExit)"));
+    let mut alive: HashMap<Pid, Running> = HashMap::with_capacity(workers);
+    let mut out = Jobs::default();
+    let reap_one = |alive: &mut HashMap<Pid, Running>, out: &mut Jobs| -> anyhow::Result<()> {
+        let (pid, ending) = match timeout {
+            None => reap_any()?,
+            Some(limit) => reap_or_enforce(alive, limit, out),
+        };
+        if let Some(r) = alive.remove(&pid) {
+            if r.termed.is_some() {
+                out.failures.push(format!(
+                    "job {}: ran past --job-timeout {}; child {pid} {ending}",
+                    r.job,
+                    crate::report::human::seconds(limit_s(timeout))
+                ));
+            } else if !ending.ok() {
+                out.failures
+                    .push(format!("job {}: child {pid} {ending} (DirtyExit)", r.job));
             }
         }
         Ok(())
     };
     for i in 0..items {
         while alive.len() >= workers {
-            reap_one(&mut alive)?;
+            reap_one(&mut alive, &mut out)?;
+        }
+        if crate::shutdown::stop_requested() {
+            break;
         }
         match spawn(|| job(i)) {
             Ok(pid) => {
-                alive.insert(pid, i);
+                out.started += 1;
+                alive.insert(
+                    pid,
+                    Running {
+                        job: i,
+                        forked: Instant::now(),
+                        termed: None,
+                        killed: false,
+                    },
+                );
             }
             Err(e) => {
                 // Out of processes (EAGAIN) or memory: reap what we started, then say so.
                 while !alive.is_empty() {
-                    reap_one(&mut alive)?;
+                    reap_one(&mut alive, &mut out)?;
                 }
                 // The machine cannot do what was asked: exit code 2, like a usage error.
                 return Err(UsageError(format!(
@@ -233,9 +280,47 @@ pub fn run_jobs(
         }
     }
     while !alive.is_empty() {
-        reap_one(&mut alive)?;
+        reap_one(&mut alive, &mut out)?;
     }
-    Ok(failures)
+    Ok(out)
+}
+
+fn limit_s(timeout: Option<Duration>) -> f64 {
+    timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Poll for a child's end, meanwhile sending SIGTERM to children past `limit` and SIGKILL to
+/// those still alive [`KILL_GRACE`] after their SIGTERM. Returns the next child that ended.
+fn reap_or_enforce(
+    alive: &mut HashMap<Pid, Running>,
+    limit: Duration,
+    out: &mut Jobs,
+) -> (Pid, Ending) {
+    use nix::sys::signal::kill;
+    let mut nap = Duration::from_micros(100);
+    loop {
+        if let Some(ended) = try_reap() {
+            return ended;
+        }
+        for (&pid, r) in alive.iter_mut() {
+            match r.termed {
+                None if r.forked.elapsed() >= limit => {
+                    let _ = kill(pid, Signal::SIGTERM);
+                    r.termed = Some(Instant::now());
+                    out.timed_out += 1;
+                    out.hang_detected_s
+                        .get_or_insert(r.forked.elapsed().as_secs_f64());
+                }
+                Some(at) if !r.killed && at.elapsed() >= KILL_GRACE => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    r.killed = true;
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(5));
+    }
 }
 
 /// Where the wallet lives for each `--sync` mode.
@@ -248,7 +333,7 @@ enum Wallet {
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     ensure_single_threaded()?;
-    let fault = fault_sigkill_job();
+    let fault = spec.fault;
     let started = Instant::now();
     let wallet = match (spec.workload, spec.sync) {
         (Workload::Wallet, SyncMode::Shared) => {
@@ -261,10 +346,11 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         _ => None,
     };
     let pause_us = spec.pause_us;
-    let failures = run_jobs(spec.items, spec.workers, |i| {
+    let timeout = spec.job_timeout_ms.map(Duration::from_millis);
+    let jobs = run_jobs_with(spec.items, spec.workers, timeout, |i| {
         // Everything below runs in the child.
-        if fault == Some(i) {
-            sigkill_self();
+        if let Some(f) = &fault {
+            f.strike(i);
         }
         match &wallet {
             None => match workload::perform_stateless(spec, i) {
@@ -303,14 +389,22 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         }
         Wallet::Shared(ledger, _) => ledger.outcome(spec.items),
     });
+    let not_started = spec.items - jobs.started;
     Ok(Outcome {
-        jobs: spec.items,
+        jobs: jobs.started,
         workers: spec.workers,
-        failures,
+        failures: jobs.failures,
+        jobs_not_started: not_started,
+        stopped_by: (not_started > 0)
+            .then(crate::shutdown::stop_signal)
+            .flatten()
+            .map(|s| s.as_str().to_owned()),
+        jobs_timed_out: jobs.timed_out,
+        hang_detected_s: jobs.hang_detected_s,
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes,
-        self_pss_bytes: 0,
+        ..Default::default()
     })
 }
 

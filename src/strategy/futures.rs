@@ -11,8 +11,11 @@
 
 use super::{available, StrategyInfo, THREADED};
 use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::workload::fault::{self, FaultSpec};
 use crate::workload::wallet::{delta, Ledger};
 use crate::workload::{emoji, SHARED_MEMORY_SYNCS};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -40,27 +43,69 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             .build()?
     };
     let started = Instant::now();
+    let chaos = Chaos {
+        fault: spec.fault,
+        skipped: Arc::new(AtomicU64::new(0)),
+    };
     let (failures, wallet) = runtime.block_on(async {
+        let c = chaos.clone();
         match spec.workload {
-            Workload::Emoji => (emoji_tasks(spec).await, None),
-            Workload::Cpu => (cpu_tasks(spec).await, None),
-            Workload::Sleep => (sleep_tasks(spec).await, None),
-            Workload::Noop => (noop_tasks(spec).await, None),
+            Workload::Emoji => (emoji_tasks(spec, c).await, None),
+            Workload::Cpu => (cpu_tasks(spec, c).await, None),
+            Workload::Sleep => (sleep_tasks(spec, c).await, None),
+            Workload::Noop => (noop_tasks(spec, c).await, None),
             Workload::Wallet => {
-                let (failures, outcome) = wallet_tasks(spec).await;
+                let (failures, outcome) = wallet_tasks(spec, c).await;
                 (failures, Some(outcome))
             }
         }
     });
+    let skipped = chaos.skipped.load(SeqCst);
     Ok(Outcome {
-        jobs: spec.items,
+        jobs: spec.items - skipped,
+        jobs_not_started: skipped,
+        stopped_by: (skipped > 0)
+            .then(crate::shutdown::stop_signal)
+            .flatten()
+            .map(|s| s.as_str().to_owned()),
         workers: spec.workers,
         failures,
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes: Vec::new(),
-        self_pss_bytes: 0,
+        ..Default::default()
     })
+}
+
+/// What every task shares for `--fault` and Ctrl-C.
+#[derive(Clone)]
+struct Chaos {
+    fault: Option<FaultSpec>,
+    /// Tasks that found a stop requested and did not run their job.
+    skipped: Arc<AtomicU64>,
+}
+
+/// Job `i` as a task: skipped after Ctrl-C; its fault struck first (a panic is caught and is
+/// this job's failure; a hang blocks the runtime thread it runs on, as blocking code does).
+async fn job(
+    i: u64,
+    chaos: Chaos,
+    work: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    if crate::shutdown::stop_requested() {
+        chaos.skipped.fetch_add(1, SeqCst);
+        return Ok(());
+    }
+    let _running = fault::running(i);
+    if let Some(f) = chaos.fault {
+        std::panic::catch_unwind(|| f.strike(i)).map_err(|p| {
+            std::io::Error::other(format!(
+                "job {i}: panicked: {}",
+                crate::workload::panic_message(&*p)
+            ))
+        })?;
+    }
+    work.await
 }
 
 /// Wait for every task; a task that panicked is a failed job.
@@ -69,6 +114,7 @@ async fn join_all(mut set: JoinSet<std::io::Result<()>>) -> Vec<String> {
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(Ok(())) => {}
+            Ok(Err(e)) if e.to_string().starts_with("job ") => failures.push(e.to_string()),
             Ok(Err(e)) => failures.push(format!("task: {e}")),
             Err(e) => failures.push(format!("task: {e}")),
         }
@@ -76,55 +122,55 @@ async fn join_all(mut set: JoinSet<std::io::Result<()>>) -> Vec<String> {
     failures
 }
 
-async fn emoji_tasks(spec: &RunSpec) -> Vec<String> {
+async fn emoji_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
         let repeat = spec.repeat;
-        set.spawn(async move {
+        set.spawn(job(i, chaos.clone(), async move {
             let glyph = emoji::glyph(i);
             for _ in 0..repeat {
                 emoji::write_stdout(&glyph)?;
                 tokio::task::yield_now().await;
             }
             Ok(())
-        });
+        }));
     }
     join_all(set).await
 }
 
 /// CPU work straight on the runtime's threads (no `spawn_blocking`): with one worker the event
 /// loop runs one job at a time and gains nothing from a second core — the lesson.
-async fn cpu_tasks(spec: &RunSpec) -> Vec<String> {
+async fn cpu_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
         let cost = spec.cost;
-        set.spawn(async move {
+        set.spawn(job(i, chaos.clone(), async move {
             crate::workload::cpu::perform(i, cost)
                 .map(drop)
                 .map_err(std::io::Error::other)
-        });
+        }));
     }
     join_all(set).await
 }
 
 /// Waits as timers on the event loop: ten thousand in flight cost a few hundred bytes each.
-async fn sleep_tasks(spec: &RunSpec) -> Vec<String> {
+async fn sleep_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
     let mut set = JoinSet::new();
-    for _ in 0..spec.items {
+    for i in 0..spec.items {
         let wait = Duration::from_millis(spec.wait_ms);
-        set.spawn(async move {
+        set.spawn(job(i, chaos.clone(), async move {
             tokio::time::sleep(wait).await;
             Ok(())
-        });
+        }));
     }
     join_all(set).await
 }
 
 /// A task per job that does nothing: the cost of the tasks themselves.
-async fn noop_tasks(spec: &RunSpec) -> Vec<String> {
+async fn noop_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
     let mut set = JoinSet::new();
-    for _ in 0..spec.items {
-        set.spawn(async { Ok(()) });
+    for i in 0..spec.items {
+        set.spawn(job(i, chaos.clone(), async { Ok(()) }));
     }
     join_all(set).await
 }
@@ -172,7 +218,7 @@ impl AsyncAccount {
     }
 }
 
-async fn wallet_tasks(spec: &RunSpec) -> (Vec<String>, WalletOutcome) {
+async fn wallet_tasks(spec: &RunSpec, chaos: Chaos) -> (Vec<String>, WalletOutcome) {
     let (pause_us, items) = (spec.pause_us, spec.items);
     let mut owner = None;
     let account = Arc::new(match spec.sync {
@@ -201,10 +247,10 @@ async fn wallet_tasks(spec: &RunSpec) -> (Vec<String>, WalletOutcome) {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
         let account = Arc::clone(&account);
-        set.spawn(async move {
+        set.spawn(job(i, chaos.clone(), async move {
             account.adjust(delta(i), pause_us).await;
             Ok(())
-        });
+        }));
     }
     let failures = join_all(set).await;
     let account = Arc::into_inner(account).expect("every task has finished");

@@ -276,7 +276,10 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         failures.extend(r.failures);
         drain_end = drain_end.max(r.finished.unwrap_or(drain_start));
     }
-    if performed < spec.items {
+    let stopped_by = crate::shutdown::stop_signal()
+        .filter(|_| performed < spec.items)
+        .map(|s| s.as_str().to_owned());
+    if performed < spec.items && stopped_by.is_none() {
         failures.push(format!(
             "{} of {} jobs never ran",
             spec.items - performed,
@@ -321,12 +324,18 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
 
     Ok(Outcome {
         jobs: performed,
+        jobs_not_started: if stopped_by.is_some() {
+            spec.items - performed
+        } else {
+            0
+        },
+        stopped_by,
         workers: spec.workers,
         failures,
         wallet,
         work_s,
         notes,
-        self_pss_bytes: 0,
+        ..Default::default()
     })
 }
 
@@ -460,6 +469,10 @@ fn worker(
     };
     let batch = spec.batch.max(1) as usize;
     loop {
+        // After Ctrl-C, take no more jobs; those left in the list are deleted with the keys.
+        if crate::shutdown::stop_requested() {
+            break;
+        }
         let fetched: redis::RedisResult<Vec<String>> = if batch == 1 {
             redis::cmd("LPOP")
                 .arg(&keys.queue)

@@ -68,6 +68,8 @@ pub struct Server {
     refused: AtomicU64,
     /// Jobs whose worker hung up between `pop` and its next call: (worker pid, job).
     lost: Mutex<Vec<(i32, u64)>>,
+    /// The job each worker is running, and since when (for `--job-timeout`).
+    running: Mutex<HashMap<i32, (u64, Instant)>>,
 }
 
 impl Server {
@@ -80,6 +82,7 @@ impl Server {
             calls: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             lost: Mutex::new(Vec::new()),
+            running: Mutex::new(HashMap::new()),
         }
     }
 
@@ -90,6 +93,10 @@ impl Server {
         match req {
             Request::Pop => {
                 *inflight = None;
+                // After Ctrl-C the queue is closed: every worker finishes its job and leaves.
+                if crate::shutdown::stop_requested() {
+                    return Response::Empty;
+                }
                 // fetch_update never moves `next` past `items`, however often a worker asks.
                 match self
                     .next
@@ -141,6 +148,7 @@ impl Server {
                 Err(ProtoError::Io(_)) => break,
                 Err(e) => error_reply(e.to_string()),
             };
+            self.track(peer, inflight);
             let refused = matches!(reply, Response::Error(_));
             if refused {
                 self.refused.fetch_add(1, SeqCst);
@@ -149,11 +157,28 @@ impl Server {
                 break;
             }
         }
+        self.track(peer, None);
         if let Some(job) = inflight {
             self.lost
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push((peer, job));
+        }
+    }
+}
+
+impl Server {
+    /// Note which job `peer` runs now (and since when, if it is a new one).
+    fn track(&self, peer: i32, job: Option<u64>) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match job {
+            Some(i) if running.get(&peer).map(|r| r.0) != Some(i) => {
+                running.insert(peer, (i, Instant::now()));
+            }
+            Some(_) => {}
+            None => {
+                running.remove(&peer);
+            }
         }
     }
 }
@@ -166,7 +191,7 @@ fn peer_pid(stream: &UnixStream) -> Option<i32> {
 
 /// A worker process: connect, then pop and perform jobs until the queue is empty. Returns the
 /// exit code. Runs in a forked child of the single-threaded server.
-fn worker(path: &Path, spec: &RunSpec, fault: Option<u64>) -> i32 {
+fn worker(path: &Path, spec: &RunSpec) -> i32 {
     let mut server = match Client::connect(path) {
         Ok(c) => c,
         Err(e) => {
@@ -187,8 +212,9 @@ fn worker(path: &Path, spec: &RunSpec, fault: Option<u64>) -> i32 {
                 return 3;
             }
         };
-        if fault == Some(i) {
-            fork::sigkill_self();
+        // A panic here ends this worker (exit 101): nobody replaces a dead worker.
+        if let Some(f) = &spec.fault {
+            f.strike(i);
         }
         if let Err(e) = perform(&mut server, spec, i) {
             eprintln!("concur: rpc worker: job {i}: {e}");
@@ -225,7 +251,9 @@ fn perform(server: &mut Client, spec: &RunSpec, i: u64) -> anyhow::Result<()> {
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     fork::ensure_single_threaded()?;
-    let fault = fork::fault_sigkill_job();
+    let timeout = spec.job_timeout_ms.map(Duration::from_millis);
+    let mut timed_out: HashMap<Pid, (u64, Instant, bool)> = HashMap::new();
+    let mut hang_detected_s = None;
     let started = Instant::now();
 
     // tempfile creates the directory with mode 0700: only we can reach the socket inside.
@@ -246,7 +274,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         let spawned = fork::spawn(|| {
             // The worker needs the server's address, not its listening socket.
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&listener));
-            worker(&path, spec, fault)
+            worker(&path, spec)
         });
         match spawned {
             Ok(pid) => {
@@ -310,6 +338,19 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         // Reap every worker. When the last one is gone, every connection is at its end and the
         // serving threads return; the scope joins them.
         while ended.len() < workers.len() {
+            if let Some(limit) = timeout {
+                // Poll, and meanwhile kill workers whose job ran past the timeout.
+                match fork::try_reap() {
+                    Some((pid, ending)) => {
+                        ended.insert(pid, ending);
+                    }
+                    None => {
+                        enforce(&server, limit, &mut timed_out, &mut hang_detected_s);
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                continue;
+            }
             match fork::reap_any() {
                 Ok((pid, ending)) => {
                     ended.insert(pid, ending);
@@ -334,7 +375,14 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             .get(&Pid::from_raw(pid))
             .map(|e| e.to_string())
             .unwrap_or_else(|| "ended".into());
-        failures.push(format!("job {job}: worker {pid} hung up mid-job: {how}"));
+        if timed_out.contains_key(&Pid::from_raw(pid)) {
+            failures.push(format!(
+                "job {job}: ran past --job-timeout {}; worker {pid} {how}",
+                crate::report::human::seconds(timeout.unwrap_or_default().as_secs_f64())
+            ));
+        } else {
+            failures.push(format!("job {job}: worker {pid} hung up mid-job: {how}"));
+        }
         explained.insert(pid);
     }
     for (pid, ending) in &ended {
@@ -343,7 +391,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         }
     }
     let popped = server.next.load(SeqCst).min(spec.items);
-    if popped < spec.items {
+    let stopped_by = crate::shutdown::stop_signal().map(|s| s.as_str().to_owned());
+    if popped < spec.items && stopped_by.is_none() {
         failures.push(format!(
             "{} jobs never ran: no worker was left to take them",
             spec.items - popped
@@ -358,14 +407,55 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         server.refused.load(SeqCst)
     )];
     Ok(Outcome {
-        jobs: spec.items,
+        jobs: popped,
         workers: spec.workers,
         failures,
+        jobs_not_started: if stopped_by.is_some() {
+            spec.items - popped
+        } else {
+            0
+        },
+        stopped_by: stopped_by.filter(|_| popped < spec.items),
+        jobs_timed_out: timed_out.len() as u64,
+        hang_detected_s,
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes,
-        self_pss_bytes: 0,
+        ..Default::default()
     })
+}
+
+/// `--job-timeout`: SIGTERM every worker whose current job has run past `limit`, SIGKILL it
+/// [`fork::KILL_GRACE`] later if it is still there. Its connection then drops, and the job it held
+/// is reported failed.
+fn enforce(
+    server: &Server,
+    limit: Duration,
+    timed_out: &mut HashMap<Pid, (u64, Instant, bool)>,
+    hang_detected_s: &mut Option<f64>,
+) {
+    use nix::sys::signal::{kill, Signal};
+    let running: Vec<(i32, (u64, Instant))> = server
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(&p, &r)| (p, r))
+        .collect();
+    for (peer, (job, since)) in running {
+        let pid = Pid::from_raw(peer);
+        if since.elapsed() >= limit && !timed_out.contains_key(&pid) {
+            let _ = kill(pid, Signal::SIGTERM);
+            hang_detected_s.get_or_insert(since.elapsed().as_secs_f64());
+            timed_out.insert(pid, (job, Instant::now(), false));
+        }
+    }
+    for (&pid, (_, termed, killed)) in timed_out.iter_mut() {
+        if !*killed && termed.elapsed() >= fork::KILL_GRACE {
+            let _ = kill(pid, Signal::SIGKILL);
+            *killed = true;
+        }
+    }
 }
 
 fn kill_all<'a>(pids: impl Iterator<Item = &'a Pid>) {

@@ -6,10 +6,12 @@
 
 pub mod cpu;
 pub mod emoji;
+pub mod fault;
 pub mod trace;
 pub mod wallet;
 
 use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Instant;
 use wallet::Account;
@@ -22,6 +24,8 @@ pub struct InProcess {
     spec: RunSpec,
     account: Option<Box<dyn Account>>,
     failures: Mutex<Vec<String>>,
+    /// Jobs not started because a stop was asked for (Ctrl-C, SIGTERM).
+    skipped: AtomicU64,
     started: Instant,
 }
 
@@ -35,6 +39,7 @@ impl InProcess {
             spec: spec.clone(),
             account,
             failures: Mutex::new(Vec::new()),
+            skipped: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -44,16 +49,31 @@ impl InProcess {
     }
 
     /// Perform job `i`. A failure is recorded, never propagated: one bad job must not stop a run.
+    /// A panic is caught and recorded as this job's failure, as Sidekiq rescues a job's
+    /// exception (an abort cannot be caught: it ends the process). After a stop was asked for
+    /// (Ctrl-C), jobs not yet started are skipped and counted.
     pub fn job(&self, i: u64) {
-        let result = match &self.account {
-            Some(account) => {
-                account.adjust(wallet::delta(i), self.spec.pause_us);
-                Ok(())
+        if crate::shutdown::stop_requested() {
+            self.skipped.fetch_add(1, SeqCst);
+            return;
+        }
+        let _running = fault::running(i);
+        let run = || {
+            if let Some(f) = &self.spec.fault {
+                f.strike(i);
             }
-            None => perform_stateless(&self.spec, i),
+            match &self.account {
+                Some(account) => {
+                    account.adjust(wallet::delta(i), self.spec.pause_us);
+                    Ok(())
+                }
+                None => perform_stateless(&self.spec, i),
+            }
         };
-        if let Err(e) = result {
-            self.fail(format!("job {i}: {e}"));
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.fail(format!("job {i}: {e}")),
+            Err(panic) => self.fail(format!("job {i}: panicked: {}", panic_message(&*panic))),
         }
     }
 
@@ -69,8 +89,14 @@ impl InProcess {
     pub fn finish(self, workers: usize) -> Outcome {
         let work_s = self.started.elapsed().as_secs_f64();
         let wallet = self.account.as_ref().map(|a| a.outcome(self.spec.items));
+        let skipped = self.skipped.load(SeqCst);
         Outcome {
-            jobs: self.spec.items,
+            jobs: self.spec.items - skipped,
+            jobs_not_started: skipped,
+            stopped_by: (skipped > 0)
+                .then(crate::shutdown::stop_signal)
+                .flatten()
+                .map(|s| s.as_str().to_owned()),
             workers,
             failures: self
                 .failures
@@ -79,9 +105,18 @@ impl InProcess {
             wallet,
             work_s,
             notes: Vec::new(),
-            self_pss_bytes: 0,
+            ..Default::default()
         }
     }
+}
+
+/// The text of a caught panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a non-string panic".into())
 }
 
 /// Perform job `i` of a workload that keeps no shared state (everything but the wallet, whose

@@ -1,0 +1,90 @@
+//! Ctrl-C and `kill`: stopping a run gracefully, in both processes of a measurement.
+//!
+//! Why not just die? Because a run that dies on SIGINT leaves things behind: the harness's temp
+//! dir, a redis-server, forked children that finish their jobs into a closed pipe. And because a
+//! workshop wants to *see* what a graceful stop is: Sidekiq and Resque, on TERM, stop taking new
+//! jobs, let the running ones finish for a while, and only then kill them.
+//!
+//! concur does the same in two places:
+//! - **the harness** (`concur run`, `concur chaos`) catches SIGINT and SIGTERM, forwards the first
+//!   one to the measured child, waits up to `--shutdown-timeout` for it to finish, then kills the
+//!   child's whole process tree; a second signal kills at once. It then prints the partial
+//!   summary and exits 130 (SIGINT) or 143 (SIGTERM), as a shell expects.
+//! - **the measured child** catches them too, and only sets a flag ([`stop_requested`]) that the
+//!   strategies read between jobs: no new job starts, running ones finish.
+//!
+//! Both use the same handler from the `signal-hook` crate: it stores the signal's number in an
+//! atomic, which is all a signal handler may safely do (no allocation, no lock, no I/O). Nobody
+//! runs a signal-handling thread, so the fork strategies' process stays single-threaded. A child
+//! forked for a job ignores SIGINT (the terminal sends Ctrl-C to the whole process group, and its
+//! parent decides what happens to the job) and dies on SIGTERM, which is how a job timeout ends it.
+
+use nix::sys::signal::Signal;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+
+/// The number of the last SIGINT/SIGTERM that arrived and was not yet taken; 0 = none.
+fn slot() -> &'static Arc<AtomicUsize> {
+    static SLOT: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+    SLOT.get_or_init(|| Arc::new(AtomicUsize::new(0)))
+}
+
+/// The first signal the harness took with [`take`]; 0 = none. Sticky, for the exit code.
+static FIRST: AtomicUsize = AtomicUsize::new(0);
+
+/// Catch SIGINT and SIGTERM from now on (idempotent). Each arrival only stores its number.
+pub fn catch() -> anyhow::Result<()> {
+    static DONE: OnceLock<()> = OnceLock::new();
+    if DONE.get().is_some() {
+        return Ok(());
+    }
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        signal_hook::flag::register_usize(sig as i32, Arc::clone(slot()), sig as usize)?;
+    }
+    let _ = DONE.set(());
+    Ok(())
+}
+
+fn to_signal(n: usize) -> Option<Signal> {
+    (n != 0).then(|| Signal::try_from(n as i32).ok()).flatten()
+}
+
+/// Harness: the signal that arrived since the last call, if any (it is consumed, so a second
+/// Ctrl-C shows up as a second `Some`).
+pub fn take() -> Option<Signal> {
+    let sig = to_signal(slot().swap(0, SeqCst))?;
+    let _ = FIRST.compare_exchange(0, sig as usize, SeqCst, SeqCst);
+    Some(sig)
+}
+
+/// Harness: the first signal ever taken in this process (a run interrupted earlier means the
+/// command should stop rather than start another).
+pub fn interrupted() -> Option<Signal> {
+    to_signal(FIRST.load(SeqCst))
+}
+
+/// Measured child: has a stop been asked for? Strategies check this before each job.
+pub fn stop_requested() -> bool {
+    slot().load(SeqCst) != 0
+}
+
+/// Measured child: the signal that asked for the stop.
+pub fn stop_signal() -> Option<Signal> {
+    to_signal(slot().load(SeqCst))
+}
+
+/// The exit code of a command stopped by `sig`: 128 + its number (130 SIGINT, 143 SIGTERM).
+pub fn exit_code(sig: Signal) -> i32 {
+    128 + sig as i32
+}
+
+/// In a child just forked for a job: ignore SIGINT (the parent decides), die on SIGTERM.
+pub fn job_child_dispositions() {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: setting a disposition to SIG_IGN or SIG_DFL installs no handler code; sigaction(2)
+    // is async-signal-safe, so this is fine in a freshly forked child.
+    unsafe {
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGTERM, SigHandler::SigDfl);
+    }
+}
