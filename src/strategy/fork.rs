@@ -175,6 +175,19 @@ pub fn reap_any() -> anyhow::Result<(Pid, Ending)> {
     }
 }
 
+/// Block until the child `pid` ends; how it ended.
+pub fn reap_pid(pid: Pid) -> anyhow::Result<Ending> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Ending::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ending::Signaled(sig)),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).with_context(|| format!("waitpid({pid}) failed")),
+        }
+    }
+}
+
 /// Reap a child if one has ended, without blocking.
 pub fn try_reap() -> Option<(Pid, Ending)> {
     use nix::sys::wait::WaitPidFlag;
@@ -238,71 +251,94 @@ pub fn run_jobs(
     Ok(failures)
 }
 
-/// Where the wallet lives for each `--sync` mode.
-enum Wallet {
+/// Where a process strategy's wallet lives for each `--sync` mode. Shared by `fork` and
+/// `prefork`: both fork from a single-threaded parent, and a child sees the same memory either way.
+pub enum Wallet {
     /// `none`: an ordinary ledger in the parent's memory; each child updates its private copy.
     Isolated(wallet::Ledger),
-    /// `shared` / `shared-atomic`: a ledger in memory every child maps `MAP_SHARED`.
+    /// `shared` / `shared-atomic`: a ledger in memory every child maps `MAP_SHARED`; the flag
+    /// says whether each update is one atomic add.
     Shared(SharedLedger, bool),
+}
+
+impl Wallet {
+    /// The wallet for `spec`, if its workload is the wallet. Call in the parent, before forking.
+    pub fn for_spec(spec: &RunSpec) -> anyhow::Result<Option<Wallet>> {
+        Ok(match (spec.workload, spec.sync) {
+            (Workload::Wallet, SyncMode::Shared) => {
+                Some(Wallet::Shared(SharedLedger::new(spec.items)?, false))
+            }
+            (Workload::Wallet, SyncMode::SharedAtomic) => {
+                Some(Wallet::Shared(SharedLedger::new(spec.items)?, true))
+            }
+            (Workload::Wallet, _) => Some(Wallet::Isolated(wallet::Ledger::new(spec.items))),
+            _ => None,
+        })
+    }
+
+    /// The books after the run, with a note when every update stayed in a child's own copy.
+    pub fn outcome(self, items: u64, notes: &mut Vec<String>) -> WalletOutcome {
+        match self {
+            Wallet::Isolated(ledger) => {
+                let out = ledger.outcome(items);
+                notes.push(format!(
+                    "isolated: {} of {items} updates reached the parent (each child changed its own \
+                     copy-on-write copy of the balance, which died with it; try --sync shared-atomic)",
+                    items - out.lost_updates,
+                ));
+                out
+            }
+            Wallet::Shared(ledger, _) => ledger.outcome(items),
+        }
+    }
+}
+
+/// Job `i`, as a forked child performs it: the exit code it would report (0 = done). Injects the
+/// `CONCUR_FAULT_SIGKILL_JOB` fault first (`fault` is read in the parent, before forking).
+pub fn perform_in_child(
+    spec: &RunSpec,
+    wallet: Option<&Wallet>,
+    fault: Option<u64>,
+    i: u64,
+) -> i32 {
+    if fault == Some(i) {
+        sigkill_self();
+    }
+    match wallet {
+        None => match workload::perform_stateless(spec, i) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("concur: job {i}: {e}");
+                1
+            }
+        },
+        Some(Wallet::Isolated(ledger)) => {
+            ledger.racy_update(wallet::delta(i), spec.pause_us);
+            0
+        }
+        Some(Wallet::Shared(ledger, atomic)) => {
+            if *atomic {
+                wallet::pause(spec.pause_us);
+                ledger.add_atomically(wallet::delta(i));
+            } else {
+                ledger.racy_update(wallet::delta(i), spec.pause_us);
+            }
+            0
+        }
+    }
 }
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     ensure_single_threaded()?;
     let fault = fault_sigkill_job();
     let started = Instant::now();
-    let wallet = match (spec.workload, spec.sync) {
-        (Workload::Wallet, SyncMode::Shared) => {
-            Some(Wallet::Shared(SharedLedger::new(spec.items)?, false))
-        }
-        (Workload::Wallet, SyncMode::SharedAtomic) => {
-            Some(Wallet::Shared(SharedLedger::new(spec.items)?, true))
-        }
-        (Workload::Wallet, _) => Some(Wallet::Isolated(wallet::Ledger::new(spec.items))),
-        _ => None,
-    };
-    let pause_us = spec.pause_us;
+    let wallet = Wallet::for_spec(spec)?;
     let failures = run_jobs(spec.items, spec.workers, |i| {
-        // Everything below runs in the child.
-        if fault == Some(i) {
-            sigkill_self();
-        }
-        match &wallet {
-            None => match workload::perform_stateless(spec, i) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("concur: job {i}: {e}");
-                    1
-                }
-            },
-            Some(Wallet::Isolated(ledger)) => {
-                ledger.racy_update(wallet::delta(i), pause_us);
-                0
-            }
-            Some(Wallet::Shared(ledger, atomic)) => {
-                if *atomic {
-                    wallet::pause(pause_us);
-                    ledger.add_atomically(wallet::delta(i));
-                } else {
-                    ledger.racy_update(wallet::delta(i), pause_us);
-                }
-                0
-            }
-        }
+        // Everything here runs in the child.
+        perform_in_child(spec, wallet.as_ref(), fault, i)
     })?;
     let mut notes = Vec::new();
-    let wallet = wallet.map(|w| match w {
-        Wallet::Isolated(ledger) => {
-            let out = ledger.outcome(spec.items);
-            notes.push(format!(
-                "isolated: {} of {} updates reached the parent (each child changed its own \
-                 copy-on-write copy of the balance, which died with it; try --sync shared-atomic)",
-                spec.items - out.lost_updates,
-                spec.items
-            ));
-            out
-        }
-        Wallet::Shared(ledger, _) => ledger.outcome(spec.items),
-    });
+    let wallet = wallet.map(|w| w.outcome(spec.items, &mut notes));
     Ok(Outcome {
         jobs: spec.items,
         workers: spec.workers,

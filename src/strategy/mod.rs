@@ -13,10 +13,12 @@ pub mod actors;
 pub mod fork;
 pub mod futures;
 pub mod pool;
+pub mod prefork;
 pub mod rayon_pool;
 pub mod redis;
 pub mod rpc;
 pub mod sequential;
+pub mod sqlite;
 pub mod threads;
 
 use crate::spec::{Outcome, RunSpec, SyncMode};
@@ -76,8 +78,11 @@ pub static STRATEGIES: &[&StrategyInfo] = &[
     &actors::INFO,
     &futures::INFO,
     &fork::INFO,
+    &prefork::INFO,
     &rpc::INFO,
     &redis::INFO,
+    &sqlite::INFO,
+    &sqlite::FORK_INFO,
 ];
 
 /// The strategy called `name`.
