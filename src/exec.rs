@@ -14,7 +14,11 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     let info = strategy::find(&spec.strategy)
         .ok_or_else(|| anyhow!("unknown strategy '{}'", spec.strategy))?;
     let ballast = app_ballast(spec.app_mb);
+    let baseline_rss = crate::measure::inflight::own_rss();
     let mut outcome = (info.run)(&spec)?;
+    if spec.workload == crate::spec::Workload::Sleep {
+        crate::measure::inflight::write(result, baseline_rss, outcome.workers, spec.items);
+    }
     std::hint::black_box(&ballast);
     outcome.self_pss_bytes = crate::measure::proc::rss_pss(std::process::id() as i32)
         .map(|(_, pss)| pss)

@@ -107,12 +107,17 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// Redis flags.
 fn redis_url(args: &RunArgs, strategy: &str) -> anyhow::Result<Option<String>> {
     use crate::strategy::redis;
-    if strategy != redis::INFO.name {
+    if !crate::strategy::presets::uses_redis(strategy) {
         return match (&args.redis_url, args.batch) {
-            (Some(_), _) => usage("--redis-url applies to -s redis only"),
-            (_, Some(_)) => usage("--batch applies to -s redis only"),
+            (Some(_), _) => usage("--redis-url applies to -s redis, sidekiq and resque only"),
+            (_, Some(_)) => usage("--batch applies to -s redis and sidekiq only"),
             _ => Ok(None),
         };
+    }
+    if strategy == "resque" && args.batch.is_some() {
+        return usage(
+            "--batch applies to -s redis and sidekiq only (resque pops one job per fork)",
+        );
     }
     let (url, source) = match &args.redis_url {
         Some(url) => (url.clone(), "--redis-url"),

@@ -212,6 +212,19 @@ pub fn run_jobs(
     workers: usize,
     mut job: impl FnMut(u64) -> i32,
 ) -> anyhow::Result<Vec<String>> {
+    let mut next = 0..items;
+    run_queue(workers, || Ok(next.next()), |i, _| job(i))
+}
+
+/// [`run_jobs`] over any queue: the *parent* takes each job with `next` (`Ok(None)` when the
+/// queue is empty), then forks a child that runs `job(n, payload)`, `n` counting jobs from 0.
+/// Resque's worker reserves a job before it forks, so the child only performs it; `-s resque`
+/// uses this with `next` = LPOP.
+pub fn run_queue<T>(
+    workers: usize,
+    mut next: impl FnMut() -> anyhow::Result<Option<T>>,
+    mut job: impl FnMut(u64, T) -> i32,
+) -> anyhow::Result<Vec<String>> {
     let workers = workers.max(1);
     let mut alive: HashMap<Pid, u64> = HashMap::with_capacity(workers);
     let mut failures = Vec::new();
@@ -224,11 +237,22 @@ pub fn run_jobs(
         }
         Ok(())
     };
-    for i in 0..items {
+    let mut i = 0u64;
+    loop {
         while alive.len() >= workers {
             reap_one(&mut alive)?;
         }
-        match spawn(|| job(i)) {
+        let payload = match next() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                while !alive.is_empty() {
+                    reap_one(&mut alive)?;
+                }
+                return Err(e);
+            }
+        };
+        match spawn(|| job(i, payload)) {
             Ok(pid) => {
                 alive.insert(pid, i);
             }
@@ -244,6 +268,7 @@ pub fn run_jobs(
                 .into());
             }
         }
+        i += 1;
     }
     while !alive.is_empty() {
         reap_one(&mut alive)?;

@@ -113,6 +113,7 @@ async fn sleep_tasks(spec: &RunSpec) -> Vec<String> {
     for _ in 0..spec.items {
         let wait = Duration::from_millis(spec.wait_ms);
         set.spawn(async move {
+            let _in_flight = crate::measure::inflight::enter();
             tokio::time::sleep(wait).await;
             Ok(())
         });
