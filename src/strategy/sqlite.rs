@@ -52,6 +52,7 @@ use super::fork::{self, PROCESSES};
 use super::{available, StrategyInfo, THREADED};
 use crate::error::UsageError;
 use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::workload::trace::{self, Op};
 use crate::workload::{self, wallet};
 use anyhow::Context;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -249,8 +250,9 @@ enum Crash {
 fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Result<()> {
     let fault = fork::fault_sigkill_job();
     let lock = lock_s(spec);
-    let con = open(path).with_context(|| format!("worker {name}: opening the database"))?;
     let mut st = Stats::default();
+    // Opening reads the WAL index, which another connection may hold for a moment: busy too.
+    let con = retry(&mut st.busy, || open(path)).context("opening the database")?;
     let mut claim = con.prepare(CLAIM)?;
     loop {
         let claimed: Option<(i64, i64)> = retry(&mut st.busy, || {
@@ -333,36 +335,74 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
 }
 
 /// Job `i`: the wallet in the database, or any stateless job.
+///
+/// Under `concur race` (in-process, threads only) the wallet's reads and writes are recorded in
+/// the installed trace and, with `--schedule`/`--seed`, taken in the forced order, exactly as the
+/// in-memory ledger does; versions here are job numbers + 1.
 fn perform(con: &Connection, spec: &RunSpec, i: u64, busy: &mut u64) -> anyhow::Result<()> {
     if spec.workload != Workload::Wallet {
         return workload::perform_stateless(spec, i).map_err(anyhow::Error::msg);
     }
+    let trace = trace::installed();
+    let gate = trace.as_ref().and_then(|t| t.gate());
     let version = i as i64 + 1; // each job writes once: its own version number
     let delta = wallet::delta(i);
     if spec.sync == SyncMode::Atomic {
         wallet::pause(spec.pause_us);
         // One statement: SQLite evaluates the right-hand sides on the row as it was, inside the
         // write lock, so nothing can come between the read of `balance` and the write.
-        retry(busy, || {
-            con.execute(
-                "UPDATE wallet SET balance = balance + ?1, based_on = version, version = ?2",
+        let (balance, based_on): (i64, i64) = retry(busy, || {
+            con.query_row(
+                "UPDATE wallet SET balance = balance + ?1, based_on = version, version = ?2 RETURNING balance, based_on",
                 params![delta, version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
         })?;
-    } else {
-        let (balance, read): (i64, i64) = retry(busy, || {
+        if let Some(t) = &trace {
+            t.record(Op::Add, balance, version as u32, based_on as u32);
+        }
+        return Ok(());
+    }
+    let mut read_busy = 0;
+    let mut read = || -> rusqlite::Result<(i64, i64)> {
+        let got = retry(&mut read_busy, || {
             con.query_row("SELECT balance, version FROM wallet", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
         })?;
-        wallet::pause(spec.pause_us);
+        if let Some(t) = &trace {
+            t.record(Op::Read, got.0, got.1 as u32, got.1 as u32);
+        }
+        Ok(got)
+    };
+    let (got, ticket) = match gate {
+        Some(g) => g.read(read),
+        None => (read(), None),
+    };
+    *busy += read_busy;
+    let (balance, read_version) = got?;
+    wallet::pause(spec.pause_us);
+    let mut write = || -> rusqlite::Result<()> {
         retry(busy, || {
             con.execute(
                 "UPDATE wallet SET balance = ?1, based_on = ?2, version = ?3",
-                params![balance + delta, read, version],
+                params![balance + delta, read_version, version],
             )
         })?;
-    }
+        if let Some(t) = &trace {
+            t.record(
+                Op::Write,
+                balance + delta,
+                version as u32,
+                read_version as u32,
+            );
+        }
+        Ok(())
+    };
+    match gate {
+        Some(g) => g.write(ticket, write),
+        None => write(),
+    }?;
     Ok(())
 }
 
@@ -550,6 +590,9 @@ fn wallet_outcome(con: &Connection, items: u64) -> anyhow::Result<WalletOutcome>
         con.query_row("SELECT balance, version FROM wallet", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
+    if let Some(t) = trace::installed() {
+        t.finish(balance, version as u32);
+    }
     let mut based_on = con.prepare("SELECT based_on FROM wallet_writes WHERE version = ?1")?;
     let mut survived = 0u64;
     while version != 0 && survived <= items {
