@@ -34,6 +34,10 @@ pub static LESSONS: &[(&str, &str)] = &[
         "10-lost-updates.md",
         include_str!("../lessons/10-lost-updates.md"),
     ),
+    (
+        "13-seed-systems.md",
+        include_str!("../lessons/13-seed-systems.md"),
+    ),
 ];
 
 /// A parsed lesson.

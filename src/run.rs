@@ -109,14 +109,16 @@ fn redis_url(args: &RunArgs, strategy: &str) -> anyhow::Result<Option<String>> {
     use crate::strategy::redis;
     if !crate::strategy::presets::uses_redis(strategy) {
         return match (&args.redis_url, args.batch) {
-            (Some(_), _) => usage("--redis-url applies to -s redis, sidekiq and resque only"),
-            (_, Some(_)) => usage("--batch applies to -s redis and sidekiq only"),
+            (Some(_), _) => {
+                usage("--redis-url applies to -s redis only (and the presets sidekiq and resque)")
+            }
+            (_, Some(_)) => usage("--batch applies to -s redis only (and its preset sidekiq)"),
             _ => Ok(None),
         };
     }
     if strategy == "resque" && args.batch.is_some() {
         return usage(
-            "--batch applies to -s redis and sidekiq only (resque pops one job per fork)",
+            "--batch applies to -s redis only (and its preset sidekiq): resque pops one job per fork",
         );
     }
     let (url, source) = match &args.redis_url {

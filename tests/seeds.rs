@@ -358,7 +358,5 @@ fn presets_run_as_the_systems_they_name() {
     concur(&["run", "-s", "resque", "--batch", "5"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains(
-            "--batch applies to -s redis and sidekiq only",
-        ));
+        .stderr(predicates::str::contains("resque pops one job per fork"));
 }
