@@ -193,11 +193,17 @@ impl Pool<'_> {
                 let worker = &self.workers[w];
                 let ending = reap(worker.pid)?;
                 let job = worker.job.map(|j| format!("job {j}: ")).unwrap_or_default();
+                let replace = self.next < self.spec.items;
                 self.failures.push(format!(
-                    "{job}worker {} {ending} mid-job (DirtyExit; worker replaced)",
-                    worker.pid
+                    "{job}worker {} {ending} mid-job (DirtyExit; {})",
+                    worker.pid,
+                    if replace {
+                        "worker replaced"
+                    } else {
+                        "no job left to give a replacement"
+                    }
                 ));
-                if self.next < self.spec.items {
+                if replace {
                     self.replace(w)?;
                 } else {
                     // Nothing left to do: no replacement needed, and no one left to reap.
