@@ -73,3 +73,22 @@ pub fn made_of(name: &str) -> Option<&'static str> {
 pub fn uses_redis(name: &str) -> bool {
     matches!(name, "redis" | "sidekiq" | "resque")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_found_and_says_what_it_is_made_of() {
+        for p in PRESETS {
+            assert!(made_of(p.name).is_some(), "{}", p.name);
+            assert_eq!(super::super::find(p.name).map(|s| s.name), Some(p.name));
+            assert!(
+                super::super::STRATEGIES.iter().all(|s| s.name != p.name),
+                "{} is not also a strategy",
+                p.name
+            );
+        }
+        assert!(super::super::names().contains("presets: resque, sidekiq"));
+    }
+}

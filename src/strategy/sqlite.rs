@@ -608,3 +608,89 @@ fn wallet_outcome(con: &Connection, items: u64) -> anyhow::Result<WalletOutcome>
         lost_updates: items.saturating_sub(survived),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Workload;
+
+    fn spec(items: u64) -> RunSpec {
+        RunSpec {
+            strategy: "sqlite".into(),
+            workload: Workload::Noop,
+            workers: 2,
+            items,
+            repeat: 1,
+            pause_us: 0,
+            sync: SyncMode::None,
+            app_mb: 0,
+            cost: 1,
+            wait_ms: 0,
+            redis_url: None,
+            batch: 1,
+        }
+    }
+
+    fn claim(con: &Connection, me: &str, at: f64, lock_s: f64) -> Option<(i64, i64)> {
+        con.query_row(CLAIM, params![me, at, lock_s], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_claim_takes_each_row_once_until_its_lock_expires() {
+        let dir = private_dir().unwrap();
+        let path = dir.path().join("jobs.db");
+        create(&path, &spec(2)).unwrap();
+        let (a, b) = (open(&path).unwrap(), open(&path).unwrap());
+        let t = now();
+        assert_eq!(claim(&a, "a", t, 10.0), Some((0, 1)));
+        assert_eq!(claim(&b, "b", t, 10.0), Some((1, 1)));
+        // Both rows are locked and their locks are live: nothing to claim.
+        assert_eq!(claim(&a, "a", t + 5.0, 10.0), None);
+        // Eleven seconds on, a's lock has expired: b takes job 0 over, as its second attempt.
+        assert_eq!(claim(&b, "b", t + 11.0, 10.0), Some((0, 2)));
+        let (owner, previous): (String, Option<String>) = a
+            .query_row(
+                "SELECT worker, previous_owner FROM claims WHERE job_id = 0 ORDER BY rowid DESC",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((owner.as_str(), previous.as_deref()), ("b", Some("a")));
+    }
+
+    #[test]
+    fn a_job_due_later_is_not_claimed_yet() {
+        let dir = private_dir().unwrap();
+        let path = dir.path().join("jobs.db");
+        create(&path, &spec(1)).unwrap();
+        let con = open(&path).unwrap();
+        let t = now();
+        con.execute("UPDATE jobs SET run_at = ?1", params![t + 60.0])
+            .unwrap();
+        assert_eq!(claim(&con, "a", t, 10.0), None);
+        assert_eq!(claim(&con, "a", t + 61.0, 10.0), Some((0, 1)));
+    }
+
+    #[test]
+    fn the_wallet_books_count_lost_updates_exactly() {
+        let dir = private_dir().unwrap();
+        let path = dir.path().join("jobs.db");
+        create(&path, &spec(3)).unwrap();
+        let con = open(&path).unwrap();
+        // Jobs 0 and 1 both read version 0; job 1's write overwrites job 0's. Job 2 adds whole.
+        let racy = "UPDATE wallet SET balance = ?1, based_on = 0, version = ?2";
+        con.execute(racy, params![110, 1]).unwrap();
+        con.execute(racy, params![90, 2]).unwrap();
+        con.execute(
+            "UPDATE wallet SET balance = balance + 10, based_on = version, version = 3",
+            [],
+        )
+        .unwrap();
+        let o = wallet_outcome(&con, 3).unwrap();
+        assert_eq!((o.final_balance, o.lost_updates), (100, 1));
+    }
+}
