@@ -1,5 +1,6 @@
 //! The command line: clap definitions only. Work happens in the modules these dispatch to.
 
+use crate::compare::{Preset, Sweep};
 use crate::spec::{SyncMode, Workload};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Run one workload under one strategy, measured from outside
     #[command(after_help = EXAMPLES)]
     Run(RunArgs),
+    /// Run every strategy several times, each in a fresh measured child, and report side by side
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
     /// The wallet race: lost updates over many trials, the losing interleaving, and every fix
     #[command(after_help = RACE_EXAMPLES, long_about = RACE_ABOUT)]
     Race(RaceArgs),
@@ -99,6 +103,14 @@ pub const MAX_PAUSE_US: u64 = 1_000_000;
 pub const MAX_APP_MB: u64 = 16 * 1024;
 /// Emoji writes in one run (items x repeat).
 pub const MAX_WRITES: u64 = 20_000_000;
+/// `--repeat` and `--pause-us` when not given (shared by `run` and `compare`).
+pub const DEFAULT_REPEAT: u64 = 50;
+pub const DEFAULT_PAUSE_US: u64 = 100;
+/// `--cost` and `--wait-ms` when not given, and their limits (shared by `run` and `compare`).
+pub const DEFAULT_COST: u64 = 5;
+pub const MAX_COST: u64 = 10_000;
+pub const DEFAULT_WAIT_MS: u64 = 10;
+pub const MAX_WAIT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -120,12 +132,12 @@ pub struct RunArgs {
     pub items: Option<u64>,
 
     /// Emoji: how many times each item prints its emoji
-    #[arg(long, value_name = "N", default_value_t = 50,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT,
           value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
     pub repeat: u64,
 
     /// Wallet: microseconds between reading the balance and writing it back (the race window)
-    #[arg(long, value_name = "US", default_value_t = 100,
+    #[arg(long, value_name = "US", default_value_t = DEFAULT_PAUSE_US,
           value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
     pub pause_us: u64,
 
@@ -134,13 +146,13 @@ pub struct RunArgs {
     pub sync: Option<SyncMode>,
 
     /// Cpu: million dependent computation steps per job (about 1.3 ms each here)
-    #[arg(long, value_name = "N", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
     pub cost: u64,
 
     /// Sleep: milliseconds each job waits (a slow API call)
-    #[arg(long, value_name = "MS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
     pub wait_ms: u64,
 
     /// Allocate and touch this many MiB in the child before work starts (a booted app stand-in)
@@ -165,6 +177,84 @@ pub struct RunArgs {
     /// Do not show the emoji stream (it is still written, counted and discarded)
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  concur compare                                every strategy, 3 runs each -> concur-report/
+  concur compare -s threads,pool --runs 5       two strategies, 5 runs each
+  concur compare -w wallet                      who loses updates, and what it costs not to
+  concur compare -w cpu                         who uses both cores
+  concur compare --app-mb 100 --sweep workers=1,8,32
+                                                the Sidekiq memory claim: processes vs threads
+  concur compare --preset workshop              the workshop's figures (heavier: tens of seconds)";
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Workload to run
+    #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
+    pub workload: Workload,
+
+    /// Strategies to compare, comma-separated [default: every strategy; those that cannot run
+    /// here are listed as skipped]
+    #[arg(short, long = "strategies", visible_alias = "strategy", value_name = "LIST",
+          value_delimiter = ',', value_parser = parse_strategy)]
+    pub strategies: Vec<String>,
+
+    /// Measured runs per strategy, after one warm-up run [default: 3, or the preset's]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: Option<u32>,
+
+    /// Workers for the strategies that take a count (not sequential or threads, which fix their
+    /// own; the table says so)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
+    pub workers: Option<u64>,
+
+    /// Jobs to run [default: the workload's own: 51 for emoji, see `concur list`]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
+    pub items: Option<u64>,
+
+    /// Emoji: how many times each item prints its emoji
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
+    pub repeat: u64,
+
+    /// Wallet: microseconds between reading the balance and writing it back
+    #[arg(long, value_name = "US", default_value_t = DEFAULT_PAUSE_US,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
+    pub pause_us: u64,
+
+    /// Cpu: million dependent computation steps per job
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
+    pub cost: u64,
+
+    /// Sleep: milliseconds each job waits (a slow API call)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
+    pub wait_ms: u64,
+
+    /// Wallet: how updates are protected [default: each strategy's first; a strategy that
+    /// cannot do the mode asked for is skipped]
+    #[arg(long, value_enum)]
+    pub sync: Option<SyncMode>,
+
+    /// Allocate and touch this many MiB in each measured child before work starts (a booted
+    /// app stand-in) [default: 0, or the preset's]
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
+    pub app_mb: Option<u64>,
+
+    /// Directory for results.json, results.csv, the SVG plots and report.html
+    #[arg(long, value_name = "DIR", default_value = "concur-report")]
+    pub out: PathBuf,
+
+    /// Measure along a sweep: workers=1,2,4 or items=10,50 or app-mb=0,100 (plotted in sweep.svg)
+    #[arg(long, value_name = "AXIS=LIST", value_parser = Sweep::parse)]
+    pub sweep: Option<Sweep>,
+
+    /// Heavier, named settings; flags given explicitly win over the preset's
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
 }
 
 const RACE_ABOUT: &str = "\

@@ -13,6 +13,7 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     let spec: RunSpec = serde_json::from_slice(&spec_json).context("parsing the run spec")?;
     let info = strategy::find(&spec.strategy)
         .ok_or_else(|| anyhow!("unknown strategy '{}'", spec.strategy))?;
+    fail_on_request(&spec.strategy)?;
     let ballast = app_ballast(spec.app_mb);
     let baseline_rss = crate::measure::inflight::own_rss();
     let mut outcome = (info.run)(&spec)?;
@@ -27,6 +28,19 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     std::fs::write(&tmp, serde_json::to_vec(&outcome)?)?;
     std::fs::rename(&tmp, result)?;
     wait_for_last_sample();
+    Ok(())
+}
+
+/// Hidden test hook: `CONCUR_TEST_FAIL=name[,name...]` makes the measured child of those
+/// strategies fail before any job runs, so tests (and a curious presenter) can see how `compare`
+/// reports a strategy that fails. Not in `--help`; documented in docs/README-compare.md.
+pub const FAIL_ENV: &str = "CONCUR_TEST_FAIL";
+
+fn fail_on_request(strategy: &str) -> anyhow::Result<()> {
+    let wanted = std::env::var(FAIL_ENV).unwrap_or_default();
+    if wanted.split(',').any(|s| s.trim() == strategy) {
+        anyhow::bail!("'{strategy}' failed on purpose ({FAIL_ENV}={wanted})");
+    }
     Ok(())
 }
 

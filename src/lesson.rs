@@ -26,10 +26,12 @@ pub static LESSONS: &[(&str, &str)] = &[
     ),
     ("02-threads.md", include_str!("../lessons/02-threads.md")),
     ("03-pool.md", include_str!("../lessons/03-pool.md")),
+    ("04-redis.md", include_str!("../lessons/04-redis.md")),
     ("05-actors.md", include_str!("../lessons/05-actors.md")),
     ("06-futures.md", include_str!("../lessons/06-futures.md")),
     ("07-rpc.md", include_str!("../lessons/07-rpc.md")),
     ("08-fork.md", include_str!("../lessons/08-fork.md")),
+    ("09-tradeoff.md", include_str!("../lessons/09-tradeoff.md")),
     (
         "10-lost-updates.md",
         include_str!("../lessons/10-lost-updates.md"),

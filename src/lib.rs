@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod exec;
 pub mod lesson;
@@ -58,6 +59,7 @@ pub fn main() -> i32 {
         }
         Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
         Some(Command::Run(args)) => run::run(&args).map(|_| ()),
+        Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Race(args)) => race::race(&args),
         Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
     };

@@ -97,7 +97,7 @@ pub struct ChildFailed(pub String, pub i32);
 /// comes early), then less often (a long run needs fewer samples to find its peak). A cheap
 /// sample (statm, stat) costs the harness tens of microseconds per process, on its own core.
 fn sample_interval(elapsed: Duration) -> Duration {
-    if elapsed < Duration::from_millis(50) {
+    if elapsed < Duration::from_millis(20) {
         Duration::from_millis(2)
     } else if elapsed < Duration::from_secs(1) {
         Duration::from_millis(5)
@@ -106,7 +106,7 @@ fn sample_interval(elapsed: Duration) -> Duration {
     }
 }
 
-/// PSS costs a page-table walk per process: take it at most this often (and always at the end).
+/// PSS costs a page-table walk per process: besides the end and new peaks, take it this often.
 const PSS_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the watcher thread reports about the child.
@@ -136,6 +136,17 @@ fn watch(pid: i32, tx: mpsc::Sender<Event>) {
 
 /// Run `spec` in a fresh `concur __exec` child and measure it from outside.
 pub fn measure(spec: &RunSpec, stream: Stream) -> anyhow::Result<Measurement> {
+    measure_with_stderr(spec, stream, Stdio::inherit())
+}
+
+/// [`measure`], with the child's stderr sent to `stderr` instead of ours: `compare` gives it a
+/// file, so a failed run's own error line ends up in the report rather than across its progress
+/// bar.
+pub fn measure_with_stderr(
+    spec: &RunSpec,
+    stream: Stream,
+    stderr: Stdio,
+) -> anyhow::Result<Measurement> {
     // Orphaned grandchildren are re-parented to us rather than to init, so we can reap them.
     nix::sys::prctl::set_child_subreaper(true).context("becoming the child subreaper")?;
 
@@ -155,7 +166,7 @@ pub fn measure(spec: &RunSpec, stream: Stream) -> anyhow::Result<Measurement> {
         .env("CONCUR_HARNESS_PID", std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(stderr);
 
     let ours_before = proc::children(std::process::id() as i32);
     let start = Instant::now();
@@ -180,12 +191,17 @@ pub fn measure(spec: &RunSpec, stream: Stream) -> anyhow::Result<Measurement> {
     let mut final_sample_cpu_s = 0.0;
     let mut take_sample = |peak: &mut proc::TreeSample, last: bool| {
         let before = thread_cpu_s();
-        let force_pss = last;
-        let with_pss = force_pss || last_pss.elapsed() >= PSS_INTERVAL;
-        if with_pss {
-            last_pss = Instant::now();
-        }
-        let s = proc::sample_tree(pid, with_pss);
+        // PSS at the end, when a process joins the tree after the first sample (a forked worker,
+        // a server: where the PSS peak is likely to be), and at least every PSS_INTERVAL.
+        let s = proc::sample_tree(pid, |cheap| {
+            let due = last
+                || (peak.processes > 0 && cheap.processes > peak.processes)
+                || last_pss.elapsed() >= PSS_INTERVAL;
+            if due {
+                last_pss = Instant::now();
+            }
+            due
+        });
         // The last sample is taken while the child is stopped, and that time is not the run's.
         let cost = thread_cpu_s() - before;
         if last {

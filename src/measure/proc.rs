@@ -111,13 +111,15 @@ fn parse_rollup(text: &str) -> Option<(u64, u64)> {
     Some((field("Rss:")?, field("Pss:")?))
 }
 
-/// Sum RSS, threads and processes over `root`'s tree right now, and PSS too when `with_pss`.
+/// Sum RSS, threads and processes over `root`'s tree right now, and PSS too when `with_pss`
+/// says so, having seen the cheap figures.
 ///
 /// PSS needs smaps_rollup, which walks the page tables (about 70 us for a small process, more for
-/// a big one), so the harness asks for it less often than for the cheap statm RSS. A zombie
-/// (exited, not yet reaped) has no memory and is not counted.
-pub fn sample_tree(root: i32, with_pss: bool) -> TreeSample {
+/// a big one), so the harness asks for it only when the cheap statm RSS shows something new or
+/// a while has passed. A zombie (exited, not yet reaped) has no memory and is not counted.
+pub fn sample_tree(root: i32, with_pss: impl FnOnce(&TreeSample) -> bool) -> TreeSample {
     let mut s = TreeSample::default();
+    let mut live = Vec::new();
     for pid in tree_by_main_threads(root) {
         let (Some(rss), Some(threads)) = (rss(pid), threads(pid)) else {
             continue;
@@ -128,9 +130,14 @@ pub fn sample_tree(root: i32, with_pss: bool) -> TreeSample {
         s.rss_bytes += rss;
         s.threads += threads;
         s.processes += 1;
-        if with_pss {
-            s.pss_bytes += rss_pss(pid).map(|(_, pss)| pss).unwrap_or(0);
-        }
+        live.push(pid);
+    }
+    if with_pss(&s) {
+        s.pss_bytes = live
+            .iter()
+            .filter_map(|&pid| rss_pss(pid))
+            .map(|(_, pss)| pss)
+            .sum();
     }
     s
 }
@@ -148,10 +155,10 @@ mod tests {
     #[test]
     fn samples_this_process() {
         let me = std::process::id() as i32;
-        let s = sample_tree(me, true);
+        let s = sample_tree(me, |_| true);
         assert!(s.rss_bytes > 0 && s.pss_bytes > 0);
         assert!(s.processes >= 1 && s.threads >= 1);
-        assert_eq!(sample_tree(me, false).pss_bytes, 0);
+        assert_eq!(sample_tree(me, |_| false).pss_bytes, 0);
         let t = std::thread::spawn(|| threads(std::process::id() as i32));
         assert!(t.join().unwrap().unwrap() >= 2);
     }
