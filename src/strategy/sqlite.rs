@@ -559,7 +559,7 @@ fn finish(
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     notes.push(format!(
-        "claims: {claims} claims of {distinct} distinct jobs, {taken_over} taken over from an expired lock, {double} while another lock was live; {done} done"
+        "claims: {claims} claims of {distinct} distinct jobs, {taken_over} taken over from another worker's lock, {double} of them while that lock was live; {done} done"
     ));
     notes.push(format!(
         "contention: {busy} busy retries (SQLITE_BUSY: another worker held the write lock) and {idle} idle polls, over {workers} workers that finished cleanly"
