@@ -139,7 +139,8 @@ pub const MAX_WAIT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, rpc, redis (see `concur list`)
+    /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, prefork, rpc, redis,
+    /// sqlite, sqlite-fork, or a preset: resque, sidekiq, delayed-job, sucker-punch (see `concur list`)
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: String,
 

@@ -47,7 +47,11 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    let baseline_rss = crate::measure::inflight::own_rss();
     let mut outcome = (info.run)(&spec)?;
+    if spec.workload == crate::spec::Workload::Sleep {
+        crate::measure::inflight::write(result, baseline_rss, outcome.workers, spec.items);
+    }
     std::hint::black_box(&ballast);
     outcome.rss_start_bytes = rss_start;
     outcome.rss_end_bytes = crate::measure::proc::rss(me).unwrap_or(0);

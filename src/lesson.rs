@@ -38,6 +38,10 @@ pub static LESSONS: &[(&str, &str)] = &[
     ),
     ("11-chaos.md", include_str!("../lessons/11-chaos.md")),
     ("12-queues.md", include_str!("../lessons/12-queues.md")),
+    (
+        "13-seed-systems.md",
+        include_str!("../lessons/13-seed-systems.md"),
+    ),
 ];
 
 /// A parsed lesson.

@@ -195,6 +195,7 @@ pub fn implemented_in(strategy: &str, sync: SyncMode) -> String {
             }
         ),
         "rayon_pool" => "src/strategy/rayon_pool.rs".to_owned(),
+        "sqlite-fork" => "src/strategy/sqlite.rs".to_owned(),
         other => format!("src/strategy/{other}.rs"),
     }
 }

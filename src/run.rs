@@ -118,12 +118,19 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
 /// Redis flags.
 fn redis_url(args: &RunArgs, strategy: &str) -> anyhow::Result<Option<String>> {
     use crate::strategy::redis;
-    if strategy != redis::INFO.name {
+    if !crate::strategy::presets::uses_redis(strategy) {
         return match (&args.redis_url, args.batch) {
-            (Some(_), _) => usage("--redis-url applies to -s redis only"),
-            (_, Some(_)) => usage("--batch applies to -s redis only"),
+            (Some(_), _) => {
+                usage("--redis-url applies to -s redis only (and the presets sidekiq and resque)")
+            }
+            (_, Some(_)) => usage("--batch applies to -s redis only (and its preset sidekiq)"),
             _ => Ok(None),
         };
+    }
+    if strategy == "resque" && args.batch.is_some() {
+        return usage(
+            "--batch applies to -s redis only (and its preset sidekiq): resque pops one job per fork",
+        );
     }
     let (url, source) = match &args.redis_url {
         Some(url) => (url.clone(), "--redis-url"),

@@ -14,6 +14,7 @@
 //! - is the child subreaper, so a descendant orphaned by a crash comes back to it and is killed
 //!   and reaped: no run leaves a process behind.
 
+pub mod inflight;
 pub mod proc;
 
 use crate::spec::{Outcome, RunSpec, Workload};
@@ -70,6 +71,12 @@ pub struct Measurement {
     pub lost_updates: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emoji_seen: Option<u64>,
+    /// Sleep workload: (peak RSS - RSS before the strategy) / peak jobs in flight (see
+    /// [`inflight`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_per_in_flight_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_in_flight: Option<u64>,
     pub notes: Vec<String>,
     /// Tree samples taken.
     pub samples: u64,
@@ -348,7 +355,12 @@ pub fn measure_with_stderr(
         outcome.self_pss_bytes
     };
 
-    Ok(build(
+    let mut outcome = outcome;
+    let in_flight = inflight::read(&result_path, peak_rss_bytes);
+    if let Some((_, _, note)) = &in_flight {
+        outcome.notes.push(note.clone());
+    }
+    let mut m = build(
         spec,
         outcome,
         tally,
@@ -365,7 +377,12 @@ pub fn measure_with_stderr(
             final_sample_cpu_s,
             orphans_killed,
         },
-    ))
+    );
+    if let Some((record, per, _)) = in_flight {
+        m.mem_per_in_flight_bytes = Some(per);
+        m.peak_in_flight = Some(record.peak_in_flight);
+    }
+    Ok(m)
 }
 
 struct Sampled {
@@ -471,6 +488,8 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
         final_balance: outcome.wallet.as_ref().map(|w| w.final_balance),
         lost_updates: outcome.wallet.as_ref().map(|w| w.lost_updates),
         emoji_seen: (spec.workload == Workload::Emoji).then(|| tally.total()),
+        mem_per_in_flight_bytes: None,
+        peak_in_flight: None,
         notes: outcome.notes,
         samples: m.samples,
         sampler_cpu_s: m.sampler_cpu_s,

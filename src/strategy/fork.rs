@@ -35,6 +35,7 @@
 use super::{available, Memory, Props, StrategyInfo};
 use crate::error::UsageError;
 use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::workload::fault::FaultSpec;
 use crate::workload::{self, wallet};
 use anyhow::{bail, Context};
 use nix::sys::signal::Signal;
@@ -166,6 +167,19 @@ pub fn reap_any() -> anyhow::Result<(Pid, Ending)> {
     }
 }
 
+/// Block until the child `pid` ends; how it ended.
+pub fn reap_pid(pid: Pid) -> anyhow::Result<Ending> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Ending::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ending::Signaled(sig)),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).with_context(|| format!("waitpid({pid}) failed")),
+        }
+    }
+}
+
 /// Reap a child if one has ended, without blocking.
 pub fn try_reap() -> Option<(Pid, Ending)> {
     use nix::sys::wait::WaitPidFlag;
@@ -193,7 +207,20 @@ pub fn run_jobs(
     Ok(run_jobs_with(items, workers, None, job)?.failures)
 }
 
-/// What [`run_jobs_with`] saw.
+/// [`run_jobs`], plus a job timeout (a child running longer is sent SIGTERM, then SIGKILL after
+/// [`KILL_GRACE`], and its job is failed) and a graceful stop: once
+/// [`crate::shutdown::stop_requested`], no new child is forked and the running ones are waited for.
+pub fn run_jobs_with(
+    items: u64,
+    workers: usize,
+    timeout: Option<Duration>,
+    mut job: impl FnMut(u64) -> i32,
+) -> anyhow::Result<Jobs> {
+    let mut next = 0..items;
+    run_queue(workers, timeout, || Ok(next.next()), |i, _| job(i))
+}
+
+/// What [`run_queue`] saw.
 #[derive(Debug, Default)]
 pub struct Jobs {
     /// One line per failed job.
@@ -215,14 +242,15 @@ struct Running {
     killed: bool,
 }
 
-/// [`run_jobs`], plus a job timeout (a child running longer is sent SIGTERM, then SIGKILL after
-/// [`KILL_GRACE`], and its job is failed) and a graceful stop: once
-/// [`crate::shutdown::stop_requested`], no new child is forked and the running ones are waited for.
-pub fn run_jobs_with(
-    items: u64,
+/// [`run_jobs_with`] over any queue: the *parent* takes each job with `next` (`Ok(None)` when the
+/// queue is empty), then forks a child that runs `job(n, payload)`, `n` counting jobs from 0.
+/// Resque's worker reserves a job before it forks, so the child only performs it; `-s resque`
+/// uses this with `next` = LPOP.
+pub fn run_queue<T>(
     workers: usize,
     timeout: Option<Duration>,
-    mut job: impl FnMut(u64) -> i32,
+    mut next: impl FnMut() -> anyhow::Result<Option<T>>,
+    mut job: impl FnMut(u64, T) -> i32,
 ) -> anyhow::Result<Jobs> {
     let workers = workers.max(1);
     let mut alive: HashMap<Pid, Running> = HashMap::with_capacity(workers);
@@ -246,14 +274,25 @@ pub fn run_jobs_with(
         }
         Ok(())
     };
-    for i in 0..items {
+    let mut i = 0u64;
+    loop {
         while alive.len() >= workers {
             reap_one(&mut alive, &mut out)?;
         }
         if crate::shutdown::stop_requested() {
             break;
         }
-        match spawn(|| job(i)) {
+        let payload = match next() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                while !alive.is_empty() {
+                    reap_one(&mut alive, &mut out)?;
+                }
+                return Err(e);
+            }
+        };
+        match spawn(|| job(i, payload)) {
             Ok(pid) => {
                 out.started += 1;
                 alive.insert(
@@ -278,6 +317,7 @@ pub fn run_jobs_with(
                 .into());
             }
         }
+        i += 1;
     }
     while !alive.is_empty() {
         reap_one(&mut alive, &mut out)?;
@@ -323,72 +363,95 @@ fn reap_or_enforce(
     }
 }
 
-/// Where the wallet lives for each `--sync` mode.
-enum Wallet {
+/// Where a process strategy's wallet lives for each `--sync` mode. Shared by `fork` and
+/// `prefork`: both fork from a single-threaded parent, and a child sees the same memory either way.
+pub enum Wallet {
     /// `none`: an ordinary ledger in the parent's memory; each child updates its private copy.
     Isolated(wallet::Ledger),
-    /// `shared` / `shared-atomic`: a ledger in memory every child maps `MAP_SHARED`.
+    /// `shared` / `shared-atomic`: a ledger in memory every child maps `MAP_SHARED`; the flag
+    /// says whether each update is one atomic add.
     Shared(SharedLedger, bool),
+}
+
+impl Wallet {
+    /// The wallet for `spec`, if its workload is the wallet. Call in the parent, before forking.
+    pub fn for_spec(spec: &RunSpec) -> anyhow::Result<Option<Wallet>> {
+        Ok(match (spec.workload, spec.sync) {
+            (Workload::Wallet, SyncMode::Shared) => {
+                Some(Wallet::Shared(SharedLedger::new(spec.items)?, false))
+            }
+            (Workload::Wallet, SyncMode::SharedAtomic) => {
+                Some(Wallet::Shared(SharedLedger::new(spec.items)?, true))
+            }
+            (Workload::Wallet, _) => Some(Wallet::Isolated(wallet::Ledger::new(spec.items))),
+            _ => None,
+        })
+    }
+
+    /// The books after the run, with a note when every update stayed in a child's own copy.
+    pub fn outcome(self, items: u64, notes: &mut Vec<String>) -> WalletOutcome {
+        match self {
+            Wallet::Isolated(ledger) => {
+                let out = ledger.outcome(items);
+                notes.push(format!(
+                    "isolated: {} of {items} updates reached the parent (each child changed its own \
+                     copy-on-write copy of the balance, which died with it; try --sync shared-atomic)",
+                    items - out.lost_updates,
+                ));
+                out
+            }
+            Wallet::Shared(ledger, _) => ledger.outcome(items),
+        }
+    }
+}
+
+/// Job `i`, as a forked child performs it: the exit code it would report (0 = done). Injects the
+/// `CONCUR_FAULT_SIGKILL_JOB` fault first (`fault` is read in the parent, before forking).
+pub fn perform_in_child(
+    spec: &RunSpec,
+    wallet: Option<&Wallet>,
+    fault: Option<FaultSpec>,
+    i: u64,
+) -> i32 {
+    if let Some(f) = &fault {
+        f.strike(i);
+    }
+    match wallet {
+        None => match workload::perform_stateless(spec, i) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("concur: job {i}: {e}");
+                1
+            }
+        },
+        Some(Wallet::Isolated(ledger)) => {
+            ledger.racy_update(wallet::delta(i), spec.pause_us);
+            0
+        }
+        Some(Wallet::Shared(ledger, atomic)) => {
+            if *atomic {
+                wallet::pause(spec.pause_us);
+                ledger.add_atomically(wallet::delta(i));
+            } else {
+                ledger.racy_update(wallet::delta(i), spec.pause_us);
+            }
+            0
+        }
+    }
 }
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     ensure_single_threaded()?;
     let fault = spec.fault;
     let started = Instant::now();
-    let wallet = match (spec.workload, spec.sync) {
-        (Workload::Wallet, SyncMode::Shared) => {
-            Some(Wallet::Shared(SharedLedger::new(spec.items)?, false))
-        }
-        (Workload::Wallet, SyncMode::SharedAtomic) => {
-            Some(Wallet::Shared(SharedLedger::new(spec.items)?, true))
-        }
-        (Workload::Wallet, _) => Some(Wallet::Isolated(wallet::Ledger::new(spec.items))),
-        _ => None,
-    };
-    let pause_us = spec.pause_us;
+    let wallet = Wallet::for_spec(spec)?;
     let timeout = spec.job_timeout_ms.map(Duration::from_millis);
     let jobs = run_jobs_with(spec.items, spec.workers, timeout, |i| {
-        // Everything below runs in the child.
-        if let Some(f) = &fault {
-            f.strike(i);
-        }
-        match &wallet {
-            None => match workload::perform_stateless(spec, i) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("concur: job {i}: {e}");
-                    1
-                }
-            },
-            Some(Wallet::Isolated(ledger)) => {
-                ledger.racy_update(wallet::delta(i), pause_us);
-                0
-            }
-            Some(Wallet::Shared(ledger, atomic)) => {
-                if *atomic {
-                    wallet::pause(pause_us);
-                    ledger.add_atomically(wallet::delta(i));
-                } else {
-                    ledger.racy_update(wallet::delta(i), pause_us);
-                }
-                0
-            }
-        }
+        // Everything here runs in the child.
+        perform_in_child(spec, wallet.as_ref(), fault, i)
     })?;
     let mut notes = Vec::new();
-    let wallet = wallet.map(|w| match w {
-        Wallet::Isolated(ledger) => {
-            let out = ledger.outcome(spec.items);
-            notes.push(format!(
-                "isolated: {} of {} updates reached the parent (each child changed its own \
-                 copy-on-write copy of the balance, which died with it; try --sync shared-atomic)",
-                spec.items - out.lost_updates,
-                spec.items
-            ));
-            out
-        }
-        Wallet::Shared(ledger, _) => ledger.outcome(spec.items),
-    });
+    let wallet = wallet.map(|w| w.outcome(spec.items, &mut notes));
     let not_started = spec.items - jobs.started;
     Ok(Outcome {
         jobs: jobs.started,

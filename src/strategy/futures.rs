@@ -159,6 +159,7 @@ async fn sleep_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
     for i in 0..spec.items {
         let wait = Duration::from_millis(spec.wait_ms);
         set.spawn(job(i, chaos.clone(), async move {
+            let _in_flight = crate::measure::inflight::enter();
             tokio::time::sleep(wait).await;
             Ok(())
         }));

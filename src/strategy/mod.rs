@@ -13,10 +13,14 @@ pub mod actors;
 pub mod fork;
 pub mod futures;
 pub mod pool;
+pub mod prefork;
+pub mod presets;
 pub mod rayon_pool;
 pub mod redis;
+pub mod resque;
 pub mod rpc;
 pub mod sequential;
+pub mod sqlite;
 pub mod threads;
 
 use crate::spec::{Outcome, RunSpec, SyncMode};
@@ -76,13 +80,20 @@ pub static STRATEGIES: &[&StrategyInfo] = &[
     &actors::INFO,
     &futures::INFO,
     &fork::INFO,
+    &prefork::INFO,
     &rpc::INFO,
     &redis::INFO,
+    &sqlite::INFO,
+    &sqlite::FORK_INFO,
 ];
 
-/// The strategy called `name`.
+/// The strategy or preset ([`presets::PRESETS`]) called `name`.
 pub fn find(name: &str) -> Option<&'static StrategyInfo> {
-    STRATEGIES.iter().copied().find(|s| s.name == name)
+    STRATEGIES
+        .iter()
+        .chain(presets::PRESETS)
+        .copied()
+        .find(|s| s.name == name)
 }
 
 /// All strategy names, comma-separated (for error messages).
@@ -92,6 +103,14 @@ pub fn names() -> String {
         .map(|s| s.name)
         .collect::<Vec<_>>()
         .join(", ")
+        + &format!(
+            "; presets: {}",
+            presets::PRESETS
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
 }
 
 /// Properties shared by every strategy whose workers are threads of one process.

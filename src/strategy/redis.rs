@@ -58,9 +58,9 @@ pub const SYNCS: &[SyncMode] = &[SyncMode::None, SyncMode::Incr, SyncMode::Watch
 pub const MAX_BATCH: u64 = 10_000;
 
 /// Connecting (TCP connect plus the client's hello) must finish within this.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A reply slower than this means the server is gone or wedged (no command here blocks).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The harness's check of a URL: connect and each reply get this long (the client's hello is
 /// two replies, PING a third)...
 const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -127,17 +127,17 @@ struct Job {
 }
 
 /// The keys of one run, all under `concur:<run-id>:`.
-struct Keys {
-    prefix: String,
-    queue: String,
-    balance: String,
-    version: String,
+pub(crate) struct Keys {
+    pub(crate) prefix: String,
+    pub(crate) queue: String,
+    pub(crate) balance: String,
+    pub(crate) version: String,
     versions: String,
     based_on: String,
 }
 
 impl Keys {
-    fn new(run_id: &str) -> Keys {
+    pub(crate) fn new(run_id: &str) -> Keys {
         let prefix = format!("concur:{run_id}:");
         Keys {
             queue: format!("{prefix}queue:default"),
@@ -162,10 +162,10 @@ impl Keys {
 
 /// Deletes a run's keys when dropped (error paths included); [`Cleanup::finish`] does it on
 /// the happy path and says how many there were.
-struct Cleanup<'a> {
-    client: &'a redis::Client,
-    keys: &'a Keys,
-    done: bool,
+pub(crate) struct Cleanup<'a> {
+    pub(crate) client: &'a redis::Client,
+    pub(crate) keys: &'a Keys,
+    pub(crate) done: bool,
 }
 
 impl Cleanup<'_> {
@@ -190,7 +190,7 @@ impl Cleanup<'_> {
         redis::cmd("DEL").arg(&names).query(&mut con)
     }
 
-    fn finish(mut self) -> redis::RedisResult<u64> {
+    pub(crate) fn finish(mut self) -> redis::RedisResult<u64> {
         self.delete()
     }
 }
@@ -340,7 +340,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
 }
 
 /// `<pid>-<hex nanos>`: unique enough that runs sharing one Redis never meet.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -370,7 +370,7 @@ fn job(spec: &RunSpec, run_id: &str, i: u64) -> Job {
 }
 
 /// RPUSH every job, [`PUSH_CHUNK`] per command.
-fn enqueue(
+pub(crate) fn enqueue(
     con: &mut redis::Connection,
     spec: &RunSpec,
     keys: &Keys,
@@ -388,7 +388,7 @@ fn enqueue(
 }
 
 /// Push every key's expiry [`KEY_TTL_S`] into the future (missing keys are skipped by Redis).
-fn refresh_ttl(con: &mut redis::Connection, keys: &Keys) -> redis::RedisResult<()> {
+pub(crate) fn refresh_ttl(con: &mut redis::Connection, keys: &Keys) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for key in keys.all() {
         pipe.cmd("EXPIRE").arg(key).arg(KEY_TTL_S).ignore();
@@ -518,7 +518,7 @@ fn worker(
     report
 }
 
-enum JobError {
+pub(crate) enum JobError {
     /// This job failed; the worker carries on.
     Job(String),
     /// The connection failed; the worker stops.
@@ -532,7 +532,7 @@ impl From<redis::RedisError> for JobError {
 }
 
 /// Run one job from its payload; the WATCH retries it took.
-fn perform(
+pub(crate) fn perform(
     con: &mut redis::Connection,
     spec: &RunSpec,
     keys: &Keys,
@@ -646,7 +646,7 @@ fn adjust(
 /// For `none` and `watch`, follow the versions back from the final one: every write on that
 /// chain survived, every other write was overwritten. `incr` keeps no versions (there is no read
 /// to be stale), so its losses are what the balance is off by, in steps.
-fn wallet_outcome(
+pub(crate) fn wallet_outcome(
     con: &mut redis::Connection,
     spec: &RunSpec,
     keys: &Keys,

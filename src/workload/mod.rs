@@ -127,6 +127,7 @@ pub fn perform_stateless(spec: &RunSpec, i: u64) -> Result<(), String> {
         Workload::Noop | Workload::Wallet => Ok(()),
         Workload::Cpu => cpu::perform(i, spec.cost).map(drop),
         Workload::Sleep => {
+            let _in_flight = crate::measure::inflight::enter();
             std::thread::sleep(std::time::Duration::from_millis(spec.wait_ms));
             Ok(())
         }

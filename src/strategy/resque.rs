@@ -1,0 +1,149 @@
+//! `-s resque`: Resque itself. Jobs wait in a Redis list; a worker process LPOPs one, forks a
+//! child to perform it, and waits for the child's exit status before the next.
+//!
+//! This is the `redis` strategy's queue with the `fork` strategy's way of running a job: the two
+//! halves of Resque that concur otherwise shows apart. The worker *reserves* the job in the
+//! parent (so a crashing job cannot lose the queue's place), and the child does nothing but the
+//! job, with a fresh copy-on-write copy of the parent's memory, and `_exit`s; a child that dies
+//! is one failed job (`DirtyExit`), never a dead worker. `--workers N` keeps up to N children at
+//! once, as N resque workers (resque-pool) would.
+//!
+//! The child opens its own Redis connection: a socket shared across a fork would interleave two
+//! processes' commands on one stream (Resque reconnects in the child for the same reason). The
+//! wallet lives in Redis, so `--sync none` (GET, pause, SET) races across processes and `incr`
+//! and `watch` fix it, exactly as in `-s redis`.
+
+use super::fork::{self, PROCESSES};
+use super::redis::{self as redisq, Cleanup, JobError, Keys, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use super::{Props, StrategyInfo};
+use crate::error::UsageError;
+use crate::redis_server::{redact, PrivateServer};
+use crate::spec::{Outcome, RunSpec, Workload};
+use crate::workload::wallet;
+use anyhow::Context;
+use std::time::Instant;
+
+pub const INFO: StrategyInfo = StrategyInfo {
+    name: "resque",
+    models:
+        "Resque: JSON jobs in a Redis list; the worker LPOPs one, forks a child per job, waitpid",
+    props: Props {
+        needs_server: true,
+        ..PROCESSES
+    },
+    default_workers: Some(2),
+    syncs: redisq::SYNCS,
+    unavailable: redisq::unavailable,
+    run,
+};
+
+fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
+    // Starting redis-server spawns a process, not a thread: we stay forkable.
+    fork::ensure_single_threaded()?;
+    let fault = spec.fault;
+    let (server, url) = match &spec.redis_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server = PrivateServer::start()?;
+            let url = server.url().to_owned();
+            (Some(server), url)
+        }
+    };
+    let shown = redact(&url);
+    let started = Instant::now();
+    let client = redis::Client::open(url.as_str())
+        .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
+    let mut con = crate::redis_server::connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+        .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
+    let run_id = redisq::run_id();
+    let keys = Keys::new(&run_id);
+    let cleanup = Cleanup {
+        client: &client,
+        keys: &keys,
+        done: false,
+    };
+    if spec.workload == Workload::Wallet {
+        redis::cmd("MSET")
+            .arg(&keys.balance)
+            .arg(wallet::START)
+            .arg(&keys.version)
+            .arg(0)
+            .exec(&mut con)
+            .context("setting up the wallet in Redis")?;
+    }
+    redisq::enqueue(&mut con, spec, &keys, &run_id).context("enqueueing the jobs")?;
+    redisq::refresh_ttl(&mut con, &keys).context("setting the keys' expiry")?;
+
+    let mut pops = 0u64;
+    let timeout = spec.job_timeout_ms.map(std::time::Duration::from_millis);
+    let failures = fork::run_queue(
+        spec.workers,
+        timeout,
+        || {
+            pops += 1;
+            redis::cmd("LPOP")
+                .arg(&keys.queue)
+                .query::<Option<String>>(&mut con)
+                .context("LPOP from the Resque queue")
+        },
+        |i, payload| {
+            // In the child: our own connection, the job, _exit.
+            if let Some(f) = &fault {
+                f.strike(i);
+            }
+            let mut own =
+                match crate::redis_server::connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("concur: resque job {i}: cannot connect to Redis: {e}");
+                        return 2;
+                    }
+                };
+            match redisq::perform(&mut own, spec, &keys, &payload) {
+                Ok(_) => 0,
+                Err(JobError::Job(e)) => {
+                    eprintln!("concur: resque job {i}: {e}");
+                    1
+                }
+                Err(JobError::Redis(e)) => {
+                    eprintln!("concur: resque job {i}: Redis: {e}");
+                    2
+                }
+            }
+        },
+    )?
+    .failures;
+    let wallet = match spec.workload {
+        Workload::Wallet => Some(redisq::wallet_outcome(&mut con, spec, &keys)?),
+        _ => None,
+    };
+    let work_s = started.elapsed().as_secs_f64();
+    let mut notes = vec![
+        match &server {
+            Some(s) => format!(
+                "redis: private redis-server (pid {}) on a Unix socket; its memory and CPU are in this run's figures",
+                s.pid()
+            ),
+            None => format!("redis: {shown} (from REDIS_URL/--redis-url)"),
+        },
+        format!(
+            "resque: {} LPOPs by the parent, one fork per job, at most {} children at once, each with its own connection",
+            pops, spec.workers
+        ),
+    ];
+    let deleted = cleanup.finish().context("deleting the run's keys")?;
+    notes.push(format!(
+        "keys: {deleted} left under {}*, now deleted",
+        keys.prefix
+    ));
+    drop(server);
+    Ok(Outcome {
+        jobs: spec.items,
+        workers: spec.workers,
+        failures,
+        wallet,
+        work_s,
+        notes,
+        ..Default::default()
+    })
+}
