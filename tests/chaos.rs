@@ -647,3 +647,33 @@ fn ctrl_c_stops_chaos_after_the_current_run() {
         "no run starts after Ctrl-C: {stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_compare_and_still_writes_the_report() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("report");
+    let stderr = ctrl_c(
+        &[
+            "compare",
+            "-w",
+            "sleep",
+            "--items",
+            "20",
+            "--wait-ms",
+            "100",
+            "-s",
+            "sequential,pool",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert!(
+        stderr.contains("writing the report of what ran"),
+        "{stderr}"
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert!(results.is_object());
+    assert!(dir.join("report.html").exists());
+}

@@ -604,6 +604,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     for note in &plan.notes {
         eprintln!("concur: note: {note}");
     }
+    // Ctrl-C stops after the current run (the harness forwards it to the measured child), and
+    // the report of what ran is still written; then exit 130.
+    crate::shutdown::catch()?;
     let started = Instant::now();
     let rows = run_all(&plan, &mut points, specs);
     let elapsed_s = started.elapsed().as_secs_f64();
@@ -629,7 +632,11 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     print!("{}", crate::report::table::render(&results));
     print!("{}", floors::render(&results.floors));
     print!("{}", crate::report::chart::render(&results));
-    write_report(&results)
+    write_report(&results)?;
+    match crate::shutdown::interrupted() {
+        Some(sig) => Err(crate::error::Interrupted(sig).into()),
+        None => Ok(()),
+    }
 }
 
 /// The spec of each cell (`None`: skipped), point by point.
@@ -714,8 +721,18 @@ fn run_all(plan: &Plan, points: &mut [PointResult], specs: Specs) -> Vec<RunRow>
             .progress_chars("=> "),
     );
     let mut rows = Vec::new();
-    for (point, point_specs) in points.iter_mut().zip(specs) {
+    'points: for (point, point_specs) in points.iter_mut().zip(specs) {
         for (cell, spec) in point.cells.iter_mut().zip(point_specs) {
+            if let Some(sig) = crate::shutdown::interrupted() {
+                // Ctrl-C: measure nothing more; what was measured still makes a report.
+                bar.suspend(|| {
+                    eprintln!(
+                        "concur: {}: stopping; writing the report of what ran",
+                        sig.as_str()
+                    )
+                });
+                break 'points;
+            }
             let Some(spec) = spec else {
                 if let Status::Skipped(why) = &cell.status {
                     bar.suspend(|| {
@@ -737,6 +754,11 @@ fn run_all(plan: &Plan, points: &mut [PointResult], specs: Specs) -> Vec<RunRow>
                 bar.set_message(format!("{}{} {what}", cell.info.name, at(&point.label)));
                 let result = measure_one(&spec);
                 bar.inc(1);
+                if let Some(sig) = crate::shutdown::interrupted() {
+                    // This run was cut short: it is not a measurement.
+                    cell.status = Status::Failed(format!("stopped by {}", sig.as_str()));
+                    break;
+                }
                 let number = (run + 1).saturating_sub(WARMUPS);
                 match result {
                     Ok((m, child_stderr)) => {
