@@ -18,92 +18,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A redis-server of the test's own; killed when dropped.
-struct TestRedis {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn test_redis(test: &str) -> Option<TestRedis> {
-    let exe = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("redis-server"))
-            .find(|p| p.is_file())
-    });
-    let Some(exe) = exe else {
-        if std::env::var("CONCUR_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!("{test}: redis-server is not installed and CONCUR_REQUIRE_REDIS=1");
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping {test}: redis-server is not installed (apt-get install redis-server, or set CONCUR_REQUIRE_REDIS=1 to fail instead)"
-        );
-        return None;
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("concur-test-queue-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let socket = dir.path().join("redis.sock");
-    let child = Command::new(exe)
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&socket)
-        .args([
-            "--unixsocketperm",
-            "700",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--logfile")
-        .arg(dir.path().join("redis.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting redis-server");
-    let server = TestRedis {
-        child,
-        url: format!("unix://{}", socket.display()),
-        dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.try_con().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "{test}: redis-server did not answer"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some(server)
-}
+mod common;
+use common::redis::{test_redis, TestRedis};
 
 impl TestRedis {
-    fn try_con(&self) -> Option<redis::Connection> {
-        let client = redis::Client::open(self.url.as_str()).ok()?;
-        let mut con = client
-            .get_connection_with_timeout(Duration::from_secs(1))
-            .ok()?;
-        con.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        redis::cmd("PING").query::<String>(&mut con).ok()?;
-        Some(con)
-    }
-
-    fn con(&self) -> redis::Connection {
-        self.try_con().expect("a connection to the test redis")
-    }
-
     /// `concur ARGS` against this server, to completion; (status, stdout, stderr).
     fn concur(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_concur"))

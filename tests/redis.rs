@@ -7,103 +7,11 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// A redis-server of the test's own, on a Unix socket in a temp dir; killed when dropped.
-struct TestRedis {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl TestRedis {
-    fn client(&self) -> redis::Connection {
-        let client = redis::Client::open(self.url.as_str()).unwrap();
-        let con = client
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .unwrap();
-        con.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        con
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_server_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
-/// A fresh server, or `None` (with the reason printed) when redis-server is not installed and
-/// `CONCUR_REQUIRE_REDIS` is not `1`.
-fn test_redis(test: &str) -> Option<TestRedis> {
-    let Some(exe) = redis_server_path() else {
-        if std::env::var("CONCUR_REQUIRE_REDIS").as_deref() == Ok("1") {
-            panic!("{test}: redis-server is not installed and CONCUR_REQUIRE_REDIS=1");
-        }
-        // Straight to fd 2: libtest captures eprintln! of passing tests, and a skip must show.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping {test}: redis-server is not installed (apt-get install redis-server, or set CONCUR_REQUIRE_REDIS=1 to fail instead)"
-        );
-        return None;
-    };
-    let dir = tempfile::Builder::new()
-        .prefix("concur-test-redis-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let socket = dir.path().join("redis.sock");
-    let child = std::process::Command::new(exe)
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&socket)
-        .args([
-            "--unixsocketperm",
-            "700",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--logfile")
-        .arg(dir.path().join("redis.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting redis-server");
-    let server = TestRedis {
-        child,
-        url: format!("unix://{}", socket.display()),
-        _dir: dir,
-    };
-    let client = redis::Client::open(server.url.as_str()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pong = client
-            .get_connection_with_timeout(Duration::from_secs(1))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-        if pong.is_ok() {
-            return Some(server);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{test}: the test redis-server did not answer"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+mod common;
+use common::redis::{redis_server_path, test_redis, TestRedis};
 
 fn concur() -> Command {
     let mut cmd = Command::cargo_bin("concur").unwrap();
@@ -259,7 +167,7 @@ fn a_run_deletes_its_keys_and_leaves_others_alone() {
     let Some(server) = test_redis("a_run_deletes_its_keys_and_leaves_others_alone") else {
         return;
     };
-    let mut con = server.client();
+    let mut con = server.con();
     redis::cmd("SET")
         .arg("someone:else")
         .arg("kept")

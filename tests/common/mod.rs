@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary, parse what it prints.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
