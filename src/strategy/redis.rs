@@ -250,13 +250,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     };
 
     if spec.workload == Workload::Wallet {
-        redis::cmd("MSET")
-            .arg(&keys.balance)
-            .arg(wallet::START)
-            .arg(&keys.version)
-            .arg(0)
-            .exec(&mut con)
-            .context("setting up the wallet in Redis")?;
+        init_wallet(&mut con, &keys)?;
     }
 
     let enqueue_start = Instant::now();
@@ -337,6 +331,17 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         notes,
         ..Default::default()
     })
+}
+
+/// Put the wallet at its starting balance, version 0, under this run's keys.
+pub(crate) fn init_wallet(con: &mut redis::Connection, keys: &Keys) -> anyhow::Result<()> {
+    redis::cmd("MSET")
+        .arg(&keys.balance)
+        .arg(wallet::START)
+        .arg(&keys.version)
+        .arg(0)
+        .exec(con)
+        .context("setting up the wallet in Redis")
 }
 
 /// `<pid>-<hex nanos>`: unique enough that runs sharing one Redis never meet.

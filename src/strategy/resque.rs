@@ -19,7 +19,6 @@ use super::{Props, StrategyInfo};
 use crate::error::UsageError;
 use crate::redis_server::{redact, PrivateServer};
 use crate::spec::{Outcome, RunSpec, Workload};
-use crate::workload::wallet;
 use anyhow::Context;
 use std::time::Instant;
 
@@ -63,13 +62,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         done: false,
     };
     if spec.workload == Workload::Wallet {
-        redis::cmd("MSET")
-            .arg(&keys.balance)
-            .arg(wallet::START)
-            .arg(&keys.version)
-            .arg(0)
-            .exec(&mut con)
-            .context("setting up the wallet in Redis")?;
+        redisq::init_wallet(&mut con, &keys)?;
     }
     redisq::enqueue(&mut con, spec, &keys, &run_id).context("enqueueing the jobs")?;
     redisq::refresh_ttl(&mut con, &keys).context("setting the keys' expiry")?;
