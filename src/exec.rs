@@ -91,6 +91,8 @@ fn write_outcome(outcome: &crate::spec::Outcome, result: &Path) -> anyhow::Resul
 /// [`crate::workload::fault::watchdog`]), so when a job overruns, the watchdog reports what it
 /// knows and ends the whole process: a clear stop instead of a run that never ends.
 fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64, workers: usize) {
+    // Before the thread starts, so no job can begin unrecorded.
+    crate::workload::fault::track_inflight();
     std::thread::Builder::new()
         .name("job-watchdog".into())
         .spawn(move || {

@@ -17,7 +17,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -118,26 +121,42 @@ fn inflight() -> &'static Inflight {
     })
 }
 
-/// A job in progress, for the watchdog; dropping it (also by unwinding) marks the job ended.
-pub struct Running(u64);
+/// Whether a [`watchdog`] looks at the in-flight jobs. Off unless `--job-timeout` is given:
+/// the bookkeeping is one global lock, a map insert and a clock read per job start and end,
+/// which `concur limits` showed to be most of `pool`'s and `actors`' per-job cost on no-op jobs
+/// (four workers contending on one mutex), so a run without a watchdog does not pay it.
+static TRACKED: AtomicBool = AtomicBool::new(false);
 
-/// Mark in-process job `i` started.
+/// Start recording in-flight jobs for the watchdog. Call before the first job starts.
+pub fn track_inflight() {
+    TRACKED.store(true, SeqCst);
+}
+
+/// A job in progress, for the watchdog; dropping it (also by unwinding) marks the job ended.
+/// Holds `None` when nothing watches.
+pub struct Running(Option<u64>);
+
+/// Mark in-process job `i` started (a no-op unless [`track_inflight`] was called).
 pub fn running(i: u64) -> Running {
+    if !TRACKED.load(Relaxed) {
+        return Running(None);
+    }
     inflight()
         .started
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(i, Instant::now());
-    Running(i)
+    Running(Some(i))
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let Some(i) = self.0 else { return };
         let f = inflight();
         f.started
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0);
+            .remove(&i);
         f.ended.fetch_add(1, SeqCst);
     }
 }
@@ -160,6 +179,7 @@ pub struct Overrun {
 /// lock or half-way through changing shared state. All the watchdog can honestly do is notice,
 /// and then the caller stops the whole process.
 pub fn watchdog(timeout: Duration) -> Overrun {
+    track_inflight();
     let tick = (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
     loop {
         std::thread::sleep(tick);
