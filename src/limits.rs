@@ -164,6 +164,30 @@ fn channel_send_recv(n: u64) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// One thread streams `n` messages to another that is already waiting on the channel: the cost of
+/// a job crossing from one thread to another (the message's cache line moves between cores, the
+/// channel's blocks are allocated on one thread and freed on the other), without a round trip.
+fn channel_hand_off(n: u64) -> anyhow::Result<Duration> {
+    let (tx, rx) = crossbeam::channel::unbounded::<u64>();
+    let (ready_tx, ready_rx) = crossbeam::channel::bounded::<()>(1);
+    let receiver = std::thread::spawn(move || {
+        let _ = ready_tx.send(());
+        rx.into_iter().map(std::hint::black_box).count() as u64
+    });
+    ready_rx.recv()?;
+    let start = Instant::now();
+    for i in 0..n {
+        tx.send(i)?;
+    }
+    drop(tx);
+    let received = receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))?;
+    let took = start.elapsed();
+    anyhow::ensure!(received == n, "sent {n} messages, {received} arrived");
+    Ok(took)
+}
+
 fn channel_ping_pong(n: u64) -> anyhow::Result<Duration> {
     let (ping_tx, ping_rx) = crossbeam::channel::bounded::<u64>(1);
     let (pong_tx, pong_rx) = crossbeam::channel::bounded::<u64>(1);
@@ -194,6 +218,26 @@ fn rayon_per_item(n: u64) -> anyhow::Result<Duration> {
             std::hint::black_box(i);
         })
     });
+    Ok(start.elapsed())
+}
+
+/// `n` parallel loops of 4 no-op items on a warm 4-thread pool: what rayon pays once per
+/// `for_each` to wake its workers and join them, whatever the number of items.
+fn rayon_fan_out(n: u64) -> anyhow::Result<Duration> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build()?;
+    let fan_out = || {
+        pool.install(|| {
+            (0..4u64).into_par_iter().for_each(|i| {
+                std::hint::black_box(i);
+            })
+        })
+    };
+    fan_out();
+    let start = Instant::now();
+    for _ in 0..n {
+        fan_out();
+    }
     Ok(start.elapsed())
 }
 
@@ -275,7 +319,9 @@ pub fn thread_primitives() -> Vec<(&'static str, Primitive)> {
     vec![
         ("thread spawn+join", thread_spawn_join),
         ("channel send+recv", channel_send_recv),
+        ("channel hand-off", channel_hand_off),
         ("channel ping-pong", channel_ping_pong),
+        ("rayon fan-out+join", rayon_fan_out),
         ("tokio spawn+await", tokio_spawn_await),
         ("tokio spawn, batch joined", tokio_spawn_batch),
         ("actor call", actor_call),
@@ -346,13 +392,19 @@ pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
     ));
     out.push(summarise(
         "channel send+recv",
-        "pool's queue, one thread (no wake-up)",
+        "a queue's best case: send and receive on one thread",
         100_000,
         time_runs(runs, 100_000, channel_send_recv)?,
     ));
     out.push(summarise(
+        "channel hand-off",
+        "pool's and actors' floor: a job streamed from one thread to another",
+        100_000,
+        time_runs(runs, 100_000, channel_hand_off)?,
+    ));
+    out.push(summarise(
         "channel ping-pong",
-        "pool's hand-off: a round trip between two threads",
+        "a round trip between two threads (a wake-up each way)",
         10_000,
         time_runs(runs, 10_000, channel_ping_pong)?,
     ));
@@ -361,6 +413,12 @@ pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
         "rayon's floor: a no-op item on a 4-thread pool",
         1_000_000,
         time_runs(runs, 1_000_000, rayon_per_item)?,
+    ));
+    out.push(summarise(
+        "rayon fan-out+join",
+        "rayon's fixed cost per loop: wake 4 workers, join them",
+        2_000,
+        time_runs(runs, 2_000, rayon_fan_out)?,
     ));
     out.push(summarise(
         "tokio spawn+await",

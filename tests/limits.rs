@@ -32,7 +32,12 @@ fn limits_measures_every_primitive() {
         "fork+_exit+waitpid",
         "unix socket round trip",
         "thread spawn+join",
+        "channel send+recv",
+        "channel hand-off",
         "channel ping-pong",
+        "rayon per item",
+        "rayon fan-out+join",
+        "tokio spawn, batch joined",
         "tokio spawn+await",
         "actor call",
     ] {

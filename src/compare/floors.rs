@@ -8,8 +8,8 @@
 //! | strategy | floor per job |
 //! |---|---|
 //! | threads | one thread spawn+join |
-//! | pool, actors | a channel send+recv, plus starting the workers (spawn x workers / jobs) |
-//! | rayon | a rayon item (the pool is built before the strategy's clock starts) |
+//! | pool, actors | a channel hand-off between threads, plus starting the workers (spawn x workers / jobs) |
+//! | rayon | a rayon item, plus one fan-out+join / jobs (the pool is built before the clock starts) |
 //! | futures | a tokio spawn, all joined at the end (the runtime is built before the clock) |
 //! | fork | one fork+_exit+waitpid |
 //! | rpc | one Unix-socket round trip (the `pop`), plus forking the workers (fork x workers / jobs) |
@@ -47,42 +47,39 @@ pub fn floor(limits: &Limits, strategy: &str, workers: usize, jobs: u64) -> Opti
             .find(|l| l.name == name)
             .map(|l| l.median_s)
     };
-    let start = |primitive: &str| p(primitive).map(|s| s * workers as f64 / jobs.max(1) as f64);
-    let (what, per_job, setup, setup_what) = match strategy {
-        "threads" => ("thread spawn+join", p("thread spawn+join")?, 0.0, ""),
+    // The primitive paid per job, and what is paid once per run (how many times, and of what).
+    let w = workers as u64;
+    let (primitive, once): (&str, Option<(u64, &str, &str)>) = match strategy {
+        "threads" => ("thread spawn+join", None),
         "pool" | "actors" => (
-            "channel send+recv",
-            p("channel send+recv")?,
-            start("thread spawn+join")?,
-            "thread spawn",
+            "channel hand-off",
+            Some((w, "thread spawn+join", "thread spawn")),
         ),
-        // rayon's pool and tokio's runtime are built before the strategy's clock starts.
-        "rayon" => ("rayon per item", p("rayon per item")?, 0.0, ""),
-        "futures" => (
-            "tokio spawn, batch joined",
-            p("tokio spawn, batch joined")?,
-            0.0,
-            "",
+        // rayon's pool and tokio's runtime are built before the strategy's clock starts; rayon
+        // still wakes and joins its workers once for the run's loop.
+        "rayon" => (
+            "rayon per item",
+            Some((1, "rayon fan-out+join", "fan-out+join")),
         ),
-        "fork" => ("fork+_exit+waitpid", p("fork+_exit+waitpid")?, 0.0, ""),
+        "futures" => ("tokio spawn, batch joined", None),
+        "fork" => ("fork+_exit+waitpid", None),
         "rpc" => (
             "unix socket round trip",
-            p("unix socket round trip")?,
-            start("fork+_exit+waitpid")?,
-            "fork",
+            Some((w, "fork+_exit+waitpid", "fork")),
         ),
         "redis" => (
             "redis round trip",
-            p("redis round trip")?,
-            start("thread spawn+join")?,
-            "thread spawn",
+            Some((w, "thread spawn+join", "thread spawn")),
         ),
         _ => return None,
     };
-    let described = if setup > 0.0 {
-        format!("{what} + {workers} x {setup_what} / {jobs} jobs")
-    } else {
-        what.to_owned()
+    let per_job = p(primitive)?;
+    let (described, setup) = match once {
+        Some((times, name, short)) => (
+            format!("{primitive} + {times} x {short} / {jobs} jobs"),
+            p(name)? * times as f64 / jobs.max(1) as f64,
+        ),
+        None => (primitive.to_owned(), 0.0),
     };
     Some((described, per_job + setup))
 }
@@ -190,7 +187,9 @@ mod tests {
                 l("fork+_exit+waitpid", 500e-6),
                 l("thread spawn+join", 40e-6),
                 l("unix socket round trip", 10e-6),
-                l("channel send+recv", 20e-9),
+                l("channel hand-off", 20e-9),
+                l("rayon per item", 1e-9),
+                l("rayon fan-out+join", 10e-6),
             ],
             parked_thread: ThreadMemory {
                 threads: 1,
@@ -208,6 +207,12 @@ mod tests {
         assert!(what.contains("4 x fork"));
         let (_, s) = floor(&l, "pool", 4, 1000).unwrap();
         assert!((s - (20e-9 + 4.0 * 40e-6 / 1000.0)).abs() < 1e-12);
+        let (what, s) = floor(&l, "rayon", 4, 1000).unwrap();
+        assert!(
+            (s - (1e-9 + 10e-6 / 1000.0)).abs() < 1e-12,
+            "one fan-out per run: {s}"
+        );
+        assert!(what.contains("1 x fan-out+join"), "{what}");
         assert_eq!(floor(&l, "sequential", 1, 10), None);
         assert_eq!(floor(&l, "redis", 4, 10), None, "no redis figure, no floor");
     }
