@@ -27,27 +27,6 @@ const IN_PROCESS: &[&str] = &[
     "futures",
 ];
 
-fn spec(name: &str, workload: Workload, items: u64, workers: usize) -> RunSpec {
-    let info = strategy::find(name).expect("a registered strategy");
-    RunSpec {
-        strategy: name.to_owned(),
-        workload,
-        workers,
-        items,
-        repeat: 50,
-        pause_us: 0,
-        sync: info.syncs[0],
-        app_mb: 0,
-        cost: 1,
-        wait_ms: 0,
-        redis_url: None,
-        batch: 1,
-        fault: None,
-        job_timeout_ms: None,
-        shutdown_timeout_ms: concur::spec::DEFAULT_SHUTDOWN_MS,
-    }
-}
-
 /// The worker counts a strategy takes: 1, 4, 16, or its own fixed count.
 fn worker_counts(name: &str, items: u64) -> Vec<usize> {
     match strategy::find(name).and_then(|s| s.default_workers) {
@@ -67,7 +46,7 @@ fn per_strategy(c: &mut Criterion, group_name: &str, workload: Workload, items: 
     for name in IN_PROCESS {
         let info = strategy::find(name).expect("registered");
         for workers in worker_counts(name, items) {
-            let spec = spec(name, workload, items, workers);
+            let spec = RunSpec::new(name, workload, items, workers).expect("registered");
             group.bench_with_input(
                 BenchmarkId::new(*name, format!("w{workers}")),
                 &spec,

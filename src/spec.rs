@@ -152,6 +152,33 @@ pub struct RunSpec {
     pub shutdown_timeout_ms: u64,
 }
 
+impl RunSpec {
+    /// `items` jobs of `workload` on `workers` workers of `strategy`, with every other knob quiet:
+    /// the strategy's first `--sync` mode, 50 emoji per item, no pause between a wallet's read and
+    /// write, no app memory, no faults, a private Redis. For benches and tests; `concur run`
+    /// builds its spec from the flags. `None` for an unknown strategy.
+    pub fn new(strategy: &str, workload: Workload, items: u64, workers: usize) -> Option<RunSpec> {
+        let info = crate::strategy::find(strategy)?;
+        Some(RunSpec {
+            strategy: strategy.to_owned(),
+            workload,
+            workers,
+            items,
+            repeat: 50,
+            pause_us: 0,
+            sync: info.syncs[0],
+            app_mb: 0,
+            cost: default_cost(),
+            wait_ms: default_wait_ms(),
+            redis_url: None,
+            batch: 1,
+            fault: None,
+            job_timeout_ms: None,
+            shutdown_timeout_ms: DEFAULT_SHUTDOWN_MS,
+        })
+    }
+}
+
 /// Running jobs get this long to finish after Ctrl-C, unless `--shutdown-timeout` says otherwise.
 pub const DEFAULT_SHUTDOWN_MS: u64 = 5000;
 

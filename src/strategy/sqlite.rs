@@ -616,21 +616,10 @@ mod tests {
 
     fn spec(items: u64) -> RunSpec {
         RunSpec {
-            strategy: "sqlite".into(),
-            workload: Workload::Noop,
-            workers: 2,
-            items,
             repeat: 1,
-            pause_us: 0,
-            sync: SyncMode::None,
-            app_mb: 0,
             cost: 1,
             wait_ms: 0,
-            redis_url: None,
-            batch: 1,
-            fault: None,
-            job_timeout_ms: None,
-            shutdown_timeout_ms: crate::spec::DEFAULT_SHUTDOWN_MS,
+            ..RunSpec::new("sqlite", Workload::Noop, items, 2).expect("registered")
         }
     }
 
