@@ -11,6 +11,9 @@
 //! but a few syscalls before `_exit` (no allocation, no lock); `-s fork` itself refuses to fork
 //! unless it is single-threaded.
 //!
+//! - `primitive-fork/unix socket round trip`: rpc's floor, a 1-byte ping-pong with a forked
+//!   echo process.
+//!
 //! Run: `cargo bench --bench fork`. The number to compare is time per job (per iteration).
 
 use criterion::{criterion_group, Criterion};
@@ -136,7 +139,23 @@ fn interleaved_ab() {
     );
 }
 
-criterion_group!(benches, per_job);
+/// The primitive under `-s rpc`: a one-byte round trip with a forked echo process over a Unix
+/// socket pair (the same function `concur limits` times; see its docs on forking from here).
+fn socket_round_trip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("primitive-fork");
+    group
+        .throughput(criterion::Throughput::Elements(1))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("unix socket round trip", |b| {
+        b.iter_custom(|iters| {
+            concur::limits::socket_round_trip_from_any_thread(iters).expect("the echo child")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_job, socket_round_trip);
 
 fn main() {
     interleaved_ab();

@@ -12,6 +12,8 @@
 //! SQLite file) left in the intercept. `pool` runs the same way at 4 workers, as a reference
 //! next to the in-process `noop/pool/w4` of `benches/strategies.rs`.
 //!
+//! - `primitive-redis/PING round trip`: redis's floor, the function `concur limits` times.
+//!
 //! Redis: one private `redis-server` (Unix socket, temp dir) for the whole bench, or `REDIS_URL`;
 //! with neither, the redis rows are skipped with a message. Throughput is in jobs per second.
 //!
@@ -122,10 +124,29 @@ fn redis() -> (Option<String>, Option<PrivateServer>) {
     }
 }
 
+/// The primitive under `-s redis`: one PING round trip on one connection, as `concur limits`.
+fn redis_round_trip(c: &mut Criterion, url: &str) {
+    let mut con = redis::Client::open(url)
+        .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)))
+        .expect("connecting to the bench's redis-server");
+    let mut group = c.benchmark_group("primitive-redis");
+    group
+        .throughput(Throughput::Elements(1))
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    group.bench_function("PING round trip", |b| {
+        b.iter_custom(|iters| concur::limits::redis_pings(&mut con, iters).expect("PING"))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let (url, _server) = redis();
     per_job(c, "per-job-noop", Workload::Noop, url.as_deref());
     per_job(c, "per-job-emoji-to-sink", Workload::Emoji, url.as_deref());
+    if let Some(url) = &url {
+        redis_round_trip(c, url);
+    }
 }
 
 criterion_group!(per_job_benches, benches);

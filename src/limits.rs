@@ -110,12 +110,21 @@ fn fork_exit_wait(n: u64) -> anyhow::Result<Duration> {
 
 /// A one-byte ping-pong with a forked echo process over a Unix socket pair: `n` round trips.
 fn socket_round_trip(n: u64) -> anyhow::Result<Duration> {
+    ensure_single_threaded("Unix-socket round trip")?;
+    socket_round_trip_from_any_thread(n)
+}
+
+/// [`socket_round_trip`] without its single-thread check, for criterion (`benches/fork.rs`),
+/// whose statistics threads exist when it forks. Tolerable only because the echo child makes
+/// nothing but system calls (read, write, `_exit`): no allocation, no lock another thread
+/// could have held at the fork.
+pub fn socket_round_trip_from_any_thread(n: u64) -> anyhow::Result<Duration> {
     use nix::sys::wait::waitpid;
     use nix::unistd::{fork, ForkResult};
-    ensure_single_threaded("Unix-socket round trip")?;
     let (mut ours, mut theirs) = UnixStream::pair()?;
-    // SAFETY: single-threaded (checked above); the child only reads and writes a socket it owns
-    // (plain syscalls, no allocation) and leaves with `_exit`.
+    // SAFETY: the child only reads and writes a socket it owns (plain syscalls, no allocation,
+    // no lock) and leaves with `_exit`, so a lock held by another thread at the fork cannot
+    // matter; `socket_round_trip` also checks that there is no other thread.
     match unsafe { fork() }.context("fork")? {
         ForkResult::Child => {
             drop(ours);
@@ -301,14 +310,16 @@ fn redis_round_trip(runs: usize) -> Result<Vec<f64>, String> {
     let mut con = client
         .get_connection_with_timeout(Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
-    time_runs(runs, 5000, |n| {
-        let start = Instant::now();
-        for _ in 0..n {
-            redis::cmd("PING").exec(&mut con)?;
-        }
-        Ok(start.elapsed())
-    })
-    .map_err(|e| format!("{e:#}"))
+    time_runs(runs, 5000, |n| redis_pings(&mut con, n)).map_err(|e| format!("{e:#}"))
+}
+
+/// `n` PING round trips on `con`, one at a time.
+pub fn redis_pings(con: &mut redis::Connection, n: u64) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..n {
+        redis::cmd("PING").exec(con)?;
+    }
+    Ok(start.elapsed())
 }
 
 /// A primitive that can be timed for `n` operations.
