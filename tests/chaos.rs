@@ -6,22 +6,15 @@
 //! exec, and keep it when they are re-parented), and a private TMPDIR, so leftover temp files are
 //! this test's too.
 
+mod common;
+
 use assert_cmd::Command;
+use common::procs::{descendants, fresh_tag, parent_of, processes_with_env};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const TAG_VAR: &str = "CONCUR_TEST_CHAOS_TAG";
-
-fn fresh_tag() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 /// `concur ARGS`, with a bound on how long it may take (a hang must not hang the tests).
 fn concur(args: &[&str], limit: Duration) -> std::process::Output {
@@ -350,53 +343,7 @@ fn chaos_flags_are_checked() {
 
 /// Live processes whose environment carries `tag`.
 fn tagged_processes(tag: &str) -> Vec<String> {
-    let needle = format!("{TAG_VAR}={tag}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            found.push(format!("{name}: {}", stat.trim()));
-        }
-    }
-    found
-}
-
-/// The parent pid of `pid`, from /proc/PID/stat.
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Live processes whose parent chain goes through `root` (root excluded).
-fn descendants(root: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| {
-            let mut cur = p;
-            for _ in 0..64 {
-                match parent_of(cur) {
-                    Some(pp) if pp == root => return true,
-                    Some(pp) if pp > 1 => cur = pp,
-                    _ => return false,
-                }
-            }
-            false
-        })
-        .collect()
+    processes_with_env(TAG_VAR, tag)
 }
 
 /// Start `concur ARGS` in its own process group, Ctrl-C the group mid-run, and check that it

@@ -4,23 +4,15 @@
 //! `concur run`'s measured child. Each run carries a unique environment tag so that the checks
 //! for leftover processes see only this test's processes, whatever else runs on the machine.
 
+mod common;
+
 use assert_cmd::Command;
+use common::procs::{fresh_tag, processes_with_env};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const TAG_VAR: &str = "CONCUR_TEST_FORK_RPC_TAG";
-
-/// A tag no other test run shares.
-fn fresh_tag() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 /// `concur run ARGS --json` with extra environment; the parsed JSON object.
 fn run_json_env(args: &[&str], env: &[(&str, &str)]) -> Value {
@@ -45,22 +37,7 @@ fn run_json(args: &[&str]) -> Value {
 
 /// Live processes whose environment carries `tag` (children inherit it through fork and exec).
 fn tagged_processes(tag: &str) -> Vec<String> {
-    let needle = format!("{TAG_VAR}={tag}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            found.push(format!("{name}: {}", stat.trim()));
-        }
-    }
-    found
+    processes_with_env(TAG_VAR, tag)
 }
 
 /// Entries of `dir` whose name starts with `prefix`.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the real binary, parse what it prints.
 #![allow(dead_code)]
 
+pub mod procs;
 pub mod redis;
 
 use assert_cmd::Command;
