@@ -6,7 +6,7 @@
 //! - `primitive/NAME`: one operation of the primitive a strategy is built from (the floor).
 //!
 //! Throughput is in jobs (or operations) per second; criterion's HTML report lands in
-//! `target/criterion/report/index.html`. For a workshop laptop: `cargo bench -- --quick`.
+//! `target/criterion/report/index.html`. For a workshop laptop: `cargo bench -- --quick --noplot` (no plots: about 40 s for all).
 //!
 //! Strategies run inside the bench process, not under the harness: criterion needs thousands of
 //! iterations, and a fresh child per iteration would measure process start-up instead. The
