@@ -672,3 +672,65 @@ fn stats_watch_redraws_until_stopped() {
         );
     }
 }
+
+#[test]
+fn a_due_job_moves_to_its_queue_once_and_atomically() {
+    use concur::queue::job::Job;
+    use concur::queue::{keys, move_to_dead, move_to_queue};
+    let Some(r) = test_redis("a_due_job_moves_to_its_queue_once_and_atomically") else {
+        return;
+    };
+    let mut con = r.con();
+    let mut job = Job::new(
+        "Noop",
+        vec![],
+        "jid-move-once".into(),
+        "default",
+        Value::Bool(true),
+    );
+    let payload = job.to_json();
+    let _: () = redis::cmd("ZADD")
+        .arg(keys::SCHEDULE)
+        .arg(0)
+        .arg(&payload)
+        .query(&mut con)
+        .unwrap();
+    // Two pollers see the same due job: only the first moves it.
+    assert!(move_to_queue(&mut con, keys::SCHEDULE, &payload, &mut job.clone()).unwrap());
+    assert!(!move_to_queue(&mut con, keys::SCHEDULE, &payload, &mut job).unwrap());
+    let queued: Vec<String> = redis::cmd("LRANGE")
+        .arg(keys::queue("default"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(Job::parse(&queued[0]).unwrap().jid, "jid-move-once");
+    let scheduled: u64 = redis::cmd("ZCARD")
+        .arg(keys::SCHEDULE)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(scheduled, 0);
+    let queues: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys::QUEUES)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(queues, vec!["default".to_owned()]);
+
+    // A payload nobody can parse goes to the dead set, once.
+    let _: () = redis::cmd("ZADD")
+        .arg(keys::RETRY)
+        .arg(0)
+        .arg("not json")
+        .query(&mut con)
+        .unwrap();
+    assert!(move_to_dead(&mut con, keys::RETRY, "not json").unwrap());
+    assert!(!move_to_dead(&mut con, keys::RETRY, "not json").unwrap());
+    let dead: Vec<String> = redis::cmd("ZRANGE")
+        .arg(keys::DEAD)
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(dead, vec!["not json".to_owned()]);
+}

@@ -295,14 +295,65 @@ pub fn enqueue(args: &EnqueueArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Push a job payload onto its queue now (from the retry, schedule or dead set).
-pub fn push_now(pipe: &mut redis::Pipeline, job: &mut Job) {
+/// Take `payload` out of the sorted set KEYS[1] and, only if it was there, push ARGV[2] onto the
+/// queue list KEYS[2] and record queue ARGV[3] in KEYS[3]. One script runs as one step on the
+/// server: no client dies half-way (the job neither lost nor pushed twice), and of two clients
+/// moving the same job only the one whose ZREM removed it pushes.
+const MOVE_TO_QUEUE: &str = r#"
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[3], ARGV[3])
+  redis.call('LPUSH', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// The same, to the dead set KEYS[2] with score ARGV[2], for a payload that cannot be parsed.
+const MOVE_TO_DEAD: &str = r#"
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  return 1
+end
+return 0
+"#;
+
+/// Move `payload` from the sorted set `from` (schedule, retry, dead) onto its job's queue, in
+/// one atomic step (see [`MOVE_TO_QUEUE`]). `Ok(false)`: somebody else moved it first.
+pub fn move_to_queue(
+    con: &mut redis::Connection,
+    from: &str,
+    payload: &str,
+    job: &mut Job,
+) -> redis::RedisResult<bool> {
     job.enqueued_at = now();
-    pipe.cmd("SADD").arg(keys::QUEUES).arg(&job.queue).ignore();
-    pipe.cmd("LPUSH")
+    redis::cmd("EVAL")
+        .arg(MOVE_TO_QUEUE)
+        .arg(3)
+        .arg(from)
         .arg(keys::queue(&job.queue))
+        .arg(keys::QUEUES)
+        .arg(payload)
         .arg(job.to_json())
-        .ignore();
+        .arg(&job.queue)
+        .query::<i64>(con)
+        .map(|moved| moved == 1)
+}
+
+/// Move an unparseable `payload` from `from` to the dead set, atomically.
+pub fn move_to_dead(
+    con: &mut redis::Connection,
+    from: &str,
+    payload: &str,
+) -> redis::RedisResult<bool> {
+    redis::cmd("EVAL")
+        .arg(MOVE_TO_DEAD)
+        .arg(2)
+        .arg(from)
+        .arg(keys::DEAD)
+        .arg(payload)
+        .arg(now())
+        .query::<i64>(con)
+        .map(|moved| moved == 1)
 }
 
 /// `concur retry JID` / `concur retry --all-dead`: move jobs from the dead (or retry) set back
@@ -330,13 +381,9 @@ pub fn retry(args: &RetryArgs) -> anyhow::Result<()> {
             if !args.all_dead && args.jid.as_deref() != Some(job.jid.as_str()) {
                 continue;
             }
-            let removed: u64 = redis::cmd("ZREM").arg(*set).arg(&payload).query(&mut con)?;
-            if removed == 0 {
+            if !move_to_queue(&mut con, set, &payload, &mut job)? {
                 continue; // a worker's poller or another `retry` got it first
             }
-            let mut pipe = redis::pipe();
-            push_now(&mut pipe, &mut job);
-            pipe.exec(&mut con)?;
             println!(
                 "requeued {} {} on queue {} (from {}, failed {} time{}: {})",
                 job.class,

@@ -32,7 +32,7 @@
 use super::args::{FetchMode, WorkerArgs};
 use super::fetch::{self, Fetched, Fetcher, Registration};
 use super::job::{self, now, Failure, Job, Next};
-use super::{keys, open, push_now, redis_url, DEAD_MAX, RESPONSE_TIMEOUT};
+use super::{keys, open, redis_url, DEAD_MAX, RESPONSE_TIMEOUT};
 use crate::redis_server::connect;
 use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal};
@@ -333,9 +333,10 @@ impl Worker {
         pipe.exec(con)
     }
 
-    /// Move due scheduled and retry jobs onto their queues. ZREM decides who moves a job, so two
-    /// workers polling at once never push it twice (a worker dying between ZREM and LPUSH would
-    /// lose it: Sidekiq's poller has the same window).
+    /// Move due scheduled and retry jobs onto their queues. Each move is one Lua script on the
+    /// server (ZREM, and only if that removed the job, the push), so two workers polling at once
+    /// never push a job twice, and a worker killed mid-poll never loses one. (Sidekiq's poller
+    /// does the same with its own script.)
     fn enqueue_due(&self, con: &mut redis::Connection) -> redis::RedisResult<u64> {
         let mut moved = 0;
         for set in [keys::SCHEDULE, keys::RETRY] {
@@ -352,23 +353,11 @@ impl Worker {
                     break;
                 }
                 for payload in due {
-                    let removed: u64 = redis::cmd("ZREM").arg(set).arg(&payload).query(con)?;
-                    if removed == 0 {
-                        continue;
-                    }
-                    let mut pipe = redis::pipe();
-                    match Job::parse(&payload) {
-                        Ok(mut job) => push_now(&mut pipe, &mut job),
-                        Err(_) => {
-                            pipe.cmd("ZADD")
-                                .arg(keys::DEAD)
-                                .arg(now())
-                                .arg(&payload)
-                                .ignore();
-                        }
-                    }
-                    pipe.exec(con)?;
-                    moved += 1;
+                    let took = match Job::parse(&payload) {
+                        Ok(mut job) => super::move_to_queue(con, set, &payload, &mut job)?,
+                        Err(_) => super::move_to_dead(con, set, &payload)?,
+                    };
+                    moved += u64::from(took);
                 }
             }
         }
