@@ -130,6 +130,35 @@ fn a_panic_in_threads_or_a_pool_is_one_failed_job() {
 }
 
 #[test]
+fn when_every_rpc_worker_crashes_the_check_counts_the_jobs_that_never_ran() {
+    // rpc does not replace a dead worker: once both have crashed, the rest of the queue waits
+    // for nobody. The check must say how many ran, not count "never ran" as one failed job.
+    let v = run_ok(&[
+        "-s",
+        "rpc",
+        "-w",
+        "noop",
+        "--fault",
+        "crash",
+        "--every",
+        "5",
+        "--workers",
+        "2",
+        "--items",
+        "20",
+    ]);
+    let ran = v["jobs"].as_u64().unwrap();
+    assert!(ran < 20, "{v}");
+    assert_eq!(v["correct"], false);
+    let check = v["check"].as_str().unwrap();
+    assert!(
+        check.ends_with(&format!("; {ran} of 20 jobs ran")),
+        "{check}"
+    );
+    assert!(failures(&v).iter().any(|f| f.contains("never ran")), "{v}");
+}
+
+#[test]
 fn a_crash_under_threads_takes_the_whole_run_down() {
     let (code, json, stderr) = run(&[
         "-s", "threads", "-w", "noop", "--items", "10", "--fault", "crash", "--every", "5",

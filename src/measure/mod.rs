@@ -401,6 +401,16 @@ struct Sampled {
 
 fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> Measurement {
     let failed_jobs = outcome.failures.len() as u64;
+    // When some jobs never ran (every worker died), one failure line says so; counting it as a
+    // failed job among those that ran would read wrong ("3 of 10 jobs failed" for 2 and 10).
+    let failed = if outcome.jobs < spec.items && outcome.stopped_by.is_none() {
+        format!(
+            "{failed_jobs} failures; {} of {} jobs ran",
+            outcome.jobs, spec.items
+        )
+    } else {
+        format!("{failed_jobs} of {} jobs failed", outcome.jobs)
+    };
     let (correct, check) = match (&outcome.wallet, spec.workload) {
         (Some(w), _) => {
             // A lost update is a wrong result even when the balance happens to come out right
@@ -425,7 +435,7 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
                 true,
                 format!("{} emoji x {} each, all present", spec.items, spec.repeat),
             ),
-            None => (false, format!("{failed_jobs} jobs failed")),
+            None => (false, failed),
             Some(problem) => (false, problem),
         },
         (None, w) if failed_jobs == 0 => (
@@ -435,10 +445,7 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
                 _ => format!("all {} jobs done", outcome.jobs),
             },
         ),
-        (None, _) => (
-            false,
-            format!("{failed_jobs} of {} jobs failed", outcome.jobs),
-        ),
+        (None, _) => (false, failed),
     };
     let (correct, check) = match &outcome.stopped_by {
         Some(why) if why.ends_with("(then killed)") => (
