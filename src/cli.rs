@@ -74,7 +74,9 @@ pub enum Command {
     },
     /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
     #[command(
-        after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json"
+        after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json\n\n\
+Each strategy against its floor: concur compare -w noop --items 2000\n\
+The same primitives as criterion benches: cargo bench -- primitive"
     )]
     Limits {
         /// Runs per primitive (median and min-max are reported)
