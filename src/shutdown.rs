@@ -45,6 +45,38 @@ pub fn catch() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keep SIGINT and SIGTERM off the calling thread, so the kernel delivers them to another one.
+///
+/// For threads that wait on sockets with a timeout (a Redis connection's read timeout): such a
+/// call is not restarted after a signal handler even with `SA_RESTART` (signal(7)), so the
+/// handler, harmless as it is, would turn a Ctrl-C into a failed Redis call. The main thread
+/// keeps the signals and takes the handler while it waits for its workers.
+pub fn keep_stop_signals_off_this_thread() {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
+/// Run `f` with SIGINT and SIGTERM held back on this thread; one that arrives meanwhile is
+/// delivered (and its flag set) as soon as `f` returns. For a single-threaded process making a
+/// socket call with a timeout that must not be cut short: `resque`'s LPOP, which, interrupted
+/// after the server popped the job but before the reply was read, would lose that job.
+pub fn holding_stop_signals<T>(f: impl FnOnce() -> T) -> T {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    let mut old = SigSet::empty();
+    let held = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
+    let out = f();
+    if held {
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    out
+}
+
 fn to_signal(n: usize) -> Option<Signal> {
     (n != 0).then(|| Signal::try_from(n as i32).ok()).flatten()
 }

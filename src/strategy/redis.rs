@@ -169,8 +169,21 @@ pub(crate) struct Cleanup<'a> {
 }
 
 impl Cleanup<'_> {
+    /// Delete the keys; an I/O error (a Ctrl-C's EINTR on a socket with a timeout, say) is
+    /// retried twice on a fresh connection: DEL is idempotent, and a half-done call leaves the
+    /// old connection in an unknown state.
     fn delete(&mut self) -> redis::RedisResult<u64> {
         self.done = true;
+        let mut attempt = 0;
+        loop {
+            match self.delete_once() {
+                Err(e) if e.is_io_error() && attempt < 2 => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
+    fn delete_once(&self) -> redis::RedisResult<u64> {
         let mut con = connect(self.client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)?;
         let mut names: Vec<String> = self.keys.all().iter().map(|k| k.to_string()).collect();
         // Anything else a future version leaves under the prefix goes too.
@@ -420,6 +433,7 @@ fn drain(
                 std::thread::Builder::new()
                     .name(format!("redis-{w}"))
                     .spawn_scoped(scope, move || {
+                        crate::shutdown::keep_stop_signals_off_this_thread();
                         let report = worker(w, spec, client, keys, barrier);
                         drop(alive);
                         report

@@ -74,10 +74,12 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         timeout,
         || {
             pops += 1;
-            redis::cmd("LPOP")
-                .arg(&keys.queue)
-                .query::<Option<String>>(&mut con)
-                .context("LPOP from the Resque queue")
+            crate::shutdown::holding_stop_signals(|| {
+                redis::cmd("LPOP")
+                    .arg(&keys.queue)
+                    .query::<Option<String>>(&mut con)
+            })
+            .context("LPOP from the Resque queue")
         },
         |i, payload| {
             // In the child: our own connection, the job, _exit.
@@ -107,7 +109,9 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     )?
     .failures;
     let wallet = match spec.workload {
-        Workload::Wallet => Some(redisq::wallet_outcome(&mut con, spec, &keys)?),
+        Workload::Wallet => Some(crate::shutdown::holding_stop_signals(|| {
+            redisq::wallet_outcome(&mut con, spec, &keys)
+        })?),
         _ => None,
     };
     let work_s = started.elapsed().as_secs_f64();
