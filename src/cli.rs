@@ -139,6 +139,30 @@ pub const MAX_COST: u64 = 10_000;
 pub const DEFAULT_WAIT_MS: u64 = 10;
 pub const MAX_WAIT_MS: u64 = 60_000;
 
+/// Each workload's own knob, the same for `run` and `compare`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadKnobs {
+    /// Emoji: how many times each item prints its emoji
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
+    pub repeat: u64,
+
+    /// Wallet: microseconds between reading the balance and writing it back (the race window)
+    #[arg(long, value_name = "US", default_value_t = DEFAULT_PAUSE_US,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
+    pub pause_us: u64,
+
+    /// Cpu: million dependent computation steps per job (about 1.3 ms each here)
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
+    pub cost: u64,
+
+    /// Sleep: milliseconds each job waits (a slow API call)
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
+    pub wait_ms: u64,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Strategy: sequential, threads, pool, rayon, actors, futures, fork, prefork, rpc, redis,
@@ -159,29 +183,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
     pub items: Option<u64>,
 
-    /// Emoji: how many times each item prints its emoji
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
-    pub repeat: u64,
-
-    /// Wallet: microseconds between reading the balance and writing it back (the race window)
-    #[arg(long, value_name = "US", default_value_t = DEFAULT_PAUSE_US,
-          value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
-    pub pause_us: u64,
+    #[command(flatten)]
+    pub knobs: WorkloadKnobs,
 
     /// Wallet: how updates are protected [default: the strategy's first in `concur list`]
     #[arg(long, value_enum)]
     pub sync: Option<SyncMode>,
-
-    /// Cpu: million dependent computation steps per job (about 1.3 ms each here)
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
-    pub cost: u64,
-
-    /// Sleep: milliseconds each job waits (a slow API call)
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
-          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
-    pub wait_ms: u64,
 
     /// Allocate and touch this many MiB in the child before work starts (a booted app stand-in)
     #[arg(long, value_name = "MB", default_value_t = 0,
@@ -355,25 +362,8 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
     pub items: Option<u64>,
 
-    /// Emoji: how many times each item prints its emoji
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPEAT,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
-    pub repeat: u64,
-
-    /// Wallet: microseconds between reading the balance and writing it back
-    #[arg(long, value_name = "US", default_value_t = DEFAULT_PAUSE_US,
-          value_parser = clap::value_parser!(u64).range(0..=MAX_PAUSE_US))]
-    pub pause_us: u64,
-
-    /// Cpu: million dependent computation steps per job
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_COST,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
-    pub cost: u64,
-
-    /// Sleep: milliseconds each job waits (a slow API call)
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_WAIT_MS,
-          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
-    pub wait_ms: u64,
+    #[command(flatten)]
+    pub knobs: WorkloadKnobs,
 
     /// Wallet: how updates are protected [default: each strategy's first; a strategy that
     /// cannot do the mode asked for is skipped]

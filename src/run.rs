@@ -54,11 +54,11 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
                 emoji::MAX_ITEMS
             ));
         }
-        if items * args.repeat > MAX_WRITES {
+        if items * args.knobs.repeat > MAX_WRITES {
             return usage(format!(
                 "--items {items} x --repeat {} is {} writes; the limit is {MAX_WRITES}",
-                args.repeat,
-                items * args.repeat
+                args.knobs.repeat,
+                items * args.knobs.repeat
             ));
         }
     }
@@ -95,12 +95,12 @@ pub fn spec_from_args(args: &RunArgs) -> anyhow::Result<RunSpec> {
         workload: args.workload,
         workers,
         items,
-        repeat: args.repeat,
-        pause_us: args.pause_us,
+        repeat: args.knobs.repeat,
+        pause_us: args.knobs.pause_us,
         sync: args.sync.unwrap_or(info.syncs[0]),
         app_mb: args.app_mb,
-        cost: args.cost,
-        wait_ms: args.wait_ms,
+        cost: args.knobs.cost,
+        wait_ms: args.knobs.wait_ms,
         redis_url,
         batch: args.batch.unwrap_or(1),
         fault: args.chaos.fault.map(|fault| FaultSpec {
