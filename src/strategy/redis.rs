@@ -226,22 +226,54 @@ struct WorkerReport {
     finished: Option<Instant>,
 }
 
+/// The Redis a run talks to (the `redis` strategy and the `resque` preset).
+pub(crate) struct RunRedis {
+    /// The private redis-server, when no URL was given; dropping it stops and reaps it.
+    pub(crate) server: Option<PrivateServer>,
+    /// The URL as messages show it (password redacted).
+    pub(crate) shown: String,
+    pub(crate) client: redis::Client,
+    pub(crate) con: redis::Connection,
+    /// When the run's work began: after the server's start-up, which is reported, not counted.
+    pub(crate) started: Instant,
+}
+
+impl RunRedis {
+    /// Start the private server (or take `--redis-url`/`REDIS_URL`), then connect; a bad or
+    /// unreachable URL is a usage error (exit 2).
+    pub(crate) fn open(spec: &RunSpec) -> anyhow::Result<RunRedis> {
+        let (server, url) = match &spec.redis_url {
+            Some(url) => (None, url.clone()),
+            None => {
+                let server = PrivateServer::start()?;
+                let url = server.url().to_owned();
+                (Some(server), url)
+            }
+        };
+        let shown = redact(&url);
+        let started = Instant::now();
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
+        let con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+            .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
+        Ok(RunRedis {
+            server,
+            shown,
+            client,
+            con,
+            started,
+        })
+    }
+}
+
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
-    // The server first (its start-up is reported, not counted as work), then everything else.
-    let (server, url) = match &spec.redis_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server = PrivateServer::start()?;
-            let url = server.url().to_owned();
-            (Some(server), url)
-        }
-    };
-    let shown = redact(&url);
-    let started = Instant::now();
-    let client = redis::Client::open(url.as_str())
-        .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
-    let mut con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
-        .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
+    let RunRedis {
+        server,
+        shown,
+        client,
+        mut con,
+        started,
+    } = RunRedis::open(spec)?;
 
     let mut notes = vec![match &server {
         Some(s) => format!(

@@ -14,13 +14,12 @@
 //! and `watch` fix it, exactly as in `-s redis`.
 
 use super::fork::{self, PROCESSES};
-use super::redis::{self as redisq, Cleanup, JobError, Keys, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
+use super::redis::{
+    self as redisq, Cleanup, JobError, Keys, RunRedis, CONNECT_TIMEOUT, RESPONSE_TIMEOUT,
+};
 use super::{Props, StrategyInfo};
-use crate::error::UsageError;
-use crate::redis_server::{redact, PrivateServer};
 use crate::spec::{Outcome, RunSpec, Workload};
 use anyhow::Context;
-use std::time::Instant;
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "resque",
@@ -40,20 +39,13 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     // Starting redis-server spawns a process, not a thread: we stay forkable.
     fork::ensure_single_threaded()?;
     let fault = spec.fault;
-    let (server, url) = match &spec.redis_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server = PrivateServer::start()?;
-            let url = server.url().to_owned();
-            (Some(server), url)
-        }
-    };
-    let shown = redact(&url);
-    let started = Instant::now();
-    let client = redis::Client::open(url.as_str())
-        .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
-    let mut con = crate::redis_server::connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
-        .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
+    let RunRedis {
+        server,
+        shown,
+        client,
+        mut con,
+        started,
+    } = RunRedis::open(spec)?;
     let run_id = redisq::run_id();
     let keys = Keys::new(&run_id);
     let cleanup = Cleanup {
