@@ -19,7 +19,7 @@
 //!
 //! Run: `cargo bench --bench per_job` (about 2 minutes on 2 cores), `-- --quick --noplot` for a fast look (17 s).
 
-use concur::redis_server::{env_url, find_server, PrivateServer};
+use concur::redis_server::{env_or_private, PrivateServer};
 use concur::spec::{Outcome, RunSpec, Workload};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
@@ -105,20 +105,13 @@ fn per_job(c: &mut Criterion, group_name: &str, workload: Workload, redis_url: O
 /// `REDIS_URL`, or a private server kept for the whole bench; `None` with a message otherwise
 /// (a panic with `CONCUR_REQUIRE_REDIS=1`, as in CI, where `cargo test` runs this bench once).
 fn redis() -> (Option<String>, Option<PrivateServer>) {
-    if let Some(url) = env_url() {
-        return (Some(url), None);
-    }
-    let started = match find_server() {
-        None => Err("no redis-server on PATH and no REDIS_URL".to_owned()),
-        Some(_) => PrivateServer::start().map_err(|e| format!("{e:#}")),
-    };
-    match started {
-        Ok(server) => (Some(server.url().to_owned()), Some(server)),
+    match env_or_private() {
+        Ok((url, server)) => (Some(url), server),
         Err(why) if std::env::var("CONCUR_REQUIRE_REDIS").as_deref() == Ok("1") => {
-            panic!("CONCUR_REQUIRE_REDIS=1 but {why}")
+            panic!("CONCUR_REQUIRE_REDIS=1 but {why:#}")
         }
         Err(why) => {
-            eprintln!("per_job: skipping redis: {why}");
+            eprintln!("per_job: skipping redis: {why:#}");
             (None, None)
         }
     }

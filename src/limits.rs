@@ -297,15 +297,7 @@ fn actor_call(n: u64) -> anyhow::Result<Duration> {
 /// A PING round trip to Redis: `REDIS_URL` when set, else a private redis-server started for
 /// the measurement. `None` (with the reason) when neither is possible.
 fn redis_round_trip(runs: usize) -> Result<Vec<f64>, String> {
-    use crate::redis_server::{env_url, find_server, PrivateServer};
-    let (url, _server) = match env_url() {
-        Some(url) => (url, None),
-        None if find_server().is_some() => {
-            let server = PrivateServer::start().map_err(|e| format!("{e:#}"))?;
-            (server.url().to_owned(), Some(server))
-        }
-        None => return Err("no redis-server and no REDIS_URL".into()),
-    };
+    let (url, _server) = crate::redis_server::env_or_private().map_err(|e| format!("{e:#}"))?;
     let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
     let mut con = client
         .get_connection_with_timeout(Duration::from_secs(2))

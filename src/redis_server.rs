@@ -42,6 +42,19 @@ pub fn env_url() -> Option<String> {
     std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// The Redis to measure against: `REDIS_URL` when set, else a private server started now (keep
+/// the returned handle alive as long as the URL is used). Without either, the error says how to
+/// get one.
+pub fn env_or_private() -> anyhow::Result<(String, Option<PrivateServer>)> {
+    match env_url() {
+        Some(url) => Ok((url, None)),
+        None => {
+            let server = PrivateServer::start()?;
+            Ok((server.url().to_owned(), Some(server)))
+        }
+    }
+}
+
 /// The `redis-server` executable on `PATH`, if there is one.
 pub fn find_server() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
