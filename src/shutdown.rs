@@ -52,11 +52,16 @@ pub fn catch() -> anyhow::Result<()> {
 /// handler, harmless as it is, would turn a Ctrl-C into a failed Redis call. The main thread
 /// keeps the signals and takes the handler while it waits for its workers.
 pub fn keep_stop_signals_off_this_thread() {
-    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-    let mut set = SigSet::empty();
+    use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals()), None);
+}
+
+/// SIGINT and SIGTERM, the two signals that ask for a stop.
+fn stop_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
-    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    set
 }
 
 /// Run `f` with SIGINT and SIGTERM held back on this thread; one that arrives meanwhile is
@@ -65,11 +70,9 @@ pub fn keep_stop_signals_off_this_thread() {
 /// after the server popped the job but before the reply was read, would lose that job.
 pub fn holding_stop_signals<T>(f: impl FnOnce() -> T) -> T {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
     let mut old = SigSet::empty();
-    let held = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok();
+    let held =
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals()), Some(&mut old)).is_ok();
     let out = f();
     if held {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);

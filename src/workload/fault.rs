@@ -177,9 +177,9 @@ pub struct Overrun {
 /// A thread cannot be killed from outside: Rust (like Ruby since `Thread#kill` was found
 /// unsafe) offers no way to stop a thread that does not cooperate, since it could die holding a
 /// lock or half-way through changing shared state. All the watchdog can honestly do is notice,
-/// and then the caller stops the whole process.
+/// and then the caller stops the whole process. It sees only jobs that started after
+/// [`track_inflight`]: call that before the first job, not from the watchdog's own thread.
 pub fn watchdog(timeout: Duration) -> Overrun {
-    track_inflight();
     let tick = (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
     loop {
         std::thread::sleep(tick);
