@@ -2,21 +2,12 @@
 //! lose nothing, random races lose something, and the timeline shows the stale reads.
 
 mod common;
-use common::concur;
+use common::{concur, json_of};
 use serde_json::Value;
 
 /// Run `concur race ARGS... --json`, assert it exits 0, and return the JSON object.
 fn race_json(args: &[&str]) -> Value {
-    let mut full = vec!["race"];
-    full.extend_from_slice(args);
-    full.push("--json");
-    let out = concur(&full).output().expect("concur runs");
-    assert!(
-        out.status.success(),
-        "concur {full:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+    json_of("race", args)
 }
 
 fn u(v: &Value) -> u64 {

@@ -16,7 +16,13 @@ pub fn concur(args: &[&str]) -> Command {
 
 /// Run `concur run ARGS... --json`, assert it exits 0, and return the JSON object.
 pub fn run_json(args: &[&str]) -> Value {
-    let mut full = vec!["run"];
+    json_of("run", args)
+}
+
+/// Run `concur COMMAND ARGS... --json`, assert it exits 0 with exactly one line on stdout, and
+/// return that line's JSON object.
+pub fn json_of(command: &str, args: &[&str]) -> Value {
+    let mut full = vec![command];
     full.extend_from_slice(args);
     full.push("--json");
     let out = concur(&full).output().expect("concur runs");
