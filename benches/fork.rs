@@ -149,7 +149,7 @@ fn socket_round_trip(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     group.bench_function("unix socket round trip", |b| {
         b.iter_custom(|iters| {
-            concur::limits::socket_round_trip_from_any_thread(iters).expect("the echo child")
+            concur::app::limits::socket_round_trip_from_any_thread(iters).expect("the echo child")
         })
     });
     group.finish();

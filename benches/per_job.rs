@@ -19,8 +19,8 @@
 //!
 //! Run: `cargo bench --bench per_job` (about 2 minutes on 2 cores), `-- --quick --noplot` for a fast look (17 s).
 
-use concur::redis_server::{env_or_private, PrivateServer};
-use concur::spec::{Outcome, RunSpec, Workload};
+use concur::strategy::spec::{Outcome, RunSpec, Workload};
+use concur::sys::redis_server::{env_or_private, PrivateServer};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -128,7 +128,7 @@ fn redis_round_trip(c: &mut Criterion, url: &str) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
     group.bench_function("PING round trip", |b| {
-        b.iter_custom(|iters| concur::limits::redis_pings(&mut con, iters).expect("PING"))
+        b.iter_custom(|iters| concur::app::limits::redis_pings(&mut con, iters).expect("PING"))
     });
     group.finish();
 }

@@ -12,8 +12,8 @@
 //! iterations, and a fresh child per iteration would measure process start-up instead. The
 //! process strategies have their own bench (`benches/fork.rs`) because they fork.
 
-use concur::spec::{RunSpec, Workload};
-use concur::{limits, strategy, workload::emoji};
+use concur::strategy::spec::{RunSpec, Workload};
+use concur::{app::limits, strategy, workload::emoji};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;

@@ -22,10 +22,10 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<UsageError>().is_some() {
         2
-    } else if let Some(child) = err.downcast_ref::<crate::measure::ChildFailed>() {
+    } else if let Some(child) = err.downcast_ref::<crate::harness::ChildFailed>() {
         child.1
     } else if let Some(Interrupted(sig)) = err.downcast_ref::<Interrupted>() {
-        crate::shutdown::exit_code(*sig)
+        crate::sys::signals::exit_code(*sig)
     } else {
         1
     }

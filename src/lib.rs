@@ -5,24 +5,12 @@
 //! jobs. [`report`] turns measurements into text.
 
 pub mod actor;
-pub mod chaos;
+pub mod app;
 pub mod cli;
-pub mod compare;
 pub mod error;
-pub mod exec;
-pub mod lesson;
-pub mod limits;
-pub mod list;
-pub mod measure;
-pub mod queue;
-pub mod race;
-pub mod redis_server;
-pub mod report;
-pub mod rpc;
-pub mod run;
-pub mod shutdown;
-pub mod spec;
+pub mod harness;
 pub mod strategy;
+pub mod sys;
 pub mod workload;
 
 use clap::{CommandFactory, Parser};
@@ -43,34 +31,38 @@ pub fn main() -> i32 {
     default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => lesson::menu(),
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            app::lesson::menu()
+        }
         None => {
             let _ = Cli::command().print_help();
             Ok(())
         }
         Some(Command::Lesson { which, yes, no_run }) => {
             let demos = match (yes, no_run) {
-                (true, _) => lesson::Demos::Run,
-                (_, true) => lesson::Demos::Skip,
-                _ => lesson::Demos::Ask,
+                (true, _) => app::lesson::Demos::Run,
+                (_, true) => app::lesson::Demos::Skip,
+                _ => app::lesson::Demos::Ask,
             };
-            lesson::command(which.as_deref(), demos)
+            app::lesson::command(which.as_deref(), demos)
         }
         Some(Command::List) => {
-            list::print();
+            app::list::print();
             Ok(())
         }
-        Some(Command::Limits { runs, app_mb, json }) => limits::run(runs as usize, app_mb, json),
-        Some(Command::Run(args)) => run::run(&args).map(|_| ()),
-        Some(Command::Compare(args)) => compare::compare(&args),
-        Some(Command::Race(args)) => race::race(&args),
-        Some(Command::Enqueue(args)) => queue::enqueue(&args),
-        Some(Command::Worker(args)) => queue::worker::run(&args),
-        Some(Command::Stats(args)) => queue::stats::run(&args),
-        Some(Command::Retry(args)) => queue::retry(&args),
-        Some(Command::QueueDemo(args)) => queue::demo::run(&args),
-        Some(Command::Chaos(args)) => chaos::chaos(&args),
-        Some(Command::Exec { spec, result }) => exec::exec(&spec, &result),
+        Some(Command::Limits { runs, app_mb, json }) => {
+            app::limits::run(runs as usize, app_mb, json)
+        }
+        Some(Command::Run(args)) => app::run::run(&args).map(|_| ()),
+        Some(Command::Compare(args)) => app::compare::compare(&args),
+        Some(Command::Race(args)) => app::race::race(&args),
+        Some(Command::Enqueue(args)) => app::queue::enqueue(&args),
+        Some(Command::Worker(args)) => app::queue::worker::run(&args),
+        Some(Command::Stats(args)) => app::queue::stats::run(&args),
+        Some(Command::Retry(args)) => app::queue::retry(&args),
+        Some(Command::QueueDemo(args)) => app::queue::demo::run(&args),
+        Some(Command::Chaos(args)) => app::chaos::chaos(&args),
+        Some(Command::Exec { spec, result }) => harness::child::exec(&spec, &result),
     };
     match result {
         Ok(()) => 0,

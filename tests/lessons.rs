@@ -3,7 +3,7 @@
 
 mod common;
 use common::concur;
-use concur::lesson;
+use concur::app::lesson;
 use std::path::Path;
 
 #[test]

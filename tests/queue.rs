@@ -675,8 +675,8 @@ fn stats_watch_redraws_until_stopped() {
 
 #[test]
 fn a_due_job_moves_to_its_queue_once_and_atomically() {
-    use concur::queue::job::Job;
-    use concur::queue::{keys, move_to_dead, move_to_queue};
+    use concur::app::queue::job::Job;
+    use concur::app::queue::{keys, move_to_dead, move_to_queue};
     let Some(r) = test_redis("a_due_job_moves_to_its_queue_once_and_atomically") else {
         return;
     };

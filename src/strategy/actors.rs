@@ -11,7 +11,7 @@
 
 use super::{available, StrategyInfo, THREADED};
 use crate::actor::{self, ReplyTo};
-use crate::spec::{Outcome, RunSpec, SyncMode};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
 use crate::workload::InProcess;
 use std::sync::Arc;
 

@@ -29,12 +29,12 @@
 //! the child aborts, panics (caught in the child: exit 101), leaks (returned to the system at its
 //! exit) or hangs. `--job-timeout` makes the parent send a hung child SIGTERM, then SIGKILL after
 //! [`KILL_GRACE`], and report the job failed; the parent then polls `waitpid` instead of blocking
-//! in it. After Ctrl-C (see [`crate::shutdown`]) no new child is forked; running ones finish.
+//! in it. After Ctrl-C (see [`crate::sys::signals`]) no new child is forked; running ones finish.
 //! A child ignores SIGINT (the terminal sends it to the whole group; the parent decides).
 
 use super::{available, Memory, Props, StrategyInfo};
 use crate::error::UsageError;
-use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
 use crate::workload::fault::FaultSpec;
 use crate::workload::{self, wallet};
 use anyhow::{bail, Context};
@@ -150,7 +150,7 @@ fn in_child(parent: u32, job: impl FnOnce() -> i32) -> i32 {
     {
         return 1;
     }
-    crate::shutdown::job_child_dispositions();
+    crate::sys::signals::job_child_dispositions();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(101)
 }
 
@@ -209,7 +209,7 @@ pub fn run_jobs(
 
 /// [`run_jobs`], plus a job timeout (a child running longer is sent SIGTERM, then SIGKILL after
 /// [`KILL_GRACE`], and its job is failed) and a graceful stop: once
-/// [`crate::shutdown::stop_requested`], no new child is forked and the running ones are waited for.
+/// [`crate::sys::signals::stop_requested`], no new child is forked and the running ones are waited for.
 pub fn run_jobs_with(
     items: u64,
     workers: usize,
@@ -265,7 +265,7 @@ pub fn run_queue<T>(
                 out.failures.push(format!(
                     "job {}: ran past --job-timeout {}; child {pid} {ending}",
                     r.job,
-                    crate::report::human::seconds(limit_s(timeout))
+                    crate::sys::units::seconds(limit_s(timeout))
                 ));
             } else if !ending.ok() {
                 out.failures
@@ -279,7 +279,7 @@ pub fn run_queue<T>(
         while alive.len() >= workers {
             reap_one(&mut alive, &mut out)?;
         }
-        if crate::shutdown::stop_requested() {
+        if crate::sys::signals::stop_requested() {
             break;
         }
         let payload = match next() {
@@ -459,7 +459,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         failures: jobs.failures,
         jobs_not_started: not_started,
         stopped_by: (not_started > 0)
-            .then(crate::shutdown::stop_signal)
+            .then(crate::sys::signals::stop_signal)
             .flatten()
             .map(|s| s.as_str().to_owned()),
         jobs_timed_out: jobs.timed_out,

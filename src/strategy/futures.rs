@@ -10,7 +10,7 @@
 //! `tokio::time::sleep`, which rounds up to the timer's 1 ms granularity.
 
 use super::{available, StrategyInfo, THREADED};
-use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
 use crate::workload::fault::{self, FaultSpec};
 use crate::workload::wallet::{delta, Ledger};
 use crate::workload::{emoji, SHARED_MEMORY_SYNCS};
@@ -65,7 +65,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         jobs: spec.items - skipped,
         jobs_not_started: skipped,
         stopped_by: (skipped > 0)
-            .then(crate::shutdown::stop_signal)
+            .then(crate::sys::signals::stop_signal)
             .flatten()
             .map(|s| s.as_str().to_owned()),
         workers: spec.workers,
@@ -92,7 +92,7 @@ async fn job(
     chaos: Chaos,
     work: impl Future<Output = std::io::Result<()>>,
 ) -> std::io::Result<()> {
-    if crate::shutdown::stop_requested() {
+    if crate::sys::signals::stop_requested() {
         chaos.skipped.fetch_add(1, SeqCst);
         return Ok(());
     }
@@ -159,7 +159,7 @@ async fn sleep_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
     for i in 0..spec.items {
         let wait = Duration::from_millis(spec.wait_ms);
         set.spawn(job(i, chaos.clone(), async move {
-            let _in_flight = crate::measure::inflight::enter();
+            let _in_flight = crate::harness::inflight::enter();
             tokio::time::sleep(wait).await;
             Ok(())
         }));

@@ -4,7 +4,7 @@
 //! over a queue, actors, async tasks, forked processes... It returns an [`Outcome`] (jobs done,
 //! failures, the wallet's books) and declares its [`Props`], the safety properties `list` and
 //! `compare` print beside the measurements. Time and memory are *not* the strategy's business:
-//! the harness in [`crate::measure`] takes them from outside the process.
+//! the harness in [`crate::harness`] takes them from outside the process.
 //!
 //! To add a strategy: write a module with a `pub const INFO: StrategyInfo`, add it to
 //! [`STRATEGIES`], and it shows up in `list`, `run` and `compare`.
@@ -20,10 +20,11 @@ pub mod redis;
 pub mod resque;
 pub mod rpc;
 pub mod sequential;
+pub mod spec;
 pub mod sqlite;
 pub mod threads;
 
-use crate::spec::{Outcome, RunSpec, SyncMode};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
 
 /// Where a strategy's jobs keep their memory.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -5,7 +5,7 @@
 //! wait their turn in the channel instead of each getting a stack.
 
 use super::{available, StrategyInfo, THREADED};
-use crate::spec::{Outcome, RunSpec};
+use crate::strategy::spec::{Outcome, RunSpec};
 use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
 use crossbeam::channel;
 

@@ -9,7 +9,7 @@
 //!
 //! # Shape of a run
 //! 1. The parent (the measured child, single-threaded, with its `--app-mb` ballast already
-//!    allocated and touched in [`crate::exec`]) forks the workers. Each inherits the ballast
+//!    allocated and touched in [`crate::harness::child`]) forks the workers. Each inherits the ballast
 //!    copy-on-write: N workers cost one copy of the app plus what each writes, which PSS shows
 //!    and RSS hides.
 //! 2. Each worker has its own Unix socket pair with the parent. The parent writes a job number
@@ -31,7 +31,7 @@
 use super::fork::{self, Ending, Wallet, PROCESSES};
 use super::{available, StrategyInfo};
 use crate::error::UsageError;
-use crate::spec::{Outcome, RunSpec, SyncMode};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{send, MsgFlags};

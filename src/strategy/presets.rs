@@ -15,7 +15,7 @@
 //! | `sucker-punch` | the `actors` strategy: an in-process actor pool, no server | SuckerPunch: 2 workers |
 
 use super::{actors, redis, resque, sqlite, StrategyInfo};
-use crate::spec::{Outcome, RunSpec};
+use crate::strategy::spec::{Outcome, RunSpec};
 
 /// Every preset, in the order `list` shows them.
 pub static PRESETS: &[&StrategyInfo] = &[&RESQUE, &SIDEKIQ, &DELAYED_JOB, &SUCKER_PUNCH];

@@ -4,7 +4,7 @@
 //! The pool is built for the run (not rayon's global pool) so `--workers` means what it says.
 
 use super::{available, StrategyInfo, THREADED};
-use crate::spec::{Outcome, RunSpec};
+use crate::strategy::spec::{Outcome, RunSpec};
 use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
 use rayon::prelude::*;
 

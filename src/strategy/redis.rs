@@ -24,10 +24,10 @@
 //! shared Redis is left as it was found.
 
 use super::{Memory, Props, StrategyInfo};
+use crate::app::queue::job::jid;
 use crate::error::UsageError;
-use crate::queue::job::jid;
-use crate::redis_server::{self, connect, redact, PrivateServer};
-use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::sys::redis_server::{self, connect, redact, PrivateServer};
 use crate::workload::{emoji, wallet};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -315,7 +315,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         failures.extend(r.failures);
         drain_end = drain_end.max(r.finished.unwrap_or(drain_start));
     }
-    let stopped_by = crate::shutdown::stop_signal()
+    let stopped_by = crate::sys::signals::stop_signal()
         .filter(|_| performed < spec.items)
         .map(|s| s.as_str().to_owned());
     if performed < spec.items && stopped_by.is_none() {
@@ -465,7 +465,7 @@ fn drain(
                 std::thread::Builder::new()
                     .name(format!("redis-{w}"))
                     .spawn_scoped(scope, move || {
-                        crate::shutdown::keep_stop_signals_off_this_thread();
+                        crate::sys::signals::keep_stop_signals_off_this_thread();
                         let report = worker(w, spec, client, keys, barrier);
                         drop(alive);
                         report
@@ -521,7 +521,7 @@ fn worker(
     let batch = spec.batch.max(1) as usize;
     loop {
         // After Ctrl-C, take no more jobs; those left in the list are deleted with the keys.
-        if crate::shutdown::stop_requested() {
+        if crate::sys::signals::stop_requested() {
             break;
         }
         let fetched: redis::RedisResult<Vec<String>> = if batch == 1 {
@@ -702,7 +702,7 @@ pub(crate) fn wallet_outcome(
     spec: &RunSpec,
     keys: &Keys,
 ) -> anyhow::Result<WalletOutcome> {
-    let expected = crate::spec::expected_balance(spec.items);
+    let expected = crate::strategy::spec::expected_balance(spec.items);
     let (balance, mut version): (i64, Option<u64>) = redis::cmd("MGET")
         .arg(&keys.balance)
         .arg(&keys.version)

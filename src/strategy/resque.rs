@@ -18,7 +18,7 @@ use super::redis::{
     self as redisq, Cleanup, JobError, Keys, RunRedis, CONNECT_TIMEOUT, RESPONSE_TIMEOUT,
 };
 use super::{Props, StrategyInfo};
-use crate::spec::{Outcome, RunSpec, Workload};
+use crate::strategy::spec::{Outcome, RunSpec, Workload};
 use anyhow::Context;
 
 pub const INFO: StrategyInfo = StrategyInfo {
@@ -66,7 +66,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         timeout,
         || {
             pops += 1;
-            crate::shutdown::holding_stop_signals(|| {
+            crate::sys::signals::holding_stop_signals(|| {
                 redis::cmd("LPOP")
                     .arg(&keys.queue)
                     .query::<Option<String>>(&mut con)
@@ -79,7 +79,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
                 f.strike(i);
             }
             let mut own =
-                match crate::redis_server::connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT) {
+                match crate::sys::redis_server::connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+                {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("concur: resque job {i}: cannot connect to Redis: {e}");
@@ -101,7 +102,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     )?
     .failures;
     let wallet = match spec.workload {
-        Workload::Wallet => Some(crate::shutdown::holding_stop_signals(|| {
+        Workload::Wallet => Some(crate::sys::signals::holding_stop_signals(|| {
             redisq::wallet_outcome(&mut con, spec, &keys)
         })?),
         _ => None,

@@ -4,7 +4,7 @@
 //! reading against this one.
 
 use super::{available, Memory, Props, StrategyInfo};
-use crate::spec::{Outcome, RunSpec, SyncMode};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
 use crate::workload::InProcess;
 
 pub const INFO: StrategyInfo = StrategyInfo {

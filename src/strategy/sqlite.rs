@@ -51,7 +51,7 @@
 use super::fork::{self, PROCESSES};
 use super::{available, StrategyInfo, THREADED};
 use crate::error::UsageError;
-use crate::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
 use crate::workload::trace::{self, Op};
 use crate::workload::{self, wallet};
 use anyhow::Context;
@@ -612,7 +612,7 @@ fn wallet_outcome(con: &Connection, items: u64) -> anyhow::Result<WalletOutcome>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Workload;
+    use crate::strategy::spec::Workload;
 
     fn spec(items: u64) -> RunSpec {
         RunSpec {

@@ -6,7 +6,7 @@
 //! `--items 1000` and watch peak threads and RSS.
 
 use super::{available, StrategyInfo, THREADED};
-use crate::spec::{Outcome, RunSpec};
+use crate::strategy::spec::{Outcome, RunSpec};
 use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
 
 pub const INFO: StrategyInfo = StrategyInfo {

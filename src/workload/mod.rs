@@ -10,7 +10,7 @@ pub mod fault;
 pub mod trace;
 pub mod wallet;
 
-use crate::spec::{Outcome, RunSpec, SyncMode, Workload};
+use crate::strategy::spec::{Outcome, RunSpec, SyncMode, Workload};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -53,7 +53,7 @@ impl InProcess {
     /// exception (an abort cannot be caught: it ends the process). After a stop was asked for
     /// (Ctrl-C), jobs not yet started are skipped and counted.
     pub fn job(&self, i: u64) {
-        if crate::shutdown::stop_requested() {
+        if crate::sys::signals::stop_requested() {
             self.skipped.fetch_add(1, SeqCst);
             return;
         }
@@ -94,7 +94,7 @@ impl InProcess {
             jobs: self.spec.items - skipped,
             jobs_not_started: skipped,
             stopped_by: (skipped > 0)
-                .then(crate::shutdown::stop_signal)
+                .then(crate::sys::signals::stop_signal)
                 .flatten()
                 .map(|s| s.as_str().to_owned()),
             workers,
@@ -127,7 +127,7 @@ pub fn perform_stateless(spec: &RunSpec, i: u64) -> Result<(), String> {
         Workload::Noop | Workload::Wallet => Ok(()),
         Workload::Cpu => cpu::perform(i, spec.cost).map(drop),
         Workload::Sleep => {
-            let _in_flight = crate::measure::inflight::enter();
+            let _in_flight = crate::harness::inflight::enter();
             std::thread::sleep(std::time::Duration::from_millis(spec.wait_ms));
             Ok(())
         }

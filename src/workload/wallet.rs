@@ -17,7 +17,7 @@
 
 use super::trace::{Op, Ticket, Trace};
 use crate::actor::{self, Addr, ReplyTo};
-use crate::spec::{SyncMode, WalletOutcome};
+use crate::strategy::spec::{SyncMode, WalletOutcome};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,275 @@
+//! `concur chaos`: assume chaos, and watch which strategies survive it.
+//!
+//! Resque's README gives its reason to fork a process per job: jobs "will lock up, run too long,
+//! or have unwanted memory growth". This command makes that claim something a workshop can
+//! watch: every strategy runs the same jobs with one job in K broken on purpose
+//! ([`crate::workload::fault`]), each run in its own measured child exactly as `concur run`
+//! does, and a table says what survived: jobs completed, failed and never run, whether the run
+//! finished at all, the measured process's own RSS before and after its jobs (a leak kept or
+//! returned), and how long a hung job went unnoticed.
+//!
+//! A run that dies is a result here, not an error: the harness reports how it died and the
+//! table goes on. Ctrl-C stops after the current run, which stops gracefully itself.
+
+use crate::cli::{ChaosArgs, Cli, Command};
+use crate::error::{usage, Interrupted, UsageError};
+use crate::harness::{self, ChildFailed, Measurement, Stream};
+use crate::sys::units::{bytes, seconds};
+use crate::workload::fault::Fault;
+use clap::Parser;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A hang needs a timeout to be noticed at all; chaos uses this one unless told otherwise.
+pub const DEFAULT_HANG_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One strategy under one fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub strategy: String,
+    pub fault: Fault,
+    pub jobs: u64,
+    /// Jobs the fault strikes.
+    pub faulty: u64,
+    /// Jobs that ran to the end without failing (`None`: unknown, the run died).
+    pub completed: Option<u64>,
+    /// Jobs reported failed (`None`: unknown, the run died).
+    pub failed: Option<u64>,
+    /// Jobs that never ran.
+    pub not_run: Option<u64>,
+    /// Did the run get to the end of its jobs and report them?
+    pub finished: bool,
+    /// How it ended, in words.
+    pub ending: String,
+    pub rss_start_bytes: Option<u64>,
+    pub rss_end_bytes: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub hang_detected_s: Option<f64>,
+    pub wall_s: Option<f64>,
+    /// The full measurement of the run, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<Measurement>,
+}
+
+/// `concur chaos`.
+pub fn chaos(args: &ChaosArgs) -> anyhow::Result<()> {
+    for s in &args.strategy {
+        if s == crate::strategy::redis::INFO.name {
+            return usage("chaos: --fault is not wired into -s redis (its jobs are JSON in Redis)");
+        }
+    }
+    let mut rows = Vec::new();
+    let mut stopped = None;
+    'all: for &fault in &args.fault {
+        for strategy in &args.strategy {
+            if !args.json {
+                eprintln!("concur chaos: {strategy} with --fault {}", fault.name());
+            }
+            match run_one(args, strategy, fault) {
+                Ok(row) => rows.push(row),
+                Err(e) => match e.downcast_ref::<Interrupted>() {
+                    Some(Interrupted(sig)) => {
+                        stopped = Some(*sig);
+                        break 'all;
+                    }
+                    None => return Err(e),
+                },
+            }
+            if let Some(sig) = crate::sys::signals::interrupted() {
+                stopped = Some(sig);
+                break 'all;
+            }
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "rows": rows, "stopped_by": stopped.map(|s| s.as_str()) })
+        );
+    } else {
+        print!("{}", table(&rows));
+        print!("{}", lessons(&rows));
+    }
+    match stopped {
+        Some(sig) => Err(Interrupted(sig).into()),
+        None => Ok(()),
+    }
+}
+
+/// Build `concur run`'s arguments through clap (so every check and default is `run`'s own) and
+/// measure the run.
+fn run_one(args: &ChaosArgs, strategy: &str, fault: Fault) -> anyhow::Result<Row> {
+    let timeout = args
+        .job_timeout
+        .or((fault == Fault::Hang).then_some(DEFAULT_HANG_TIMEOUT));
+    let mut argv: Vec<String> = [
+        "concur",
+        "run",
+        "-s",
+        strategy,
+        "-w",
+        args.workload.name(),
+        "--quiet",
+        "--fault",
+        fault.name(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut push = |k: &str, v: String| {
+        argv.push(k.into());
+        argv.push(v);
+    };
+    push("--items", args.items.to_string());
+    push("--every", args.every.to_string());
+    push("--leak-mb", args.leak_mb.to_string());
+    push("--wait-ms", args.wait_ms.to_string());
+    if let Some(t) = timeout {
+        push("--job-timeout", format!("{}ms", t.as_millis().max(1)));
+    }
+    if let Some(w) = args.workers {
+        if crate::strategy::find(strategy).is_some_and(|i| i.default_workers.is_some()) {
+            push("--workers", w.to_string());
+        }
+    }
+    let run_args = match Cli::try_parse_from(&argv) {
+        Ok(Cli {
+            command: Some(Command::Run(a)),
+        }) => a,
+        Ok(_) => unreachable!("argv starts with `run`"),
+        Err(e) => return Err(UsageError(e.to_string().trim().to_owned()).into()),
+    };
+    let spec = crate::app::run::spec_from_args(&run_args)?;
+    let faulty = spec.fault.map(|f| f.count(spec.items)).unwrap_or(0);
+    let items = spec.items;
+    match harness::measure(&spec, Stream::Discard) {
+        Ok(m) => Ok(row_from(m, fault, items, faulty)),
+        Err(e) => match e.downcast_ref::<ChildFailed>() {
+            // The run died (a crash in a shared process): that is the row.
+            Some(ChildFailed(msg, _)) => Ok(Row {
+                strategy: strategy.to_owned(),
+                fault,
+                jobs: items,
+                faulty,
+                completed: None,
+                failed: None,
+                not_run: None,
+                finished: false,
+                ending: msg
+                    .strip_prefix("the measured run was ")
+                    .unwrap_or(msg)
+                    .split(':')
+                    .next()
+                    .unwrap_or(msg)
+                    .to_owned(),
+                rss_start_bytes: None,
+                rss_end_bytes: None,
+                peak_rss_bytes: None,
+                hang_detected_s: None,
+                wall_s: None,
+                run: None,
+            }),
+            None => Err(e),
+        },
+    }
+}
+
+fn row_from(m: Measurement, fault: Fault, items: u64, faulty: u64) -> Row {
+    // Failure lines that name a job are failed jobs; the others explain (e.g. a dead worker).
+    let failed = m.failures.iter().filter(|f| f.starts_with("job ")).count() as u64;
+    let completed = m.jobs.saturating_sub(failed);
+    let not_run = items.saturating_sub(completed + failed);
+    let (finished, ending) = match m.stopped_by.as_deref() {
+        Some(harness::JOB_TIMEOUT) => (false, "stopped: a thread cannot be killed".to_owned()),
+        Some(sig) => (false, format!("stopped by {sig}")),
+        None if not_run > 0 => (true, format!("finished, {not_run} jobs never ran")),
+        None => (true, "finished".to_owned()),
+    };
+    Row {
+        strategy: m.strategy.clone(),
+        fault,
+        jobs: items,
+        faulty,
+        completed: Some(completed),
+        failed: Some(failed),
+        not_run: Some(not_run),
+        finished,
+        ending,
+        rss_start_bytes: Some(m.rss_start_bytes),
+        rss_end_bytes: Some(m.rss_end_bytes),
+        peak_rss_bytes: Some(m.peak_rss_bytes),
+        hang_detected_s: m.hang_detected_s,
+        wall_s: Some(m.wall_s),
+        run: Some(m),
+    }
+}
+
+/// The survival table.
+pub fn table(rows: &[Row]) -> String {
+    use std::fmt::Write;
+    let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:<10} {:>5} {:>6} {:>6} {:>7}  {:<34} {:>21}  {:>10}",
+        "fault",
+        "strategy",
+        "jobs",
+        "done",
+        "failed",
+        "not run",
+        "the run",
+        "own RSS start -> end",
+        "hang found"
+    );
+    for r in rows {
+        let rss = match (r.rss_start_bytes, r.rss_end_bytes) {
+            (Some(a), Some(b)) if a > 0 => format!("{} -> {}", bytes(a), bytes(b)),
+            _ => "-".into(),
+        };
+        let hang = r.hang_detected_s.map(seconds).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<8} {:<10} {:>5} {:>6} {:>6} {:>7}  {:<34} {:>21}  {:>10}",
+            r.fault.name(),
+            r.strategy,
+            r.jobs,
+            opt(r.completed),
+            opt(r.failed),
+            opt(r.not_run),
+            truncate(&r.ending, 34),
+            rss,
+            hang
+        );
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// One line per fault that was run: what the table shows.
+fn lessons(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let has = |f: Fault| rows.iter().any(|r| r.fault == f);
+    if has(Fault::Crash) {
+        out.push_str("crash: a process per job (fork) loses the crashing job; threads share one process, and it dies with all their jobs.\n");
+    }
+    if has(Fault::Panic) {
+        out.push_str("panic: in-process strategies catch it per job; fork sees a DirtyExit (status 101); an rpc worker dies and nobody replaces it.\n");
+    }
+    if has(Fault::Leak) {
+        out.push_str("leak: a forked child's leak goes back to the system when it exits (own RSS flat); threads keep every leaked MiB (own RSS grows).\n");
+    }
+    if has(Fault::Hang) {
+        out.push_str("hang: fork and rpc kill the hung process after --job-timeout (SIGTERM, then SIGKILL) and go on; a thread cannot be killed, so the run stops.\n");
+    }
+    out
+}

@@ -1,0 +1,225 @@
+//! `concur queue-demo`: the whole reliable-fetch story in one command, for a workshop.
+//!
+//! It starts a private redis-server (the only queue command that does: the others are separate
+//! processes that must share a real one), then runs the same trial twice, once with reliable
+//! fetch and once with basic fetch: enqueue `--items` SleepJobs, start `--workers` worker
+//! processes (`concur worker --exit-when-empty --record-jids --heartbeat 0.2`), `kill -9` one of
+//! them mid-run, let the others finish, and count: jobs finished, lost, run twice. With reliable
+//! fetch the survivors' reaper notices the dead worker's heartbeat expire and requeues its jobs;
+//! with basic fetch they are gone. Everything it starts dies with it (parent-death signals).
+
+use super::job::{self, Job};
+use super::{fetch, keys, open};
+use crate::cli::queue::DemoArgs;
+use crate::sys::redis_server::PrivateServer;
+use anyhow::Context;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Heartbeat of the demo's workers: a dead one is noticed after 3 of these.
+const HEARTBEAT: &str = "0.2";
+/// A trial that takes longer than this has gone wrong.
+const TRIAL_LIMIT: Duration = Duration::from_secs(120);
+
+struct Trial {
+    fetch: &'static str,
+    /// Jobs in the victim's processing list when it was killed (reliable fetch only).
+    in_flight_at_kill: Option<u64>,
+    finished: u64,
+    duplicates: u64,
+    reaper_lines: Vec<String>,
+}
+
+/// `concur queue-demo`.
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    let server = PrivateServer::start()?;
+    println!(
+        "private redis-server at {} (pid {}); {} SleepJobs of {} ms, {} workers x 4 threads; the first gets kill -9 a third of the way in\n",
+        server.url(),
+        server.pid(),
+        args.items,
+        args.wait_ms,
+        args.workers
+    );
+    let logs = tempfile::tempdir().context("a temp dir for worker logs")?;
+    let mut trials = Vec::new();
+    for fetch in ["reliable", "basic"] {
+        trials.push(trial(args, server.url(), fetch, logs.path())?);
+    }
+    println!(
+        "{:<10} {:>6} {:>26} {:>9} {:>6} {:>10}",
+        "fetch", "jobs", "in its processing list", "finished", "lost", "run twice"
+    );
+    for t in &trials {
+        let held = match t.in_flight_at_kill {
+            Some(n) => n.to_string(),
+            None => "none: BRPOP keeps no copy".into(),
+        };
+        println!(
+            "{:<10} {:>6} {:>26} {:>9} {:>6} {:>10}",
+            t.fetch,
+            args.items,
+            held,
+            t.finished,
+            args.items - t.finished,
+            t.duplicates
+        );
+    }
+    for t in &trials {
+        for line in &t.reaper_lines {
+            println!("  {}: {line}", t.fetch);
+        }
+    }
+    println!(
+        "\nreliable: the killed worker's jobs waited in its processing list until a survivor's reaper saw its heartbeat expire and requeued them.\nbasic: BRPOP had already removed them from Redis; they died with the worker."
+    );
+    Ok(())
+}
+
+fn trial(
+    args: &DemoArgs,
+    url: &str,
+    fetch: &'static str,
+    logs: &std::path::Path,
+) -> anyhow::Result<Trial> {
+    let (_, mut con) = open(url)?;
+    redis::cmd("FLUSHDB").exec(&mut con)?;
+    let seed = job::batch_seed();
+    let payloads: Vec<String> = (0..args.items)
+        .map(|i| {
+            Job::new(
+                "SleepJob",
+                vec![i.into(), args.wait_ms.into()],
+                job::jid(&seed, i),
+                "default",
+                true.into(),
+            )
+            .to_json()
+        })
+        .collect();
+    for chunk in payloads.chunks(1000) {
+        redis::pipe()
+            .cmd("SADD")
+            .arg(keys::QUEUES)
+            .arg("default")
+            .ignore()
+            .cmd("LPUSH")
+            .arg(keys::queue("default"))
+            .arg(chunk)
+            .ignore()
+            .exec(&mut con)?;
+    }
+    let exe = std::env::current_exe().context("finding the concur executable")?;
+    let mut workers: Vec<(Child, std::path::PathBuf)> = Vec::new();
+    for n in 0..args.workers {
+        let log = logs.join(format!("{fetch}-{n}.log"));
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "worker",
+            "--redis-url",
+            url,
+            "--concurrency",
+            "4",
+            "--heartbeat",
+            HEARTBEAT,
+        ])
+        .args(["--exit-when-empty", "--record-jids", "--fetch", fetch])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?);
+        let parent = std::process::id();
+        // SAFETY: runs in the forked child before exec; prctl(2) and getppid(2) are
+        // async-signal-safe, and the only allocation (the error on a dead parent) is safe too:
+        // the demo never starts a thread, so no lock can be held across the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                if nix::unistd::getppid().as_raw() != parent as i32 {
+                    return Err(std::io::Error::other("parent exited before exec"));
+                }
+                Ok(())
+            })
+        };
+        workers.push((cmd.spawn().context("starting a worker")?, log));
+    }
+    let started = Instant::now();
+    let _guard = KillOnDrop(workers.iter().map(|(c, _)| c.id()).collect());
+    // Wait until a third of the jobs are done, then kill -9 the first worker mid-run.
+    let victim = workers[0].0.id();
+    loop {
+        let done: u64 = redis::cmd("HLEN").arg(keys::DONE).query(&mut con)?;
+        if done >= args.items / 3 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < TRIAL_LIMIT,
+            "the demo's workers made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    workers[0].0.wait()?;
+    // What it held when it died (its heartbeat takes 0.6 s to expire: no reaper yet).
+    let in_flight = in_flight_of(&mut con, victim, fetch)?;
+    for (child, _) in &mut workers {
+        let deadline = Instant::now() + TRIAL_LIMIT;
+        while child.try_wait()?.is_none() {
+            anyhow::ensure!(Instant::now() < deadline, "a demo worker did not finish");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let runs: Vec<u64> = redis::cmd("HVALS").arg(keys::DONE).query(&mut con)?;
+    let finished = runs.len() as u64;
+    let duplicates = runs.iter().sum::<u64>() - finished;
+    let mut reaper_lines = Vec::new();
+    for (_, log) in &workers {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        reaper_lines.extend(
+            text.lines()
+                .filter(|l| l.contains("reaped"))
+                .map(String::from),
+        );
+    }
+    Ok(Trial {
+        fetch,
+        in_flight_at_kill: in_flight,
+        finished,
+        duplicates,
+        reaper_lines,
+    })
+}
+
+/// Jobs in worker `pid`'s processing list; `None` with basic fetch, where Redis keeps no copy
+/// of the jobs a worker holds.
+fn in_flight_of(con: &mut redis::Connection, pid: u32, fetch: &str) -> anyhow::Result<Option<u64>> {
+    if fetch != "reliable" {
+        return Ok(None);
+    }
+    for (id, reg) in fetch::registered(con)? {
+        if reg.pid == pid {
+            let n: u64 = redis::cmd("LLEN")
+                .arg(keys::processing(&id, "default"))
+                .query(con)?;
+            return Ok(Some(n));
+        }
+    }
+    Ok(Some(0))
+}
+
+/// SIGKILL whatever is still running on the way out (an error path, Ctrl-C is pdeathsig's job).
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}

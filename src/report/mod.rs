@@ -1,9 +1,0 @@
-//! Turning measurements into something people read: the terminal summary (and, later, tables,
-//! charts and files).
-
-pub mod chart;
-pub mod export;
-pub mod html;
-pub mod human;
-pub mod svg;
-pub mod table;

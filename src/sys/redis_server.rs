@@ -1,0 +1,358 @@
+//! A private, throw-away `redis-server` for one run, and where Redis comes from.
+//!
+//! Why a private server? The `redis` strategy must run against a real Redis (the lesson is the
+//! network round trip and the server doing the queueing), yet `concur run -s redis` should work on
+//! a laptop with nothing configured and must never touch somebody's Redis on port 6379. So when
+//! no `REDIS_URL` is given, concur starts its own `redis-server`:
+//!
+//! - listening on a Unix socket only (`--port 0` means *no* TCP listener), in a fresh temp dir
+//!   with mode 700, so no other user and no other program can reach it;
+//! - with persistence off (`--save '' --appendonly no`): nothing is written but a log;
+//! - with its output in that temp dir, never on our stdout (that pipe is the emoji stream the
+//!   harness counts);
+//! - with a parent-death signal, so it cannot outlive the process that started it even if that
+//!   process is killed with SIGKILL (which is what happens to the measured child when the user
+//!   presses Ctrl-C: see [`crate::harness::child`]);
+//! - stopped cleanly (`SHUTDOWN NOSAVE`, then reaped) when the [`PrivateServer`] is dropped, on success and
+//!   on every error path, so its CPU time lands in our rusage and nothing is left for the
+//!   harness to kill.
+//!
+//! The one `unsafe` here is the `pre_exec` hook that sets the parent-death signal between fork
+//! and exec.
+
+use anyhow::{anyhow, Context};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a fresh server gets to answer PING before we give up on it.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a server gets to shut down after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Unix socket paths are limited to 108 bytes (`sun_path`); keep a margin.
+const MAX_SOCKET_PATH: usize = 100;
+
+/// The one line shown when Redis cannot be had on this machine.
+pub const HOW_TO_GET_IT: &str =
+    "redis-server is not installed and REDIS_URL is not set (apt-get install redis-server, or set REDIS_URL=redis://HOST:PORT)";
+
+/// `REDIS_URL` from the environment, if set and not empty.
+pub fn env_url() -> Option<String> {
+    std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// The Redis to measure against: `REDIS_URL` when set, else a private server started now (keep
+/// the returned handle alive as long as the URL is used). Without either, the error says how to
+/// get one.
+pub fn env_or_private() -> anyhow::Result<(String, Option<PrivateServer>)> {
+    match env_url() {
+        Some(url) => Ok((url, None)),
+        None => {
+            let server = PrivateServer::start()?;
+            Ok((server.url().to_owned(), Some(server)))
+        }
+    }
+}
+
+/// The `redis-server` executable on `PATH`, if there is one.
+pub fn find_server() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// A URL with any password replaced by `***`, fit for error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A connection whose connect and every reply are bounded by timeouts: no hang, ever. A
+/// blocking command (BLMOVE, BRPOP) needs a `response` longer than its own timeout.
+pub fn connect(
+    client: &redis::Client,
+    connect: Duration,
+    response: Duration,
+) -> redis::RedisResult<redis::Connection> {
+    let con = client.get_connection_with_timeout(connect)?;
+    con.set_read_timeout(Some(response))?;
+    con.set_write_timeout(Some(response))?;
+    Ok(con)
+}
+
+/// A `redis-server` started for this process alone. Dropping it stops it and removes its dir.
+pub struct PrivateServer {
+    child: Child,
+    url: String,
+    started_in: Duration,
+    // Dropped after the server is stopped (fields drop in order, after `Drop::drop`).
+    dir: tempfile::TempDir,
+}
+
+impl PrivateServer {
+    /// Start `redis-server` on a Unix socket in a fresh temp dir and wait until it answers PING.
+    ///
+    /// The parent-death signal is tied to the *calling thread*: call this from a thread that
+    /// outlives the server (the `redis` strategy calls it from the measured child's main thread).
+    pub fn start() -> anyhow::Result<PrivateServer> {
+        let exe = find_server().ok_or_else(|| crate::error::UsageError(HOW_TO_GET_IT.into()))?;
+        let dir = temp_dir()?;
+        let socket = dir.path().join("redis.sock");
+        let log = dir.path().join("redis.log");
+        let stderr = std::fs::File::create(dir.path().join("redis.stderr"))
+            .context("creating the private redis-server's stderr file")?;
+
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--port")
+            .arg("0")
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--unixsocketperm")
+            .arg("700")
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg("no")
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .arg("--daemonize")
+            .arg("no")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            // Its own process group: a terminal's Ctrl-C goes to concur, which stops taking
+            // jobs; the server must stay up for the jobs still running, and is stopped after.
+            .process_group(0);
+        let parent = std::process::id() as i32;
+        // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
+        // getppid(2), both async-signal-safe; it allocates nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                // SIGTERM, not SIGKILL: redis shuts down cleanly and removes its socket.
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
+                // If our parent died before the line above, nobody would ever signal us.
+                if nix::unistd::getppid().as_raw() != parent {
+                    return Err(std::io::Error::other("parent exited before exec"));
+                }
+                Ok(())
+            })
+        };
+        let started = Instant::now();
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let url = format!("unix://{}", socket.display());
+        let mut server = PrivateServer {
+            child,
+            url,
+            started_in: Duration::ZERO,
+            dir,
+        };
+        server.wait_until_ready(&socket, started)?;
+        server.started_in = started.elapsed();
+        Ok(server)
+    }
+
+    /// Poll until the server answers PING, it dies, or [`START_TIMEOUT`] passes.
+    fn wait_until_ready(&mut self, socket: &Path, started: Instant) -> anyhow::Result<()> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let mut last_err = String::from("no socket yet");
+        while started.elapsed() < START_TIMEOUT {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(anyhow!(
+                    "the private redis-server exited at start ({status}): {}",
+                    self.log_tail()
+                ));
+            }
+            if socket.exists() {
+                match ping(&client) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last_err = e.to_string(),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Err(anyhow!(
+            "the private redis-server did not answer within {} s ({last_err}): {}",
+            START_TIMEOUT.as_secs(),
+            self.log_tail()
+        ))
+    }
+
+    /// `unix:///.../redis.sock`: what clients connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// From spawn to the first PONG.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// The last lines of the server's log and stderr, for error messages.
+    fn log_tail(&self) -> String {
+        let mut text = String::new();
+        for name in ["redis.stderr", "redis.log"] {
+            if let Ok(t) = std::fs::read_to_string(self.dir.path().join(name)) {
+                text.push_str(&t);
+            }
+        }
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        match lines.len() {
+            0 => "no log output".into(),
+            n => lines[n.saturating_sub(3)..].join(" | "),
+        }
+    }
+
+    /// `SHUTDOWN NOSAVE`, else SIGTERM, else SIGKILL; always reaped.
+    ///
+    /// The command first because it is immediate: redis acts on SIGTERM only at its next cron
+    /// tick (10 per second), which would add up to 100 ms to every run's wall time.
+    fn stop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        if let Ok(client) = redis::Client::open(self.url.as_str()) {
+            if let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(500)) {
+                let _ = con.set_read_timeout(Some(Duration::from_millis(500)));
+                // The server closes the connection instead of answering: an error is expected.
+                let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").exec(&mut con);
+            }
+        }
+        if self.exited_within(Duration::from_secs(1)) {
+            return;
+        }
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        if self.exited_within(STOP_TIMEOUT) {
+            return;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the server exits (and is reaped) within `limit`.
+    fn exited_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return true,
+                Ok(None) if Instant::now() >= deadline => return false,
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A fresh 700 temp dir whose socket path fits in `sun_path` (falling back to /tmp when
+/// `TMPDIR` is too deep).
+fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let make = |base: &Path| {
+        sweep_stale(base);
+        tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(base)
+            .with_context(|| format!("creating a temp dir in {}", base.display()))
+    };
+    let dir = make(&std::env::temp_dir())?;
+    let dir = if dir.path().join("redis.sock").as_os_str().len() <= MAX_SOCKET_PATH {
+        dir
+    } else {
+        make(Path::new("/tmp"))?
+    };
+    std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+        .context("writing the private redis-server's owner file")?;
+    Ok(dir)
+}
+
+/// Temp dirs of private servers start with this.
+const DIR_PREFIX: &str = "concur-redis-";
+/// Each such dir names the pid of the process that made it.
+const OWNER_FILE: &str = "owner.pid";
+
+/// Remove private-server dirs in `base` whose owner process is gone: a run killed outright
+/// (Ctrl-C kills the measured child with SIGKILL) cannot clean up after itself, so the next run
+/// does. The server itself is already gone then (parent-death signal); only files are left.
+/// Only our own dirs with a readable owner file naming a dead process are touched.
+fn sweep_stale(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // Our effective uid: /proc/self belongs to it.
+    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with(DIR_PREFIX)
+            && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !ours {
+            continue;
+        }
+        let owner = std::fs::read_to_string(path.join(OWNER_FILE))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if owner.is_some_and(|pid| !alive(pid)) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Whether `pid` is a running process (a zombie is not: it has exited, only unreaped).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+fn ping(client: &redis::Client) -> redis::RedisResult<()> {
+    let mut con = client.get_connection_with_timeout(Duration::from_millis(500))?;
+    con.set_read_timeout(Some(Duration::from_millis(500)))?;
+    redis::cmd("PING").query::<String>(&mut con).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("redis://user:secret@host:6380/0"),
+            "redis://***@host:6380/0"
+        );
+        assert_eq!(redact("redis://host:6380"), "redis://host:6380");
+        assert_eq!(redact("unix:///tmp/r.sock"), "unix:///tmp/r.sock");
+    }
+}
