@@ -19,8 +19,10 @@
 //!
 //! Run: `cargo bench --bench per_job` (about 2 minutes on 2 cores), `-- --quick --noplot` for a fast look (17 s).
 
-use concur::strategy::spec::{Outcome, RunSpec, Workload};
+use concur::request::RunRequest;
+use concur::strategy::{self, Outcome, RunSpec};
 use concur::sys::redis_server::{env_or_private, PrivateServer};
+use concur::workload::Workload;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -86,8 +88,12 @@ fn per_job(c: &mut Criterion, group_name: &str, workload: Workload, redis_url: O
             continue;
         }
         for &w in workers {
-            let mut spec = RunSpec::new(name, workload, 1, w).expect("a registered strategy");
-            spec.redis_url = redis_url.map(str::to_owned);
+            let info = strategy::find(name).expect("a registered strategy");
+            let mut request = RunRequest::new(info, workload);
+            request.workers = Some(w as u64);
+            request.items = Some(1);
+            request.redis_url = redis_url.filter(|_| info.needs_redis).map(str::to_owned);
+            let spec = request.resolve().expect("a valid bench run");
             group.bench_with_input(BenchmarkId::new(name, format!("w{w}")), &spec, |b, spec| {
                 b.iter_custom(|iters| {
                     let spec = RunSpec {

@@ -12,8 +12,10 @@
 //! iterations, and a fresh child per iteration would measure process start-up instead. The
 //! process strategies have their own bench (`benches/fork.rs`) because they fork.
 
-use concur::strategy::spec::{RunSpec, Workload};
-use concur::{app::limits, strategy, workload::emoji};
+use concur::app::limits;
+use concur::request::RunRequest;
+use concur::strategy::{self, StrategyInfo, Workers};
+use concur::workload::{emoji, Workload};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
@@ -27,12 +29,11 @@ const IN_PROCESS: &[&str] = &[
     "futures",
 ];
 
-/// The worker counts a strategy takes: 1, 4, 16, or its own fixed count.
-fn worker_counts(name: &str, items: u64) -> Vec<usize> {
-    match strategy::find(name).and_then(|s| s.default_workers) {
-        Some(_) => vec![1, 4, 16],
-        None if name == "threads" => vec![items as usize],
-        None => vec![1],
+/// The worker counts a strategy takes: 1, 4, 16, or its own fixed count (`None`).
+fn worker_counts(info: &StrategyInfo) -> Vec<Option<u64>> {
+    match info.workers {
+        Workers::Count(_) => vec![Some(1), Some(4), Some(16)],
+        Workers::One | Workers::PerJob => vec![None],
     }
 }
 
@@ -45,10 +46,12 @@ fn per_strategy(c: &mut Criterion, group_name: &str, workload: Workload, items: 
         .measurement_time(Duration::from_millis(1500));
     for name in IN_PROCESS {
         let info = strategy::find(name).expect("registered");
-        for workers in worker_counts(name, items) {
-            let spec = RunSpec::new(name, workload, items, workers).expect("registered");
+        for workers in worker_counts(info) {
+            let mut request = RunRequest::new(info, workload);
+            (request.items, request.workers) = (Some(items), workers);
+            let spec = request.resolve().expect("a valid bench run");
             group.bench_with_input(
-                BenchmarkId::new(*name, format!("w{workers}")),
+                BenchmarkId::new(*name, format!("w{}", spec.workers)),
                 &spec,
                 |b, spec| {
                     b.iter(|| {

@@ -46,20 +46,23 @@ fn run_ok(args: &[&str]) -> Value {
     json.unwrap_or_else(|| panic!("no JSON from {args:?}: {stderr}"))
 }
 
+/// Why each failure happened (`failures` are objects: `{"job": N, "why": "..."}`).
 fn failures(v: &Value) -> Vec<String> {
     v["failures"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
+        .map(|f| f["why"].as_str().unwrap().to_owned())
         .collect()
 }
 
-/// The jobs named by the failure lines, sorted.
+/// The jobs named by the failures, sorted.
 fn failed_jobs(v: &Value) -> Vec<u64> {
-    let mut jobs: Vec<u64> = failures(v)
+    let mut jobs: Vec<u64> = v["failures"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter_map(|f| f.strip_prefix("job ")?.split(':').next()?.parse().ok())
+        .filter_map(|f| f["job"].as_u64())
         .collect();
     jobs.sort();
     jobs

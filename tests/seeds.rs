@@ -100,9 +100,10 @@ fn a_prefork_worker_killed_mid_run_is_replaced_and_the_run_completes() {
         "30",
     ]);
     assert_eq!(v["failed_jobs"], 1, "{v}");
-    let failure = v["failures"][0].as_str().unwrap();
+    let failure = v["failures"][0]["why"].as_str().unwrap();
     assert!(
-        failure.starts_with("job 29: worker ")
+        v["failures"][0]["job"] == 29
+            && failure.starts_with("worker ")
             && failure.contains("killed by SIGABRT mid-job")
             && failure.contains("replaced"),
         "{failure}"

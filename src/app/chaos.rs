@@ -11,12 +11,13 @@
 //! A run that dies is a result here, not an error: the harness reports how it died and the
 //! table goes on. Ctrl-C stops after the current run, which stops gracefully itself.
 
-use crate::cli::{ChaosArgs, Cli, Command};
-use crate::error::{usage, Interrupted, UsageError};
-use crate::harness::{self, ChildFailed, Measurement, Stream};
+use crate::error::{usage, Error};
+use crate::harness::{self, Measurement, Stream};
+use crate::request::{self, RunRequest};
+use crate::strategy::{Stop, StrategyInfo};
 use crate::sys::units::{bytes, seconds};
 use crate::workload::fault::Fault;
-use clap::Parser;
+use crate::workload::Workload;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -51,28 +52,57 @@ pub struct Row {
     pub run: Option<Measurement>,
 }
 
+/// `concur chaos`: which faults, under which strategies, on what jobs.
+#[derive(Clone, Debug)]
+pub struct ChaosRequest {
+    pub faults: Vec<Fault>,
+    pub strategies: Vec<&'static StrategyInfo>,
+    /// The healthy jobs' workload.
+    pub workload: Workload,
+    pub items: u64,
+    /// One job in `every` is faulty.
+    pub every: u64,
+    /// For strategies with a worker count.
+    pub workers: Option<u64>,
+    pub leak_mb: u64,
+    /// A job running longer is a hang [default: [`DEFAULT_HANG_TIMEOUT`] for `hang`].
+    pub job_timeout: Option<Duration>,
+    /// Sleep: milliseconds each healthy job waits.
+    pub wait_ms: u64,
+    pub json: bool,
+}
+
 /// `concur chaos`.
-pub fn chaos(args: &ChaosArgs) -> anyhow::Result<()> {
-    for s in &args.strategy {
-        if s == crate::strategy::redis::INFO.name {
-            return usage("chaos: --fault is not wired into -s redis (its jobs are JSON in Redis)");
-        }
+pub fn chaos(req: &ChaosRequest) -> anyhow::Result<()> {
+    if let Some(s) = req
+        .strategies
+        .iter()
+        .find(|s| s.needs_redis && !s.props.survives_crash)
+    {
+        return usage(format!(
+            "chaos: --fault is not wired into -s {} (its jobs are JSON in Redis)",
+            s.name
+        ));
     }
     let mut rows = Vec::new();
     let mut stopped = None;
-    'all: for &fault in &args.fault {
-        for strategy in &args.strategy {
-            if !args.json {
-                eprintln!("concur chaos: {strategy} with --fault {}", fault.name());
+    'all: for &fault in &req.faults {
+        for &strategy in &req.strategies {
+            if !req.json {
+                eprintln!(
+                    "concur chaos: {} with --fault {}",
+                    strategy.name,
+                    fault.name()
+                );
             }
-            match run_one(args, strategy, fault) {
+            match run_one(req, strategy, fault) {
                 Ok(row) => rows.push(row),
-                Err(e) => match e.downcast_ref::<Interrupted>() {
-                    Some(Interrupted(sig)) => {
+                Err(e) => match e.downcast_ref::<Error>() {
+                    Some(Error::Interrupted(sig)) => {
                         stopped = Some(*sig);
                         break 'all;
                     }
-                    None => return Err(e),
+                    _ => return Err(e),
                 },
             }
             if let Some(sig) = crate::sys::signals::interrupted() {
@@ -81,7 +111,7 @@ pub fn chaos(args: &ChaosArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if args.json {
+    if req.json {
         println!(
             "{}",
             serde_json::json!({ "rows": rows, "stopped_by": stopped.map(|s| s.as_str()) })
@@ -91,97 +121,72 @@ pub fn chaos(args: &ChaosArgs) -> anyhow::Result<()> {
         print!("{}", lessons(&rows));
     }
     match stopped {
-        Some(sig) => Err(Interrupted(sig).into()),
+        Some(sig) => Err(Error::Interrupted(sig).into()),
         None => Ok(()),
     }
 }
 
-/// Build `concur run`'s arguments through clap (so every check and default is `run`'s own) and
-/// measure the run.
-fn run_one(args: &ChaosArgs, strategy: &str, fault: Fault) -> anyhow::Result<Row> {
-    let timeout = args
+/// The run of `strategy` under `fault`, checked exactly as `concur run` checks it.
+fn request(req: &ChaosRequest, strategy: &'static StrategyInfo, fault: Fault) -> RunRequest {
+    let mut run = RunRequest::new(strategy, req.workload).workers_if_counted(req.workers);
+    run.items = Some(req.items);
+    run.knobs.wait_ms = req.wait_ms;
+    run.fault = request::fault(Some(fault), req.every, req.leak_mb);
+    run.job_timeout = req
         .job_timeout
         .or((fault == Fault::Hang).then_some(DEFAULT_HANG_TIMEOUT));
-    let mut argv: Vec<String> = [
-        "concur",
-        "run",
-        "-s",
-        strategy,
-        "-w",
-        args.workload.name(),
-        "--quiet",
-        "--fault",
-        fault.name(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut push = |k: &str, v: String| {
-        argv.push(k.into());
-        argv.push(v);
-    };
-    push("--items", args.items.to_string());
-    push("--every", args.every.to_string());
-    push("--leak-mb", args.leak_mb.to_string());
-    push("--wait-ms", args.wait_ms.to_string());
-    if let Some(t) = timeout {
-        push("--job-timeout", format!("{}ms", t.as_millis().max(1)));
-    }
-    if let Some(w) = args.workers {
-        if crate::strategy::find(strategy).is_some_and(|i| i.default_workers.is_some()) {
-            push("--workers", w.to_string());
-        }
-    }
-    let run_args = match Cli::try_parse_from(&argv) {
-        Ok(Cli {
-            command: Some(Command::Run(a)),
-        }) => a,
-        Ok(_) => unreachable!("argv starts with `run`"),
-        Err(e) => return Err(UsageError(e.to_string().trim().to_owned()).into()),
-    };
-    let spec = crate::app::run::spec_from_args(&run_args)?;
+    run
+}
+
+/// Measure one run; a run that dies is a row too.
+fn run_one(
+    req: &ChaosRequest,
+    strategy: &'static StrategyInfo,
+    fault: Fault,
+) -> anyhow::Result<Row> {
+    let spec = request(req, strategy, fault).resolve()?;
     let faulty = spec.fault.map(|f| f.count(spec.items)).unwrap_or(0);
     let items = spec.items;
     match harness::measure(&spec, Stream::Discard) {
         Ok(m) => Ok(row_from(m, fault, items, faulty)),
-        Err(e) => match e.downcast_ref::<ChildFailed>() {
+        Err(e) => match e.downcast_ref::<Error>() {
             // The run died (a crash in a shared process): that is the row.
-            Some(ChildFailed(msg, _)) => Ok(Row {
-                strategy: strategy.to_owned(),
-                fault,
-                jobs: items,
-                faulty,
-                completed: None,
-                failed: None,
-                not_run: None,
-                finished: false,
-                ending: msg
-                    .strip_prefix("the measured run was ")
-                    .unwrap_or(msg)
-                    .split(':')
-                    .next()
-                    .unwrap_or(msg)
-                    .to_owned(),
-                rss_start_bytes: None,
-                rss_end_bytes: None,
-                peak_rss_bytes: None,
-                hang_detected_s: None,
-                wall_s: None,
-                run: None,
-            }),
-            None => Err(e),
+            Some(Error::RunFailed { why, .. }) => Ok(died(strategy, fault, items, faulty, why)),
+            _ => Err(e),
         },
     }
 }
 
+/// The row of a run that died before it could report.
+fn died(strategy: &StrategyInfo, fault: Fault, items: u64, faulty: u64, why: &str) -> Row {
+    let ending = why.strip_prefix("the measured run was ").unwrap_or(why);
+    Row {
+        strategy: strategy.name.to_owned(),
+        fault,
+        jobs: items,
+        faulty,
+        completed: None,
+        failed: None,
+        not_run: None,
+        finished: false,
+        ending: ending.split(':').next().unwrap_or(ending).to_owned(),
+        rss_start_bytes: None,
+        rss_end_bytes: None,
+        peak_rss_bytes: None,
+        hang_detected_s: None,
+        wall_s: None,
+        run: None,
+    }
+}
+
 fn row_from(m: Measurement, fault: Fault, items: u64, faulty: u64) -> Row {
-    // Failure lines that name a job are failed jobs; the others explain (e.g. a dead worker).
-    let failed = m.failures.iter().filter(|f| f.starts_with("job ")).count() as u64;
+    // Failures of a job are failed jobs; the others explain (e.g. a dead worker).
+    let failed = m.failures.iter().filter(|f| f.job.is_some()).count() as u64;
     let completed = m.jobs.saturating_sub(failed);
     let not_run = items.saturating_sub(completed + failed);
-    let (finished, ending) = match m.stopped_by.as_deref() {
-        Some(harness::JOB_TIMEOUT) => (false, "stopped: a thread cannot be killed".to_owned()),
-        Some(sig) => (false, format!("stopped by {sig}")),
+    let (finished, ending) = match m.stop {
+        Some(Stop::JobTimeout) => (false, "stopped: a thread cannot be killed".to_owned()),
+        Some(stop) => (false, format!("stopped by {stop}")),
         None if not_run > 0 => (true, format!("finished, {not_run} jobs never ran")),
         None => (true, "finished".to_owned()),
     };

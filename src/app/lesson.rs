@@ -257,9 +257,18 @@ pub fn next_number() -> anyhow::Result<Option<usize>> {
         .map(|i| i + 1))
 }
 
-/// `concur lesson [list|next|N]`.
-pub fn command(which: Option<&str>, demos: Demos) -> anyhow::Result<()> {
-    match which {
+/// `concur lesson [list|next|N] [--yes|--no-run]`.
+#[derive(Clone, Debug)]
+pub struct LessonRequest {
+    /// list, next, or a lesson number.
+    pub which: Option<String>,
+    pub demos: Demos,
+}
+
+/// `concur lesson`.
+pub fn command(req: &LessonRequest) -> anyhow::Result<()> {
+    let demos = req.demos;
+    match req.which.as_deref() {
         None | Some("list") => list(),
         Some("next") => match next_number()? {
             Some(n) => show(n, demos),

@@ -373,7 +373,7 @@ pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
         time_runs(runs, 200, fork_exit_wait)?,
     ));
     if app_mb > 0 {
-        let ballast = crate::harness::child::app_ballast(app_mb);
+        let ballast = crate::workload::app::ballast(app_mb);
         out.push(summarise(
             &format!("fork+_exit+waitpid @{app_mb}MiB"),
             "the same with a booted app's memory to copy page tables for",
@@ -472,8 +472,17 @@ fn per_op(s: f64) -> String {
     }
 }
 
+/// `concur limits`: how many runs per primitive, an app size to fork with, and the format.
+#[derive(Clone, Debug)]
+pub struct LimitsRequest {
+    pub runs: usize,
+    pub app_mb: u64,
+    pub json: bool,
+}
+
 /// `concur limits`.
-pub fn run(runs: usize, app_mb: u64, json: bool) -> anyhow::Result<()> {
+pub fn run(req: &LimitsRequest) -> anyhow::Result<()> {
+    let LimitsRequest { runs, app_mb, json } = *req;
     if runs == 0 {
         return usage("--runs must be at least 1");
     }

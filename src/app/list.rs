@@ -1,7 +1,7 @@
 //! `concur list`: what there is to run, and what each strategy costs and buys by construction.
 
-use crate::strategy::spec::Workload;
 use crate::strategy::{presets, Memory, StrategyInfo, STRATEGIES};
+use crate::workload::Workload;
 
 fn yn(b: bool) -> &'static str {
     if b {
@@ -34,7 +34,7 @@ pub fn print() {
     println!("PRESETS (the seed systems, made of the strategies above; run them with -s NAME)");
     for s in presets::PRESETS {
         row(s);
-        if let Some(made_of) = presets::made_of(s.name) {
+        if let Some(made_of) = s.made_of {
             println!("{:<12} = {made_of}", "");
         }
     }

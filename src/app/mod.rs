@@ -1,5 +1,5 @@
 //! The commands: what `concur run`, `compare`, `race`, `chaos`, `limits`, `lesson`, `list` and
-//! the queue commands do. Each takes a typed request (built by [`crate::cli`] or by another
+//! the queue commands do. Each takes a typed request (built by the `cli` layer or by another
 //! command) and renders its own results; they sit above the harness, the strategies and the
 //! workloads, and nothing below imports them.
 
@@ -11,3 +11,59 @@ pub mod list;
 pub mod queue;
 pub mod race;
 pub mod run;
+
+use std::path::PathBuf;
+
+/// A command to carry out, with everything it was asked: what the `cli` layer makes of a
+/// command line.
+#[derive(Debug)]
+pub enum Request {
+    /// Plain `concur` on a terminal.
+    Menu,
+    /// Plain `concur` off a terminal: the help text.
+    Help(String),
+    List,
+    Limits(limits::LimitsRequest),
+    Lesson(lesson::LessonRequest),
+    Run(run::RunCommand),
+    Compare(compare::CompareRequest),
+    Race(race::RaceRequest),
+    Chaos(chaos::ChaosRequest),
+    Enqueue(queue::EnqueueRequest),
+    Worker(queue::worker::WorkerRequest),
+    Stats(queue::stats::StatsRequest),
+    Retry(queue::RetryRequest),
+    QueueDemo(queue::demo::DemoRequest),
+    /// The measured child (`concur __exec`).
+    Exec {
+        spec: PathBuf,
+        result: PathBuf,
+    },
+}
+
+/// Carry out a request.
+pub fn execute(request: Request) -> anyhow::Result<()> {
+    match request {
+        Request::Menu => lesson::menu(),
+        Request::Help(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Request::List => {
+            list::print();
+            Ok(())
+        }
+        Request::Limits(r) => limits::run(&r),
+        Request::Lesson(r) => lesson::command(&r),
+        Request::Run(r) => run::run(&r).map(drop),
+        Request::Compare(r) => compare::compare(&r),
+        Request::Race(r) => race::race(&r),
+        Request::Chaos(r) => chaos::chaos(&r),
+        Request::Enqueue(r) => queue::enqueue(&r),
+        Request::Worker(r) => queue::worker::run(&r),
+        Request::Stats(r) => queue::stats::run(&r),
+        Request::Retry(r) => queue::retry(&r),
+        Request::QueueDemo(r) => queue::demo::run(&r),
+        Request::Exec { spec, result } => crate::harness::child::exec(&spec, &result),
+    }
+}

@@ -1,8 +1,14 @@
 //! The queue commands' flags (clap derive), kept beside the code they drive; `cli.rs` only
 //! names the subcommands.
 
-use crate::strategy::spec::Workload;
-use clap::{Args, ValueEnum};
+use crate::app::queue::demo::DemoRequest;
+use crate::app::queue::fetch::FetchMode;
+use crate::app::queue::stats::StatsRequest;
+use crate::app::queue::worker::WorkerRequest;
+use crate::app::queue::{EnqueueRequest, RetryRequest};
+use crate::request::{MAX_COST, MAX_ITEMS, MAX_REPEAT, MAX_WORKERS};
+use crate::workload::Workload;
+use clap::Args;
 
 /// Where the shared Redis is. Not optional in practice: enqueue, worker and stats are separate
 /// processes (on separate machines, in production) and must all reach the same server.
@@ -30,18 +36,18 @@ pub struct EnqueueArgs {
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
     /// Jobs to enqueue [default: 51 for emoji, 16 for cpu, 1000 for sleep and noop, 1 with --flaky]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=crate::cli::MAX_ITEMS))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
     pub items: Option<u64>,
     /// The queue to push to
     #[arg(short, long, value_name = "Q", default_value = "default", value_parser = parse_queue_name)]
     pub queue: String,
     /// Emoji: prints per job
     #[arg(long, value_name = "N", default_value_t = 50,
-          value_parser = clap::value_parser!(u64).range(1..=crate::cli::MAX_REPEAT))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_REPEAT))]
     pub repeat: u64,
     /// Cpu: million computation steps per job
     #[arg(long, value_name = "N", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_COST))]
     pub cost: u64,
     /// Sleep: milliseconds each job waits
     #[arg(long, value_name = "MS", default_value_t = 10,
@@ -55,10 +61,10 @@ pub struct EnqueueArgs {
     #[arg(long, value_name = "N")]
     pub retry: Option<u64>,
     /// Run after this long (e.g. 30s, 1.5m, 250ms, 2h): into the schedule set, not the queue
-    #[arg(long = "in", value_name = "DUR", value_parser = crate::app::queue::parse_duration_s, conflicts_with = "at")]
-    pub in_s: Option<f64>,
+    #[arg(long = "in", value_name = "DUR", value_parser = super::parse_duration, conflicts_with = "at")]
+    pub in_: Option<std::time::Duration>,
     /// Run at this time: Unix seconds or UTC RFC 3339 (2026-11-25T18:00:00Z)
-    #[arg(long, value_name = "TIME", value_parser = crate::app::queue::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::sys::time::parse_time)]
     pub at: Option<f64>,
     /// Print each job's jid on stdout, one per line
     #[arg(long)]
@@ -80,15 +86,6 @@ USR1 kill running fork children (their jobs fail and are retried); USR2 pause fe
 resume. In --fork mode the process that forks is single-threaded: fetching, heartbeats, the
 scheduler and the reaper all run in one loop between waits for children.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FetchMode {
-    /// BLMOVE each job into this worker's processing list; removed when done; a reaper requeues
-    /// the lists of dead workers
-    Reliable,
-    /// BRPOP: the job leaves Redis when fetched; a worker killed mid-job loses it
-    Basic,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     /// Queues to fetch from, in priority order
@@ -97,7 +94,7 @@ pub struct WorkerArgs {
     pub queues: Vec<String>,
     /// Jobs at once: threads, or with --fork concurrent child processes
     #[arg(short, long, value_name = "N", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..=crate::cli::MAX_WORKERS))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
     pub concurrency: u64,
     /// Fork a child process per job (Resque) instead of running jobs on threads (Sidekiq)
     #[arg(long)]
@@ -199,5 +196,73 @@ fn parse_heartbeat(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if (0.05..=3600.0).contains(&f) => Ok(f),
         _ => Err(format!("'{s}' is not a number of seconds in [0.05, 3600]")),
+    }
+}
+
+impl From<EnqueueArgs> for EnqueueRequest {
+    fn from(a: EnqueueArgs) -> EnqueueRequest {
+        EnqueueRequest {
+            workload: a.workload,
+            items: a.items,
+            queue: a.queue,
+            repeat: a.repeat,
+            cost: a.cost,
+            wait_ms: a.wait_ms,
+            flaky: a.flaky,
+            retry: a.retry,
+            in_s: a.in_.map(|d| d.as_secs_f64()),
+            at: a.at,
+            print_jids: a.print_jids,
+            redis_url: a.redis.redis_url,
+        }
+    }
+}
+
+impl From<WorkerArgs> for WorkerRequest {
+    fn from(a: WorkerArgs) -> WorkerRequest {
+        WorkerRequest {
+            queues: a.queues,
+            concurrency: a.concurrency,
+            fork: a.fork,
+            fetch: a.fetch,
+            max_retries: a.max_retries,
+            time_scale: a.time_scale,
+            heartbeat: a.heartbeat,
+            exit_when_empty: a.exit_when_empty,
+            record_jids: a.record_jids,
+            verbose: a.verbose,
+            redis_url: a.redis.redis_url,
+        }
+    }
+}
+
+impl From<StatsArgs> for StatsRequest {
+    fn from(a: StatsArgs) -> StatsRequest {
+        StatsRequest {
+            watch: a.watch,
+            interval: a.interval,
+            json: a.json,
+            redis_url: a.redis.redis_url,
+        }
+    }
+}
+
+impl From<RetryArgs> for RetryRequest {
+    fn from(a: RetryArgs) -> RetryRequest {
+        RetryRequest {
+            jid: a.jid,
+            all_dead: a.all_dead,
+            redis_url: a.redis.redis_url,
+        }
+    }
+}
+
+impl From<DemoArgs> for DemoRequest {
+    fn from(a: DemoArgs) -> DemoRequest {
+        DemoRequest {
+            items: a.items,
+            workers: a.workers,
+            wait_ms: a.wait_ms,
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! `concur __exec`: the measured child. It runs one strategy's jobs and writes the outcome to a
 //! file for the harness; it never measures itself (the harness does, from outside).
 
-use crate::strategy;
-use crate::strategy::spec::RunSpec;
+use crate::strategy::{self, Failure, Outcome, RunSpec, Stop};
+use crate::workload::inflight::{self, Tracking};
+use crate::workload::{app, fault::Fault, panic_message, Workload};
 use anyhow::{anyhow, Context};
 use std::path::Path;
 use std::time::Duration;
@@ -17,14 +18,11 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     fail_on_request(&spec.strategy)?;
     // Ctrl-C only raises a flag the strategies read between jobs (see `crate::sys::signals`).
     crate::sys::signals::catch()?;
-    if spec
-        .fault
-        .is_some_and(|f| f.fault == crate::workload::fault::Fault::Panic)
-    {
+    if spec.fault.is_some_and(|f| f.fault == Fault::Panic) {
         // Injected panics are expected: one line each, and no backtrace (with RUST_BACKTRACE
         // set, symbolising one maps the binary's debug info, ~80 MiB that would read as a leak).
         std::panic::set_hook(Box::new(|info| {
-            let msg = crate::workload::panic_message(info.payload());
+            let msg = panic_message(info.payload());
             let at = info
                 .location()
                 .map(|l| format!(" at {}:{}", l.file(), l.line()))
@@ -32,7 +30,7 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
             eprintln!("concur: a job panicked{at}: {msg}");
         }));
     }
-    let ballast = app_ballast(spec.app_mb);
+    let ballast = app::ballast(spec.app_mb);
     let me = std::process::id() as i32;
     let rss_start = crate::sys::proc::rss(me).unwrap_or(0);
     if let Some(ms) = spec.job_timeout_ms {
@@ -47,10 +45,14 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
             );
         }
     }
-    let baseline_rss = crate::harness::inflight::own_rss();
+    if spec.workload == Workload::Sleep {
+        // Memory per in-flight job: count the jobs running at once (see `super::inflight`).
+        inflight::track(Tracking::Count);
+    }
+    let baseline_rss = super::inflight::own_rss();
     let mut outcome = (info.run)(&spec)?;
-    if spec.workload == crate::strategy::spec::Workload::Sleep {
-        crate::harness::inflight::write(result, baseline_rss, outcome.workers, spec.items);
+    if spec.workload == Workload::Sleep {
+        super::inflight::write(result, baseline_rss, outcome.workers, spec.items);
     }
     std::hint::black_box(&ballast);
     outcome.rss_start_bytes = rss_start;
@@ -80,7 +82,7 @@ fn fail_on_request(strategy: &str) -> anyhow::Result<()> {
 /// partial outcome for the harness (like timeout(1)'s 124).
 pub const JOB_TIMEOUT_EXIT: i32 = 124;
 
-fn write_outcome(outcome: &crate::strategy::spec::Outcome, result: &Path) -> anyhow::Result<()> {
+fn write_outcome(outcome: &Outcome, result: &Path) -> anyhow::Result<()> {
     let tmp = result.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec(outcome)?)?;
     std::fs::rename(&tmp, result)?;
@@ -88,15 +90,15 @@ fn write_outcome(outcome: &crate::strategy::spec::Outcome, result: &Path) -> any
 }
 
 /// `--job-timeout` for in-process strategies. A hung thread cannot be killed (see
-/// [`crate::workload::fault::watchdog`]), so when a job overruns, the watchdog reports what it
+/// [`inflight::watchdog`]), so when a job overruns, the watchdog reports what it
 /// knows and ends the whole process: a clear stop instead of a run that never ends.
 fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64, workers: usize) {
     // Before the thread starts, so no job can begin unrecorded.
-    crate::workload::fault::track_inflight();
+    inflight::track(Tracking::Watch);
     std::thread::Builder::new()
         .name("job-watchdog".into())
         .spawn(move || {
-            let over = crate::workload::fault::watchdog(timeout);
+            let over = inflight::watchdog(timeout);
             let secs = crate::sys::units::seconds(timeout.as_secs_f64());
             eprintln!(
                 "concur: job {} has run for {} (--job-timeout {secs}); a thread cannot be killed \
@@ -105,21 +107,21 @@ fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64,
                 over.job,
                 crate::sys::units::seconds(over.ran.as_secs_f64())
             );
-            let mut failures = vec![format!(
-                "job {}: ran past --job-timeout {secs}; threads cannot be killed: run stopped",
-                over.job
+            let mut failures = vec![Failure::job(
+                over.job,
+                format!("ran past --job-timeout {secs}; threads cannot be killed: run stopped"),
             )];
             failures.extend(
                 over.others
                     .iter()
-                    .map(|j| format!("job {j}: still running when the run was stopped")),
+                    .map(|&j| Failure::job(j, "still running when the run was stopped")),
             );
-            let outcome = crate::strategy::spec::Outcome {
+            let outcome = Outcome {
                 // Jobs started: those that ended, and those still running (failed here).
                 jobs: over.ended + 1 + over.others.len() as u64,
                 workers,
                 failures,
-                stopped_by: Some(crate::harness::JOB_TIMEOUT.into()),
+                stop: Some(Stop::JobTimeout),
                 jobs_timed_out: 1,
                 hang_detected_s: Some(over.ran.as_secs_f64()),
                 rss_start_bytes: rss_start,
@@ -154,14 +156,4 @@ fn die_with_harness() {
             std::process::exit(1);
         }
     }
-}
-
-/// `--app-mb`: allocate and touch `mb` MiB, standing in for a booted application. Every page is
-/// written (not just allocated), so it is resident and, after a fork, shared copy-on-write.
-pub fn app_ballast(mb: u64) -> Vec<u8> {
-    let mut v = vec![0u8; (mb as usize) << 20];
-    for page in v.chunks_mut(4096) {
-        page[0] = 1;
-    }
-    v
 }

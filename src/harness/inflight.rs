@@ -11,7 +11,7 @@
 //! - The baseline is read by the measured child itself (`/proc/self/statm`) after its
 //!   `--app-mb` ballast and before the strategy runs, so it excludes the app and concur itself.
 //! - Jobs in flight are *counted* where jobs run in the measured process: each sleep job holds an
-//!   [`enter`] guard while it waits, and the peak of that counter is reported. Where jobs run in
+//!   [`crate::workload::inflight::enter`] guard while it runs, and the peak of that counter is reported. Where jobs run in
 //!   other processes (fork, prefork, rpc, sqlite-fork, resque) or in code that does not pass here
 //!   (redis worker threads), the counter stays at 0 and the peak is taken as the strategy's
 //!   bound, `min(workers, items)`, and the note says so.
@@ -24,33 +24,10 @@
 //! The child writes [`InFlight`] beside its outcome file; the harness reads it, so the
 //! [`crate::strategy::spec::Outcome`] every strategy builds does not change.
 
+use crate::sys::units::bytes;
+use crate::workload::inflight::peak;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-
-static CURRENT: AtomicU64 = AtomicU64::new(0);
-static PEAK: AtomicU64 = AtomicU64::new(0);
-
-/// A job in flight, from [`enter`] until dropped.
-pub struct Guard(());
-
-/// Count one job in flight until the guard is dropped.
-pub fn enter() -> Guard {
-    let now = CURRENT.fetch_add(1, SeqCst) + 1;
-    PEAK.fetch_max(now, SeqCst);
-    Guard(())
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        CURRENT.fetch_sub(1, SeqCst);
-    }
-}
-
-/// The most jobs that were in flight at once in this process.
-pub fn peak() -> u64 {
-    PEAK.load(SeqCst)
-}
 
 /// What the child reports for the harness.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -95,9 +72,9 @@ pub fn read(result: &Path, peak_rss_bytes: u64) -> Option<(InFlight, u64, String
         peak_rss_bytes.saturating_sub(record.baseline_rss_bytes) / record.peak_in_flight.max(1);
     let note = format!(
         "in flight: {} per job = (peak RSS {} - RSS before the strategy {}) / {} job{} in flight at once ({}); includes the strategy's own machinery",
-        crate::sys::units::bytes(per),
-        crate::sys::units::bytes(peak_rss_bytes),
-        crate::sys::units::bytes(record.baseline_rss_bytes),
+        bytes(per),
+        bytes(peak_rss_bytes),
+        bytes(record.baseline_rss_bytes),
         record.peak_in_flight,
         if record.peak_in_flight == 1 { "" } else { "s" },
         if record.counted {

@@ -15,9 +15,11 @@
 //!   and reaped: no run leaves a process behind.
 
 use super::inflight;
-use crate::strategy::spec::{Outcome, RunSpec, Workload};
+use crate::error::Error;
+use crate::strategy::{Failure, Outcome, RunSpec, Stop};
 use crate::sys::proc;
 use crate::workload::emoji;
+use crate::workload::Workload;
 use anyhow::{anyhow, Context};
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -61,7 +63,7 @@ pub struct Measurement {
     /// One line: what the check found.
     pub check: String,
     pub failed_jobs: u64,
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_balance: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,9 +87,9 @@ pub struct Measurement {
     pub final_sample_cpu_s: f64,
     /// Descendants still alive after the child exited, killed and reaped by the harness.
     pub orphans_killed: u64,
-    /// Why the run stopped before doing every job: "SIGINT", "SIGTERM", "job timeout".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped_by: Option<String>,
+    /// Why the run stopped before doing every job.
+    #[serde(rename = "stopped_by", skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
     /// Jobs never started because of that stop.
     pub jobs_not_started: u64,
     /// The measured child's own RSS before the strategy ran, and after (a kept leak shows here).
@@ -106,30 +108,25 @@ pub struct Measurement {
 /// A run that stopped early (Ctrl-C, SIGTERM, a job timeout in threads) has been reported; this
 /// is the error that gives the command its exit code: 130/143 for a signal, 1 for a timeout.
 pub fn stopped_error(m: &Measurement) -> anyhow::Result<()> {
-    match m.stopped_by.as_deref() {
-        None => Ok(()),
-        Some(JOB_TIMEOUT) => Err(ChildFailed(
-            format!(
+    let err = match m.stop {
+        None => return Ok(()),
+        Some(Stop::JobTimeout) => Error::RunFailed {
+            why: format!(
                 "the run was stopped: a job ran past --job-timeout, and '{}' cannot kill a thread",
                 m.strategy
             ),
-            1,
-        )
-        .into()),
-        Some(_) => match crate::sys::signals::interrupted() {
-            Some(sig) => Err(crate::error::Interrupted(sig).into()),
-            None => Err(ChildFailed("the measured run was stopped by a signal".into(), 1).into()),
+            code: 1,
         },
-    }
+        Some(_) => match crate::sys::signals::interrupted() {
+            Some(sig) => Error::Interrupted(sig),
+            None => Error::RunFailed {
+                why: "the measured run was stopped by a signal".into(),
+                code: 1,
+            },
+        },
+    };
+    Err(err.into())
 }
-
-/// `stopped_by` of a run whose in-process job overran `--job-timeout`.
-pub const JOB_TIMEOUT: &str = "job timeout";
-
-/// The measured child exited badly; it has already explained why on stderr.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ChildFailed(pub String, pub i32);
 
 /// How long to wait before the next sample: often at first (most runs are short and their peak
 /// comes early), then less often (a long run needs fewer samples to find its peak). A cheap
@@ -191,7 +188,7 @@ pub fn measure_with_stderr(
     // between two runs of the same command stops the command.
     crate::sys::signals::catch()?;
     if let Some(sig) = crate::sys::signals::take().or_else(crate::sys::signals::interrupted) {
-        return Err(crate::error::Interrupted(sig).into());
+        return Err(Error::Interrupted(sig).into());
     }
 
     let dir = tempfile::Builder::new().prefix("concur-run-").tempdir()?;
@@ -326,7 +323,7 @@ pub fn measure_with_stderr(
         .as_secs_f64();
     let outcome = match (read_outcome(&result_path, status, spec), stop) {
         (Ok(mut o), Some((sig, _))) => {
-            o.stopped_by.get_or_insert_with(|| sig.as_str().to_owned());
+            o.stop.get_or_insert(Stop::Signal(sig));
             o
         }
         (Ok(o), None) => o,
@@ -334,12 +331,14 @@ pub fn measure_with_stderr(
         // there is (the jobs' own report died with the child).
         (Err(_), Some((sig, _))) => Outcome {
             workers: spec.workers,
-            stopped_by: Some(format!("{} (then killed)", sig.as_str())),
+            stop: Some(Stop::Killed(sig)),
             notes: vec![format!(
                 "killed after {}: the jobs still running did not finish, and their report was lost",
                 sig.as_str()
             )],
-            failures: vec!["the run was killed before it reported its jobs".into()],
+            failures: vec![Failure::run(
+                "the run was killed before it reported its jobs",
+            )],
             ..Outcome::default()
         },
         (Err(e), None) => return Err(e),
@@ -402,7 +401,7 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
     let failed_jobs = outcome.failures.len() as u64;
     // When some jobs never ran (every worker died), one failure line says so; counting it as a
     // failed job among those that ran would read wrong ("3 of 10 jobs failed" for 2 and 10).
-    let failed = if outcome.jobs < spec.items && outcome.stopped_by.is_none() {
+    let failed = if outcome.jobs < spec.items && outcome.stop.is_none() {
         format!(
             "{failed_jobs} failures; {} of {} jobs ran",
             outcome.jobs, spec.items
@@ -429,10 +428,13 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
                 ),
             )
         }
-        (None, Workload::Emoji) => match tally.check(spec.items, spec.repeat) {
+        (None, Workload::Emoji) => match tally.check(spec.items, spec.knobs.repeat) {
             None if failed_jobs == 0 => (
                 true,
-                format!("{} emoji x {} each, all present", spec.items, spec.repeat),
+                format!(
+                    "{} emoji x {} each, all present",
+                    spec.items, spec.knobs.repeat
+                ),
             ),
             None => (false, failed),
             Some(problem) => (false, problem),
@@ -446,8 +448,8 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
         ),
         (None, _) => (false, failed),
     };
-    let (correct, check) = match &outcome.stopped_by {
-        Some(why) if why.ends_with("(then killed)") => (
+    let (correct, check) = match &outcome.stop {
+        Some(why @ Stop::Killed(_)) => (
             false,
             format!(
                 "stopped by {why}: how many of {} jobs ran is unknown",
@@ -469,9 +471,9 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
         jobs: outcome.jobs,
         workers: outcome.workers,
         items: spec.items,
-        repeat: spec.repeat,
+        repeat: spec.knobs.repeat,
         sync: spec.sync.name().to_owned(),
-        pause_us: spec.pause_us,
+        pause_us: spec.knobs.pause_us,
         app_mb: spec.app_mb,
         wall_s: m.wall_s,
         work_s: outcome.work_s,
@@ -501,7 +503,7 @@ fn build(spec: &RunSpec, outcome: Outcome, tally: emoji::Tally, m: Sampled) -> M
         sampler_cpu_s: m.sampler_cpu_s,
         final_sample_cpu_s: m.final_sample_cpu_s,
         orphans_killed: m.orphans_killed,
-        stopped_by: outcome.stopped_by,
+        stop: outcome.stop,
         jobs_not_started: outcome.jobs_not_started,
         rss_start_bytes: outcome.rss_start_bytes,
         rss_end_bytes: outcome.rss_end_bytes,
@@ -553,7 +555,11 @@ fn read_outcome(path: &std::path::Path, status: i32, spec: &RunSpec) -> anyhow::
                 )
             })
             .unwrap_or_default();
-        return Err(ChildFailed(format!("the measured run was killed by {sig}{shared}"), 1).into());
+        return Err(Error::RunFailed {
+            why: format!("the measured run was killed by {sig}{shared}"),
+            code: 1,
+        }
+        .into());
     }
     let code = libc::WEXITSTATUS(status);
     if code == crate::harness::child::JOB_TIMEOUT_EXIT {
@@ -566,7 +572,11 @@ fn read_outcome(path: &std::path::Path, status: i32, spec: &RunSpec) -> anyhow::
     }
     if code != 0 {
         // The child printed its own one-line error; keep its exit code (2 = usage-like).
-        return Err(ChildFailed(format!("the measured run failed (exit {code})"), code).into());
+        return Err(Error::RunFailed {
+            why: format!("the measured run failed (exit {code})"),
+            code,
+        }
+        .into());
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| "the measured run exited without reporting its outcome")?;

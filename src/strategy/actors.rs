@@ -9,18 +9,31 @@
 //! - at the end the supervisor asks every worker for a **future** of its processed count and then
 //!   waits on all of them; casts are handled in order, so each answer comes after its jobs.
 
-use super::{available, StrategyInfo, THREADED};
+use super::in_process::InProcess;
+use super::{available, Floor, Setup, StrategyInfo, Workers, THREADED};
 use crate::actor::{self, ReplyTo};
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
-use crate::workload::InProcess;
+use crate::strategy::spec::{Failure, Outcome, RunSpec};
+use crate::workload::wallet::SyncMode;
 use std::sync::Arc;
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "actors",
     models: "Celluloid / SuckerPunch: worker actors with mailboxes; cast, call and future replies",
     props: THREADED,
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: &[SyncMode::Actor],
+    needs_redis: false,
+    source: file!(),
+    wallet_in: Some(crate::workload::wallet::implemented_in),
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "channel hand-off",
+        setup: Some(Setup {
+            primitive: "thread spawn+join",
+            short: "thread spawn",
+            per_worker: true,
+        }),
+    }),
     unavailable: available,
     run,
 };
@@ -71,7 +84,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     for (w, reply) in futures.into_iter().enumerate() {
         match reply.wait() {
             Some(n) => processed += n,
-            None => jobs.fail(format!("actor-{w} died before replying")),
+            None => jobs.fail(Failure::run(format!("actor-{w} died before replying"))),
         }
     }
     drop(addrs);
@@ -81,10 +94,10 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     }
     let jobs = Arc::into_inner(jobs).expect("every actor has stopped");
     if processed != spec.items {
-        jobs.fail(format!(
+        jobs.fail(Failure::run(format!(
             "actors processed {processed} of {} jobs",
             spec.items
-        ));
+        )));
     }
     Ok(jobs.finish(spec.workers))
 }

@@ -32,10 +32,12 @@
 //! in it. After Ctrl-C (see [`crate::sys::signals`]) no new child is forked; running ones finish.
 //! A child ignores SIGINT (the terminal sends it to the whole group; the parent decides).
 
-use super::{available, Memory, Props, StrategyInfo};
-use crate::error::UsageError;
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use super::{available, Floor, Memory, Props, StrategyInfo, Workers};
+use crate::error::Error;
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::workload::fault::FaultSpec;
+use crate::workload::wallet::{SyncMode, WalletOutcome};
+use crate::workload::Workload;
 use crate::workload::{self, wallet};
 use anyhow::{bail, Context};
 use nix::sys::signal::Signal;
@@ -52,10 +54,18 @@ pub const INFO: StrategyInfo = StrategyInfo {
     name: "fork",
     models: "Resque: fork(2) per job, at most N children, waitpid, exit status read",
     props: PROCESSES,
-    default_workers: Some(1),
+    workers: Workers::Count(1),
     // `none` (isolated) is the default; shared-atomic before shared so the summary's "try --sync"
     // hint names the fix.
     syncs: &[SyncMode::None, SyncMode::SharedAtomic, SyncMode::Shared],
+    needs_redis: false,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "fork+_exit+waitpid",
+        setup: None,
+    }),
     unavailable: available,
     run,
 };
@@ -203,7 +213,7 @@ pub fn run_jobs(
     items: u64,
     workers: usize,
     job: impl FnMut(u64) -> i32,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<Failure>> {
     Ok(run_jobs_with(items, workers, None, job)?.failures)
 }
 
@@ -224,7 +234,7 @@ pub fn run_jobs_with(
 #[derive(Debug, Default)]
 pub struct Jobs {
     /// One line per failed job.
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     /// Jobs forked (fewer than asked after a stop).
     pub started: u64,
     /// Jobs killed for running past the timeout.
@@ -262,14 +272,18 @@ pub fn run_queue<T>(
         };
         if let Some(r) = alive.remove(&pid) {
             if r.termed.is_some() {
-                out.failures.push(format!(
-                    "job {}: ran past --job-timeout {}; child {pid} {ending}",
+                out.failures.push(Failure::job(
                     r.job,
-                    crate::sys::units::seconds(limit_s(timeout))
+                    format!(
+                        "ran past --job-timeout {}; child {pid} {ending}",
+                        crate::sys::units::seconds(limit_s(timeout))
+                    ),
                 ));
             } else if !ending.ok() {
-                out.failures
-                    .push(format!("job {}: child {pid} {ending} (DirtyExit)", r.job));
+                out.failures.push(Failure::job(
+                    r.job,
+                    format!("child {pid} {ending} (DirtyExit)"),
+                ));
             }
         }
         Ok(())
@@ -311,7 +325,7 @@ pub fn run_queue<T>(
                     reap_one(&mut alive, &mut out)?;
                 }
                 // The machine cannot do what was asked: exit code 2, like a usage error.
-                return Err(UsageError(format!(
+                return Err(Error::Usage(format!(
                     "cannot fork job {i}: {e:#} (out of processes or memory? try fewer --workers)"
                 ))
                 .into());
@@ -417,7 +431,7 @@ pub fn perform_in_child(
         f.strike(i);
     }
     match wallet {
-        None => match workload::perform_stateless(spec, i) {
+        None => match workload::perform_stateless(spec.workload, &spec.knobs, i) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("concur: job {i}: {e}");
@@ -425,15 +439,15 @@ pub fn perform_in_child(
             }
         },
         Some(Wallet::Isolated(ledger)) => {
-            ledger.racy_update(wallet::delta(i), spec.pause_us);
+            ledger.racy_update(wallet::delta(i), spec.knobs.pause_us);
             0
         }
         Some(Wallet::Shared(ledger, atomic)) => {
             if *atomic {
-                wallet::pause(spec.pause_us);
+                wallet::pause(spec.knobs.pause_us);
                 ledger.add_atomically(wallet::delta(i));
             } else {
-                ledger.racy_update(wallet::delta(i), spec.pause_us);
+                ledger.racy_update(wallet::delta(i), spec.knobs.pause_us);
             }
             0
         }
@@ -458,10 +472,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         workers: spec.workers,
         failures: jobs.failures,
         jobs_not_started: not_started,
-        stopped_by: (not_started > 0)
-            .then(crate::sys::signals::stop_signal)
-            .flatten()
-            .map(|s| s.as_str().to_owned()),
+        stop: Stop::if_skipped(not_started),
         jobs_timed_out: jobs.timed_out,
         hang_detected_s: jobs.hang_detected_s,
         wallet,

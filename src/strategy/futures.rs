@@ -9,11 +9,12 @@
 //! Emoji tasks yield after each print so the interleaving shows; wallet pauses are
 //! `tokio::time::sleep`, which rounds up to the timer's 1 ms granularity.
 
-use super::{available, StrategyInfo, THREADED};
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
-use crate::workload::fault::{self, FaultSpec};
-use crate::workload::wallet::{delta, Ledger};
-use crate::workload::{emoji, SHARED_MEMORY_SYNCS};
+use super::in_process::SHARED_MEMORY_SYNCS;
+use super::{available, Floor, StrategyInfo, Workers, THREADED};
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
+use crate::workload::fault::FaultSpec;
+use crate::workload::wallet::{delta, Ledger, SyncMode, WalletOutcome};
+use crate::workload::{emoji, inflight, panic_message, Workload};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
@@ -25,8 +26,16 @@ pub const INFO: StrategyInfo = StrategyInfo {
     name: "futures",
     models: "futuroscope / EventMachine: a tokio task per job; --workers 1 is an event loop",
     props: THREADED,
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: SHARED_MEMORY_SYNCS,
+    needs_redis: false,
+    source: file!(),
+    wallet_in: Some(wallet_in),
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "tokio spawn, batch joined",
+        setup: None,
+    }),
     unavailable: available,
     run,
 };
@@ -64,10 +73,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         jobs: spec.items - skipped,
         jobs_not_started: skipped,
-        stopped_by: (skipped > 0)
-            .then(crate::sys::signals::stop_signal)
-            .flatten()
-            .map(|s| s.as_str().to_owned()),
+        stop: Stop::if_skipped(skipped),
         workers: spec.workers,
         failures,
         wallet,
@@ -75,6 +81,18 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         notes: Vec::new(),
         ..Default::default()
     })
+}
+
+/// Where each `--sync` mode is implemented here (for `race --fix`).
+fn wallet_in(sync: SyncMode) -> String {
+    let variant = match sync {
+        SyncMode::None => "Racy",
+        SyncMode::Mutex => "Locked",
+        SyncMode::Atomic => "Atomic",
+        SyncMode::Actor => "Actor",
+        _ => "?",
+    };
+    format!("{} (AsyncAccount::{variant})", file!())
 }
 
 /// What every task shares for `--fault` and Ctrl-C.
@@ -91,41 +109,36 @@ async fn job(
     i: u64,
     chaos: Chaos,
     work: impl Future<Output = std::io::Result<()>>,
-) -> std::io::Result<()> {
+) -> Result<(), Failure> {
     if crate::sys::signals::stop_requested() {
         chaos.skipped.fetch_add(1, SeqCst);
         return Ok(());
     }
-    let _running = fault::running(i);
+    let _in_flight = inflight::enter(i);
     if let Some(f) = chaos.fault {
-        std::panic::catch_unwind(|| f.strike(i)).map_err(|p| {
-            std::io::Error::other(format!(
-                "job {i}: panicked: {}",
-                crate::workload::panic_message(&*p)
-            ))
-        })?;
+        std::panic::catch_unwind(|| f.strike(i))
+            .map_err(|p| Failure::job(i, format!("panicked: {}", panic_message(&*p))))?;
     }
-    work.await
+    work.await.map_err(|e| Failure::job(i, e.to_string()))
 }
 
 /// Wait for every task; a task that panicked is a failed job.
-async fn join_all(mut set: JoinSet<std::io::Result<()>>) -> Vec<String> {
+async fn join_all(mut set: JoinSet<Result<(), Failure>>) -> Vec<Failure> {
     let mut failures = Vec::new();
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok(Ok(())) => {}
-            Ok(Err(e)) if e.to_string().starts_with("job ") => failures.push(e.to_string()),
-            Ok(Err(e)) => failures.push(format!("task: {e}")),
-            Err(e) => failures.push(format!("task: {e}")),
+            Ok(Err(failure)) => failures.push(failure),
+            Err(e) => failures.push(Failure::run(format!("task: {e}"))),
         }
     }
     failures
 }
 
-async fn emoji_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
+async fn emoji_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<Failure> {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
-        let repeat = spec.repeat;
+        let repeat = spec.knobs.repeat;
         set.spawn(job(i, chaos.clone(), async move {
             let glyph = emoji::glyph(i);
             for _ in 0..repeat {
@@ -140,10 +153,10 @@ async fn emoji_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
 
 /// CPU work straight on the runtime's threads (no `spawn_blocking`): with one worker the event
 /// loop runs one job at a time and gains nothing from a second core — the lesson.
-async fn cpu_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
+async fn cpu_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<Failure> {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
-        let cost = spec.cost;
+        let cost = spec.knobs.cost;
         set.spawn(job(i, chaos.clone(), async move {
             crate::workload::cpu::perform(i, cost)
                 .map(drop)
@@ -154,12 +167,11 @@ async fn cpu_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
 }
 
 /// Waits as timers on the event loop: ten thousand in flight cost a few hundred bytes each.
-async fn sleep_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
+async fn sleep_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<Failure> {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
-        let wait = Duration::from_millis(spec.wait_ms);
+        let wait = Duration::from_millis(spec.knobs.wait_ms);
         set.spawn(job(i, chaos.clone(), async move {
-            let _in_flight = crate::harness::inflight::enter();
             tokio::time::sleep(wait).await;
             Ok(())
         }));
@@ -168,7 +180,7 @@ async fn sleep_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
 }
 
 /// A task per job that does nothing: the cost of the tasks themselves.
-async fn noop_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<String> {
+async fn noop_tasks(spec: &RunSpec, chaos: Chaos) -> Vec<Failure> {
     let mut set = JoinSet::new();
     for i in 0..spec.items {
         set.spawn(job(i, chaos.clone(), async { Ok(()) }));
@@ -219,8 +231,8 @@ impl AsyncAccount {
     }
 }
 
-async fn wallet_tasks(spec: &RunSpec, chaos: Chaos) -> (Vec<String>, WalletOutcome) {
-    let (pause_us, items) = (spec.pause_us, spec.items);
+async fn wallet_tasks(spec: &RunSpec, chaos: Chaos) -> (Vec<Failure>, WalletOutcome) {
+    let (pause_us, items) = (spec.knobs.pause_us, spec.items);
     let mut owner = None;
     let account = Arc::new(match spec.sync {
         // (shared/shared-atomic/adjust belong to the process strategies; here they mean none/atomic)

@@ -4,17 +4,29 @@
 //! `--workers N` bounds the threads however many jobs there are: memory stays flat, and jobs
 //! wait their turn in the channel instead of each getting a stack.
 
-use super::{available, StrategyInfo, THREADED};
-use crate::strategy::spec::{Outcome, RunSpec};
-use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
+use super::in_process::{InProcess, SHARED_MEMORY_SYNCS};
+use super::{available, Floor, Setup, StrategyInfo, Workers, THREADED};
+use crate::strategy::spec::{Failure, Outcome, RunSpec};
 use crossbeam::channel;
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "pool",
     models: "Sidekiq's processors: N threads over a queue (crossbeam channel)",
     props: THREADED,
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: SHARED_MEMORY_SYNCS,
+    needs_redis: false,
+    source: file!(),
+    wallet_in: Some(crate::workload::wallet::implemented_in),
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "channel hand-off",
+        setup: Some(Setup {
+            primitive: "thread spawn+join",
+            short: "thread spawn",
+            per_worker: true,
+        }),
+    }),
     unavailable: available,
     run,
 };
@@ -43,7 +55,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             .collect();
         for (w, handle) in workers.into_iter().enumerate() {
             if handle.join().is_err() {
-                jobs.fail(format!("pool worker {w} panicked"));
+                jobs.fail(Failure::run(format!("pool worker {w} panicked")));
             }
         }
     });

@@ -9,7 +9,7 @@
 //!
 //! # Shape of a run
 //! 1. The parent (the measured child, single-threaded, with its `--app-mb` ballast already
-//!    allocated and touched in [`crate::harness::child`]) forks the workers. Each inherits the ballast
+//!    allocated and touched by the measured child) forks the workers. Each inherits the ballast
 //!    copy-on-write: N workers cost one copy of the app plus what each writes, which PSS shows
 //!    and RSS hides.
 //! 2. Each worker has its own Unix socket pair with the parent. The parent writes a job number
@@ -29,9 +29,10 @@
 //! it in a `MAP_SHARED` mapping.
 
 use super::fork::{self, Ending, Wallet, PROCESSES};
-use super::{available, StrategyInfo};
-use crate::error::UsageError;
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
+use super::{available, StrategyInfo, Workers};
+use crate::error::Error;
+use crate::strategy::spec::{Failure, Outcome, RunSpec};
+use crate::workload::wallet::SyncMode;
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{send, MsgFlags};
@@ -45,8 +46,13 @@ pub const INFO: StrategyInfo = StrategyInfo {
     name: "prefork",
     models: "resque-pool / multi_headed_greek_monster: N workers forked once, fed jobs over sockets, a dead one replaced",
     props: PROCESSES,
-    default_workers: Some(2),
+    workers: Workers::Count(2),
     syncs: &[SyncMode::None, SyncMode::SharedAtomic, SyncMode::Shared],
+    needs_redis: false,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: None,
     unavailable: available,
     run,
 };
@@ -105,7 +111,7 @@ struct Pool<'a> {
     fault: Option<crate::workload::fault::FaultSpec>,
     workers: Vec<Worker>,
     next: u64,
-    failures: Vec<String>,
+    failures: Vec<Failure>,
     forked: u64,
     replaced: u64,
     performed: u64,
@@ -130,7 +136,7 @@ impl Pool<'_> {
             work(child_end, spec, wallet, fault)
         })
         .map_err(|e| {
-            UsageError(format!(
+            Error::Usage(format!(
                 "cannot fork a prefork worker: {e:#} (out of processes or memory? try fewer --workers)"
             ))
         })?;
@@ -156,10 +162,10 @@ impl Pool<'_> {
             }
             // Died between jobs: reap it, record it, replace it, and offer the job again.
             let ending = reap(self.workers[w].pid)?;
-            self.failures.push(format!(
+            self.failures.push(Failure::run(format!(
                 "worker {} {ending} between jobs (replaced)",
                 self.workers[w].pid
-            ));
+            )));
             self.replace(w)?;
         }
         Ok(())
@@ -183,9 +189,9 @@ impl Pool<'_> {
                 self.workers[w].done += 1;
                 self.workers[w].job = None;
                 if code != 0 {
-                    self.failures.push(format!(
-                        "job {job}: worker {} reported exit code {code}",
-                        self.workers[w].pid
+                    self.failures.push(Failure::job(
+                        job,
+                        format!("worker {} reported exit code {code}", self.workers[w].pid),
                     ));
                 }
             }
@@ -197,17 +203,18 @@ impl Pool<'_> {
             {
                 let worker = &self.workers[w];
                 let ending = reap(worker.pid)?;
-                let job = worker.job.map(|j| format!("job {j}: ")).unwrap_or_default();
+                let job = worker.job;
                 let replace = self.next < self.spec.items;
-                self.failures.push(format!(
-                    "{job}worker {} {ending} mid-job (DirtyExit; {})",
+                let why = format!(
+                    "worker {} {ending} mid-job (DirtyExit; {})",
                     worker.pid,
                     if replace {
                         "worker replaced"
                     } else {
                         "no job left to give a replacement"
                     }
-                ));
+                );
+                self.failures.push(Failure { job, why });
                 if replace {
                     self.replace(w)?;
                 } else {
@@ -267,8 +274,10 @@ impl Pool<'_> {
                 Ok(e) if e.ok() => {}
                 Ok(e) => self
                     .failures
-                    .push(format!("worker {} {e} at shutdown", w.pid)),
-                Err(e) => self.failures.push(format!("worker {}: {e:#}", w.pid)),
+                    .push(Failure::run(format!("worker {} {e} at shutdown", w.pid))),
+                Err(e) => self
+                    .failures
+                    .push(Failure::run(format!("worker {}: {e:#}", w.pid))),
             }
         }
     }
@@ -314,8 +323,9 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     result?;
     let never_ran = spec.items - pool.next;
     if never_ran > 0 {
-        pool.failures
-            .push(format!("{never_ran} jobs never ran: no worker was left"));
+        pool.failures.push(Failure::run(format!(
+            "{never_ran} jobs never ran: no worker was left"
+        )));
     }
     let mut notes = vec![format!(
         "prefork: {} workers forked once ({} forks in all, {} replaced after dying), {} jobs performed over their sockets",

@@ -14,18 +14,24 @@
 //! | `delayed-job` | the `sqlite-fork` strategy: rows claimed by worker processes | DelayedJob |
 //! | `sucker-punch` | the `actors` strategy: an in-process actor pool, no server | SuckerPunch: 2 workers |
 
-use super::{actors, redis, resque, sqlite, StrategyInfo};
+use super::{actors, redis, resque, sqlite, StrategyInfo, Workers};
 use crate::strategy::spec::{Outcome, RunSpec};
 
 /// Every preset, in the order `list` shows them.
 pub static PRESETS: &[&StrategyInfo] = &[&RESQUE, &SIDEKIQ, &DELAYED_JOB, &SUCKER_PUNCH];
 
-pub const RESQUE: StrategyInfo = resque::INFO;
+pub const RESQUE: StrategyInfo = StrategyInfo {
+    made_of: Some(
+        "redis queue + fork per job (the redis strategy's list, the fork strategy's child per job)",
+    ),
+    ..resque::INFO
+};
 
 pub const SIDEKIQ: StrategyInfo = StrategyInfo {
     name: "sidekiq",
     models: "Sidekiq: JSON jobs in a Redis list, a pool of 5 threads with their own connections",
-    default_workers: Some(5),
+    workers: Workers::Count(5),
+    made_of: Some("redis strategy (Redis list + thread pool), 5 workers"),
     run: sidekiq,
     ..redis::INFO
 };
@@ -34,6 +40,7 @@ pub const DELAYED_JOB: StrategyInfo = StrategyInfo {
     name: "delayed-job",
     models:
         "DelayedJob: jobs as rows in SQLite, worker processes claim them by UPDATE ... RETURNING",
+    made_of: Some("sqlite-fork strategy (SQLite rows + worker processes)"),
     run: delayed_job,
     ..sqlite::FORK_INFO
 };
@@ -41,7 +48,8 @@ pub const DELAYED_JOB: StrategyInfo = StrategyInfo {
 pub const SUCKER_PUNCH: StrategyInfo = StrategyInfo {
     name: "sucker-punch",
     models: "SuckerPunch: an in-process pool of 2 actors with mailboxes, no server",
-    default_workers: Some(2),
+    workers: Workers::Count(2),
+    made_of: Some("actors strategy (in-process actor pool), 2 workers"),
     run: sucker_punch,
     ..actors::INFO
 };
@@ -59,21 +67,6 @@ fn sucker_punch(spec: &RunSpec) -> anyhow::Result<Outcome> {
 }
 
 /// What preset `name` is made of, for `concur list`; `None` if it is not a preset.
-pub fn made_of(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "resque" => "redis queue + fork per job (the redis strategy's list, the fork strategy's child per job)",
-        "sidekiq" => "redis strategy (Redis list + thread pool), 5 workers",
-        "delayed-job" => "sqlite-fork strategy (SQLite rows + worker processes)",
-        "sucker-punch" => "actors strategy (in-process actor pool), 2 workers",
-        _ => return None,
-    })
-}
-
-/// Presets whose queue is Redis: they take `--redis-url` / `REDIS_URL` like `-s redis`.
-pub fn uses_redis(name: &str) -> bool {
-    matches!(name, "redis" | "sidekiq" | "resque")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +74,7 @@ mod tests {
     #[test]
     fn every_preset_is_found_and_says_what_it_is_made_of() {
         for p in PRESETS {
-            assert!(made_of(p.name).is_some(), "{}", p.name);
+            assert!(p.made_of.is_some(), "{}", p.name);
             assert_eq!(super::super::find(p.name).map(|s| s.name), Some(p.name));
             assert!(
                 super::super::STRATEGIES.iter().all(|s| s.name != p.name),

@@ -3,17 +3,29 @@
 //!
 //! The pool is built for the run (not rayon's global pool) so `--workers` means what it says.
 
-use super::{available, StrategyInfo, THREADED};
+use super::in_process::{InProcess, SHARED_MEMORY_SYNCS};
+use super::{available, Floor, Setup, StrategyInfo, Workers, THREADED};
 use crate::strategy::spec::{Outcome, RunSpec};
-use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
 use rayon::prelude::*;
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "rayon",
     models: "a work-stealing pool (rayon), N threads",
     props: THREADED,
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: SHARED_MEMORY_SYNCS,
+    needs_redis: false,
+    source: file!(),
+    wallet_in: Some(crate::workload::wallet::implemented_in),
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "rayon per item",
+        setup: Some(Setup {
+            primitive: "rayon fan-out+join",
+            short: "fan-out+join",
+            per_worker: false,
+        }),
+    }),
     unavailable: available,
     run,
 };

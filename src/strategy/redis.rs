@@ -23,11 +23,13 @@
 //! run lives under `concur:<run-id>:` with a TTL as a safety net, and is deleted at the end, so a
 //! shared Redis is left as it was found.
 
-use super::{Memory, Props, StrategyInfo};
-use crate::app::queue::job::jid;
-use crate::error::UsageError;
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use super::{Floor, Memory, Props, Setup, StrategyInfo, Workers};
+use crate::error::Error;
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
+use crate::sys::ids::jid;
 use crate::sys::redis_server::{self, connect, redact, PrivateServer};
+use crate::workload::wallet::{SyncMode, WalletOutcome};
+use crate::workload::Workload;
 use crate::workload::{emoji, wallet};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -45,8 +47,20 @@ pub const INFO: StrategyInfo = StrategyInfo {
         parallel: true,
         needs_server: true,
     },
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: SYNCS,
+    needs_redis: true,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "redis round trip",
+        setup: Some(Setup {
+            primitive: "thread spawn+join",
+            short: "thread spawn",
+            per_worker: true,
+        }),
+    }),
     unavailable,
     run,
 };
@@ -222,7 +236,7 @@ struct WorkerReport {
     performed: u64,
     fetches: u64,
     watch_retries: u64,
-    failures: Vec<String>,
+    failures: Vec<Failure>,
     finished: Option<Instant>,
 }
 
@@ -253,9 +267,9 @@ impl RunRedis {
         let shown = redact(&url);
         let started = Instant::now();
         let client = redis::Client::open(url.as_str())
-            .map_err(|e| UsageError(format!("'{shown}' is not a Redis URL: {e}")))?;
+            .map_err(|e| Error::Usage(format!("'{shown}' is not a Redis URL: {e}")))?;
         let con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
-            .map_err(|e| UsageError(format!("cannot reach Redis at {shown}: {e}")))?;
+            .map_err(|e| Error::Usage(format!("cannot reach Redis at {shown}: {e}")))?;
         Ok(RunRedis {
             server,
             shown,
@@ -315,15 +329,13 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         failures.extend(r.failures);
         drain_end = drain_end.max(r.finished.unwrap_or(drain_start));
     }
-    let stopped_by = crate::sys::signals::stop_signal()
-        .filter(|_| performed < spec.items)
-        .map(|s| s.as_str().to_owned());
-    if performed < spec.items && stopped_by.is_none() {
-        failures.push(format!(
+    let stop = Stop::requested().filter(|_| performed < spec.items);
+    if performed < spec.items && stop.is_none() {
+        failures.push(Failure::run(format!(
             "{} of {} jobs never ran",
             spec.items - performed,
             spec.items
-        ));
+        )));
     }
     let drain_s = drain_end.duration_since(drain_start).as_secs_f64();
 
@@ -363,12 +375,12 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
 
     Ok(Outcome {
         jobs: performed,
-        jobs_not_started: if stopped_by.is_some() {
+        jobs_not_started: if stop.is_some() {
             spec.items - performed
         } else {
             0
         },
-        stopped_by,
+        stop,
         workers: spec.workers,
         failures,
         wallet,
@@ -401,11 +413,14 @@ pub(crate) fn run_id() -> String {
 /// Job `i` of the spec's workload, as Sidekiq would store it.
 fn job(spec: &RunSpec, run_id: &str, i: u64) -> Job {
     let (class, args) = match spec.workload {
-        Workload::Emoji => ("EmojiJob", vec![i as i64, spec.repeat as i64]),
-        Workload::Wallet => ("WalletJob", vec![wallet::delta(i), spec.pause_us as i64]),
+        Workload::Emoji => ("EmojiJob", vec![i as i64, spec.knobs.repeat as i64]),
+        Workload::Wallet => (
+            "WalletJob",
+            vec![wallet::delta(i), spec.knobs.pause_us as i64],
+        ),
         Workload::Noop => ("NoopJob", vec![i as i64]),
-        Workload::Cpu => ("CpuJob", vec![i as i64, spec.cost as i64]),
-        Workload::Sleep => ("SleepJob", vec![i as i64, spec.wait_ms as i64]),
+        Workload::Cpu => ("CpuJob", vec![i as i64, spec.knobs.cost as i64]),
+        Workload::Sleep => ("SleepJob", vec![i as i64, spec.knobs.wait_ms as i64]),
     };
     let enqueued_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -487,7 +502,7 @@ fn drain(
             .enumerate()
             .map(|(w, h)| {
                 h.join().unwrap_or_else(|_| WorkerReport {
-                    failures: vec![format!("redis worker {w} panicked")],
+                    failures: vec![Failure::run(format!("redis worker {w} panicked"))],
                     ..WorkerReport::default()
                 })
             })
@@ -513,7 +528,7 @@ fn worker(
         Err(e) => {
             report
                 .failures
-                .push(format!("redis worker {w}: connect: {e}"));
+                .push(Failure::run(format!("redis worker {w}: connect: {e}")));
             report.finished = Some(Instant::now());
             return report;
         }
@@ -541,7 +556,9 @@ fn worker(
             Ok(p) if p.is_empty() => break,
             Ok(p) => p,
             Err(e) => {
-                report.failures.push(format!("redis worker {w}: LPOP: {e}"));
+                report
+                    .failures
+                    .push(Failure::run(format!("redis worker {w}: LPOP: {e}")));
                 break;
             }
         };
@@ -550,14 +567,14 @@ fn worker(
             held -= 1;
             match perform(&mut con, spec, keys, &payload) {
                 Ok(retries) => report.watch_retries += retries,
-                Err(JobError::Job(e)) => report.failures.push(e),
+                Err(JobError::Job(e)) => report.failures.push(Failure::run(e)),
                 Err(JobError::Redis(e)) => {
                     // The connection is gone: this job and the rest of the batch are lost with
                     // it (LPOP already removed them from the list). Reliable fetch fixes that.
                     report.performed += 1;
-                    report.failures.push(format!(
+                    report.failures.push(Failure::run(format!(
                         "redis worker {w}: {e}; {held} more fetched jobs lost with it"
-                    ));
+                    )));
                     report.finished = Some(Instant::now());
                     return report;
                 }
@@ -702,7 +719,7 @@ pub(crate) fn wallet_outcome(
     spec: &RunSpec,
     keys: &Keys,
 ) -> anyhow::Result<WalletOutcome> {
-    let expected = crate::strategy::spec::expected_balance(spec.items);
+    let expected = crate::workload::wallet::expected_balance(spec.items);
     let (balance, mut version): (i64, Option<u64>) = redis::cmd("MGET")
         .arg(&keys.balance)
         .arg(&keys.version)

@@ -17,8 +17,9 @@ use super::fork::{self, PROCESSES};
 use super::redis::{
     self as redisq, Cleanup, JobError, Keys, RunRedis, CONNECT_TIMEOUT, RESPONSE_TIMEOUT,
 };
-use super::{Props, StrategyInfo};
-use crate::strategy::spec::{Outcome, RunSpec, Workload};
+use super::{Props, StrategyInfo, Workers};
+use crate::strategy::spec::{Outcome, RunSpec};
+use crate::workload::Workload;
 use anyhow::Context;
 
 pub const INFO: StrategyInfo = StrategyInfo {
@@ -29,8 +30,13 @@ pub const INFO: StrategyInfo = StrategyInfo {
         needs_server: true,
         ..PROCESSES
     },
-    default_workers: Some(2),
+    workers: Workers::Count(2),
     syncs: redisq::SYNCS,
+    needs_redis: true,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: None,
     unavailable: redisq::unavailable,
     run,
 };

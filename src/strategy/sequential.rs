@@ -3,9 +3,10 @@
 //! Nothing can race and nothing runs in parallel; every other strategy's time and memory is worth
 //! reading against this one.
 
-use super::{available, Memory, Props, StrategyInfo};
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode};
-use crate::workload::InProcess;
+use super::in_process::InProcess;
+use super::{available, Memory, Props, StrategyInfo, Workers};
+use crate::strategy::spec::{Outcome, RunSpec};
+use crate::workload::wallet::SyncMode;
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "sequential",
@@ -17,8 +18,13 @@ pub const INFO: StrategyInfo = StrategyInfo {
         parallel: false,
         needs_server: false,
     },
-    default_workers: None,
+    workers: Workers::One,
     syncs: &[SyncMode::None],
+    needs_redis: false,
+    source: file!(),
+    wallet_in: Some(crate::workload::wallet::implemented_in),
+    made_of: None,
+    floor: None,
     unavailable: available,
     run,
 };

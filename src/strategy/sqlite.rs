@@ -49,10 +49,12 @@
 //! the lock expiry (default 30 s, or twice `--wait-ms` if longer) so a test need not wait long.
 
 use super::fork::{self, PROCESSES};
-use super::{available, StrategyInfo, THREADED};
-use crate::error::UsageError;
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode, WalletOutcome, Workload};
+use super::{available, StrategyInfo, Workers, THREADED};
+use crate::error::Error;
+use crate::strategy::spec::{Failure, Outcome, RunSpec};
 use crate::workload::trace::{self, Op};
+use crate::workload::wallet::{SyncMode, WalletOutcome};
+use crate::workload::Workload;
 use crate::workload::{self, wallet};
 use anyhow::Context;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -63,8 +65,13 @@ pub const INFO: StrategyInfo = StrategyInfo {
     name: "sqlite",
     models: "DelayedJob, threaded (GoodJob-like): jobs as rows in an embedded SQLite file, claimed by UPDATE ... RETURNING",
     props: THREADED,
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: SYNCS,
+    needs_redis: false,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: None,
     unavailable: available,
     run: run_threads,
 };
@@ -73,8 +80,13 @@ pub const FORK_INFO: StrategyInfo = StrategyInfo {
     name: "sqlite-fork",
     models: "DelayedJob: jobs as rows in an embedded SQLite file, worker processes claim them by UPDATE ... RETURNING",
     props: PROCESSES,
-    default_workers: Some(4),
+    workers: Workers::Count(4),
     syncs: SYNCS,
+    needs_redis: false,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: None,
     unavailable: available,
     run: run_processes,
 };
@@ -157,7 +169,7 @@ fn lock_s(spec: &RunSpec) -> f64 {
     let ms = std::env::var(LOCK_ENV)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| (2 * spec.wait_ms).max(30_000));
+        .unwrap_or_else(|| (2 * spec.knobs.wait_ms).max(30_000));
     ms as f64 / 1e3
 }
 
@@ -219,11 +231,14 @@ fn create(path: &Path, spec: &RunSpec) -> anyhow::Result<()> {
 /// What DelayedJob would store in `handler` (it is YAML there; JSON here, for show).
 fn handler(spec: &RunSpec, i: u64) -> String {
     let (class, args) = match spec.workload {
-        Workload::Emoji => ("EmojiJob", vec![i as i64, spec.repeat as i64]),
-        Workload::Wallet => ("WalletJob", vec![wallet::delta(i), spec.pause_us as i64]),
+        Workload::Emoji => ("EmojiJob", vec![i as i64, spec.knobs.repeat as i64]),
+        Workload::Wallet => (
+            "WalletJob",
+            vec![wallet::delta(i), spec.knobs.pause_us as i64],
+        ),
         Workload::Noop => ("NoopJob", vec![i as i64]),
-        Workload::Cpu => ("CpuJob", vec![i as i64, spec.cost as i64]),
-        Workload::Sleep => ("SleepJob", vec![i as i64, spec.wait_ms as i64]),
+        Workload::Cpu => ("CpuJob", vec![i as i64, spec.knobs.cost as i64]),
+        Workload::Sleep => ("SleepJob", vec![i as i64, spec.knobs.wait_ms as i64]),
     };
     serde_json::json!({ "class": class, "args": args }).to_string()
 }
@@ -341,14 +356,15 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
 /// in-memory ledger does; versions here are job numbers + 1.
 fn perform(con: &Connection, spec: &RunSpec, i: u64, busy: &mut u64) -> anyhow::Result<()> {
     if spec.workload != Workload::Wallet {
-        return workload::perform_stateless(spec, i).map_err(anyhow::Error::msg);
+        return workload::perform_stateless(spec.workload, &spec.knobs, i)
+            .map_err(anyhow::Error::msg);
     }
     let trace = trace::installed();
     let gate = trace.as_ref().and_then(|t| t.gate());
     let version = i as i64 + 1; // each job writes once: its own version number
     let delta = wallet::delta(i);
     if spec.sync == SyncMode::Atomic {
-        wallet::pause(spec.pause_us);
+        wallet::pause(spec.knobs.pause_us);
         // One statement: SQLite evaluates the right-hand sides on the row as it was, inside the
         // write lock, so nothing can come between the read of `balance` and the write.
         let (balance, based_on): (i64, i64) = retry(busy, || {
@@ -381,7 +397,7 @@ fn perform(con: &Connection, spec: &RunSpec, i: u64, busy: &mut u64) -> anyhow::
     };
     *busy += read_busy;
     let (balance, read_version) = got?;
-    wallet::pause(spec.pause_us);
+    wallet::pause(spec.knobs.pause_us);
     let mut write = || -> rusqlite::Result<()> {
         retry(busy, || {
             con.execute(
@@ -420,14 +436,14 @@ fn run_threads(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let path = dir.path().join("jobs.db");
     create(&path, spec)?;
     let pid = std::process::id();
-    let errors: Vec<String> = std::thread::scope(|s| {
+    let errors: Vec<Failure> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..spec.workers)
             .map(|w| {
                 let path = &path;
                 s.spawn(move || {
                     let name = format!("pid:{pid} thread:{w}");
                     worker(path, spec, &name, Crash::Abandon)
-                        .map_err(|e| format!("worker {name}: {e:#}"))
+                        .map_err(|e| Failure::run(format!("worker {name}: {e:#}")))
                 })
             })
             .collect();
@@ -437,7 +453,7 @@ fn run_threads(spec: &RunSpec) -> anyhow::Result<Outcome> {
             .filter_map(|(w, h)| match h.join() {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e),
-                Err(_) => Some(format!("worker thread {w} panicked")),
+                Err(_) => Some(Failure::run(format!("worker thread {w} panicked"))),
             })
             .collect()
     });
@@ -473,7 +489,7 @@ fn run_processes(spec: &RunSpec) -> anyhow::Result<Outcome> {
                 alive.insert(pid);
             }
             Err(e) => {
-                spawn_error = Some(UsageError(format!(
+                spawn_error = Some(Error::Usage(format!(
                     "cannot fork an sqlite worker: {e:#} (out of processes or memory? try fewer --workers)"
                 )));
                 break;
@@ -493,7 +509,9 @@ fn run_processes(spec: &RunSpec) -> anyhow::Result<Outcome> {
                     "worker {pid} {ending} holding a claim: its lock expired after {:.1} s and another worker took the job over",
                     lock_s(spec)
                 )),
-                fork::Ending::Exited(_) => errors.push(format!("worker {pid} {ending}")),
+                fork::Ending::Exited(_) => {
+                    errors.push(Failure::run(format!("worker {pid} {ending}")))
+                }
             }
         }
     }
@@ -509,7 +527,7 @@ fn finish(
     path: &Path,
     dir: tempfile::TempDir,
     started: Instant,
-    mut failures: Vec<String>,
+    mut failures: Vec<Failure>,
     mut notes: Vec<String>,
 ) -> anyhow::Result<Outcome> {
     let work_s = started.elapsed().as_secs_f64();
@@ -523,11 +541,13 @@ fn finish(
             "SELECT id, attempts, last_error FROM jobs WHERE failed_at IS NOT NULL ORDER BY id",
         )?;
         let rows = failed.query_map([], |r| {
-            Ok(format!(
-                "job {}: failed after {} attempts: {}",
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?.unwrap_or_default()
+            Ok(Failure::job(
+                r.get::<_, i64>(0)? as u64,
+                format!(
+                    "failed after {} attempts: {}",
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?.unwrap_or_default()
+                ),
             ))
         })?;
         for row in rows {
@@ -536,9 +556,9 @@ fn finish(
     }
     let pending = one("SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL")?;
     if pending > 0 {
-        failures.push(format!(
+        failures.push(Failure::run(format!(
             "{pending} jobs never finished (no worker left to take them)"
-        ));
+        )));
     }
     let claims = one("SELECT COUNT(*) FROM claims")?;
     let distinct = one("SELECT COUNT(DISTINCT job_id) FROM claims")?;
@@ -549,9 +569,9 @@ fn finish(
         |r| r.get(0),
     )?;
     if double > 0 {
-        failures.push(format!(
+        failures.push(Failure::run(format!(
             "{double} jobs were claimed while another worker's lock was still live"
-        ));
+        )));
     }
     let (busy, idle, workers): (i64, i64, i64) = con.query_row(
         "SELECT COALESCE(SUM(busy_retries), 0), COALESCE(SUM(idle_polls), 0), COUNT(*) FROM workers",
@@ -612,14 +632,27 @@ fn wallet_outcome(con: &Connection, items: u64) -> anyhow::Result<WalletOutcome>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::spec::Workload;
+    use crate::workload::Workload;
 
     fn spec(items: u64) -> RunSpec {
         RunSpec {
-            repeat: 1,
-            cost: 1,
-            wait_ms: 0,
-            ..RunSpec::new("sqlite", Workload::Noop, items, 2).expect("registered")
+            strategy: INFO.name.into(),
+            workload: Workload::Noop,
+            workers: 2,
+            items,
+            knobs: crate::workload::Knobs {
+                repeat: 1,
+                pause_us: 0,
+                cost: 1,
+                wait_ms: 0,
+            },
+            sync: SYNCS[0],
+            app_mb: 0,
+            redis_url: None,
+            batch: 1,
+            fault: None,
+            job_timeout_ms: None,
+            shutdown_timeout_ms: 5000,
         }
     }
 

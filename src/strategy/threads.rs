@@ -5,16 +5,24 @@
 //! address space, a few KiB touched), which is cheap next to a process but not free: try
 //! `--items 1000` and watch peak threads and RSS.
 
-use super::{available, StrategyInfo, THREADED};
-use crate::strategy::spec::{Outcome, RunSpec};
-use crate::workload::{InProcess, SHARED_MEMORY_SYNCS};
+use super::in_process::{InProcess, SHARED_MEMORY_SYNCS};
+use super::{available, Floor, StrategyInfo, Workers, THREADED};
+use crate::strategy::spec::{Failure, Outcome, RunSpec};
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "threads",
     models: "a thread per job (std::thread::scope)",
     props: THREADED,
-    default_workers: None,
+    workers: Workers::PerJob,
     syncs: SHARED_MEMORY_SYNCS,
+    needs_redis: false,
+    source: file!(),
+    wallet_in: Some(crate::workload::wallet::implemented_in),
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "thread spawn+join",
+        setup: None,
+    }),
     unavailable: available,
     run,
 };
@@ -33,7 +41,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             .collect();
         for (i, handle) in handles {
             if handle.join().is_err() {
-                jobs.fail(format!("job {i}: thread panicked"));
+                jobs.fail(Failure::job(i, "thread panicked"));
             }
         }
     });

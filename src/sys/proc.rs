@@ -142,6 +142,14 @@ pub fn sample_tree(root: i32, with_pss: impl FnOnce(&TreeSample) -> bool) -> Tre
     s
 }
 
+/// MemAvailable from /proc/meminfo, in MiB.
+pub fn mem_available_mb() -> Option<u64> {
+    let text = fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@
 //!   harness counts);
 //! - with a parent-death signal, so it cannot outlive the process that started it even if that
 //!   process is killed with SIGKILL (which is what happens to the measured child when the user
-//!   presses Ctrl-C: see [`crate::harness::child`]);
+//!   presses Ctrl-C: see the harness);
 //! - stopped cleanly (`SHUTDOWN NOSAVE`, then reaped) when the [`PrivateServer`] is dropped, on success and
 //!   on every error path, so its CPU time lands in our rusage and nothing is left for the
 //!   harness to kill.
@@ -108,7 +108,7 @@ impl PrivateServer {
     /// The parent-death signal is tied to the *calling thread*: call this from a thread that
     /// outlives the server (the `redis` strategy calls it from the measured child's main thread).
     pub fn start() -> anyhow::Result<PrivateServer> {
-        let exe = find_server().ok_or_else(|| crate::error::UsageError(HOW_TO_GET_IT.into()))?;
+        let exe = find_server().ok_or_else(|| crate::error::Error::Usage(HOW_TO_GET_IT.into()))?;
         let dir = temp_dir()?;
         let socket = dir.path().join("redis.sock");
         let log = dir.path().join("redis.log");

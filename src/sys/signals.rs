@@ -108,11 +108,6 @@ pub fn stop_signal() -> Option<Signal> {
     to_signal(slot().load(SeqCst))
 }
 
-/// The exit code of a command stopped by `sig`: 128 + its number (130 SIGINT, 143 SIGTERM).
-pub fn exit_code(sig: Signal) -> i32 {
-    128 + sig as i32
-}
-
 /// In a child just forked for a job: ignore SIGINT (the parent decides), die on SIGTERM.
 pub fn job_child_dispositions() {
     use nix::sys::signal::{signal, SigHandler};
@@ -122,4 +117,13 @@ pub fn job_child_dispositions() {
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGTERM, SigHandler::SigDfl);
     }
+}
+
+/// Die quietly on a closed stdout, like every Unix filter (`concur list | head`), instead of
+/// panicking in `println!` on EPIPE (Rust ignores SIGPIPE by default). Call first thing in main.
+pub fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: restoring the default disposition installs no handler code, so there is nothing
+    // async-signal-unsafe to run; it happens first thing in main, before any thread exists.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }

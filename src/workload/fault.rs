@@ -11,18 +11,12 @@
 //! - `leak`: the job allocates `--leak-mb` MiB, touches every page and never frees it. A forked
 //!   child's leak is returned to the system when it exits; a thread's stays for the process's life;
 //! - `hang`: the job never returns. A forked child can be killed (`--job-timeout`); a thread
-//!   cannot, so an in-process run is stopped as a whole (see [`watchdog`]).
+//!   cannot, so an in-process run is stopped as a whole (see [`super::inflight::watchdog`]).
 //!
 //! Job `i` is faulty when `i % every == every - 1`: jobs K-1, 2K-1, ... (the first K-1 run clean).
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::atomic::{
-    AtomicBool, AtomicU64,
-    Ordering::{Relaxed, SeqCst},
-};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What goes wrong in a faulty job.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
@@ -103,102 +97,6 @@ pub fn leak(mb: u64) {
 pub fn hang() -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-/// In-process jobs that have started and not yet ended, with their start time, and how many
-/// have ended: what the [`watchdog`] looks at.
-struct Inflight {
-    started: Mutex<HashMap<u64, Instant>>,
-    ended: AtomicU64,
-}
-
-fn inflight() -> &'static Inflight {
-    static INFLIGHT: std::sync::OnceLock<Inflight> = std::sync::OnceLock::new();
-    INFLIGHT.get_or_init(|| Inflight {
-        started: Mutex::new(HashMap::new()),
-        ended: AtomicU64::new(0),
-    })
-}
-
-/// Whether a [`watchdog`] looks at the in-flight jobs. Off unless `--job-timeout` is given:
-/// the bookkeeping is one global lock, a map insert and a clock read per job start and end,
-/// which `concur limits` showed to be most of `pool`'s and `actors`' per-job cost on no-op jobs
-/// (four workers contending on one mutex), so a run without a watchdog does not pay it.
-static TRACKED: AtomicBool = AtomicBool::new(false);
-
-/// Start recording in-flight jobs for the watchdog. Call before the first job starts.
-pub fn track_inflight() {
-    TRACKED.store(true, SeqCst);
-}
-
-/// A job in progress, for the watchdog; dropping it (also by unwinding) marks the job ended.
-/// Holds `None` when nothing watches.
-pub struct Running(Option<u64>);
-
-/// Mark in-process job `i` started (a no-op unless [`track_inflight`] was called).
-pub fn running(i: u64) -> Running {
-    if !TRACKED.load(Relaxed) {
-        return Running(None);
-    }
-    inflight()
-        .started
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(i, Instant::now());
-    Running(Some(i))
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let Some(i) = self.0 else { return };
-        let f = inflight();
-        f.started
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&i);
-        f.ended.fetch_add(1, SeqCst);
-    }
-}
-
-/// What the watchdog found: the job that ran past the timeout, for how long, and how many
-/// jobs had ended by then.
-pub struct Overrun {
-    pub job: u64,
-    /// Every other job still running at that moment.
-    pub others: Vec<u64>,
-    pub ran: Duration,
-    pub ended: u64,
-}
-
-/// The job-timeout watchdog of in-process strategies. Call on a thread of its own; returns when
-/// some job has run longer than `timeout` (never, if none does).
-///
-/// A thread cannot be killed from outside: Rust (like Ruby since `Thread#kill` was found
-/// unsafe) offers no way to stop a thread that does not cooperate, since it could die holding a
-/// lock or half-way through changing shared state. All the watchdog can honestly do is notice,
-/// and then the caller stops the whole process. It sees only jobs that started after
-/// [`track_inflight`]: call that before the first job, not from the watchdog's own thread.
-pub fn watchdog(timeout: Duration) -> Overrun {
-    let tick = (timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
-    loop {
-        std::thread::sleep(tick);
-        let f = inflight();
-        let started = f.started.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((&job, at)) = started
-            .iter()
-            .filter(|(_, at)| at.elapsed() >= timeout)
-            .min_by_key(|(_, at)| **at)
-        {
-            let mut others: Vec<u64> = started.keys().copied().filter(|&j| j != job).collect();
-            others.sort_unstable();
-            return Overrun {
-                job,
-                others,
-                ran: at.elapsed(),
-                ended: f.ended.load(SeqCst),
-            };
-        }
     }
 }
 

@@ -2,112 +2,102 @@
 //!
 //! A strategy decides *where* jobs run (a loop, threads, a pool, actors, tasks, processes); a
 //! workload decides *what* a job is. Emoji jobs are stateless and check their output; wallet jobs
-//! share one balance, and where that balance lives is the lesson of each strategy.
+//! share one balance, and where that balance lives is the lesson of each strategy. Faults break
+//! jobs on purpose; [`inflight`] counts the jobs running at once; [`app`] stands in for a booted
+//! application's memory.
 
+pub mod app;
 pub mod cpu;
 pub mod emoji;
 pub mod fault;
+pub mod inflight;
 pub mod trace;
 pub mod wallet;
 
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode, Workload};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Mutex;
-use std::time::Instant;
-use wallet::Account;
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 
-/// The jobs of one run, for strategies whose workers share one address space.
-///
-/// Every in-process strategy runs `job(i)` for each `i` in `0..items` on whatever worker it likes,
-/// then calls [`InProcess::finish`]. The wallet's account is chosen by `--sync`.
-pub struct InProcess {
-    spec: RunSpec,
-    account: Option<Box<dyn Account>>,
-    failures: Mutex<Vec<String>>,
-    /// Jobs not started because a stop was asked for (Ctrl-C, SIGTERM).
-    skipped: AtomicU64,
-    started: Instant,
+/// The jobs every strategy runs identically.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// item x prints the emoji U+1F400+x `--repeat` times, one write each
+    Emoji,
+    /// a balance of 100; jobs alternate +10/-10 as read, pause, write
+    Wallet,
+    /// pure computation of `--cost` million steps, self-checked: shows parallel speed-up
+    Cpu,
+    /// wait `--wait-ms` like a slow API call: shows what async buys for I/O-bound jobs
+    Sleep,
+    /// do nothing: what is left is the strategy's own cost per job
+    Noop,
 }
 
-impl InProcess {
-    pub fn new(spec: &RunSpec) -> Self {
-        let account = match spec.workload {
-            Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
-            _ => None,
-        };
-        InProcess {
-            spec: spec.clone(),
-            account,
-            failures: Mutex::new(Vec::new()),
-            skipped: AtomicU64::new(0),
-            started: Instant::now(),
+impl Workload {
+    pub const ALL: &'static [Workload] = &[
+        Workload::Emoji,
+        Workload::Wallet,
+        Workload::Cpu,
+        Workload::Sleep,
+        Workload::Noop,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Emoji => "emoji",
+            Workload::Wallet => "wallet",
+            Workload::Cpu => "cpu",
+            Workload::Sleep => "sleep",
+            Workload::Noop => "noop",
         }
     }
 
-    pub fn spec(&self) -> &RunSpec {
-        &self.spec
-    }
-
-    /// Perform job `i`. A failure is recorded, never propagated: one bad job must not stop a run.
-    /// A panic is caught and recorded as this job's failure, as Sidekiq rescues a job's
-    /// exception (an abort cannot be caught: it ends the process). After a stop was asked for
-    /// (Ctrl-C), jobs not yet started are skipped and counted.
-    pub fn job(&self, i: u64) {
-        if crate::sys::signals::stop_requested() {
-            self.skipped.fetch_add(1, SeqCst);
-            return;
-        }
-        let _running = fault::running(i);
-        let run = || {
-            if let Some(f) = &self.spec.fault {
-                f.strike(i);
+    pub fn about(self) -> &'static str {
+        match self {
+            Workload::Emoji => {
+                "item x of 0..items prints U+1F400+x `repeat` times, each its own write(2); correct when every emoji appears exactly `repeat` times"
             }
-            match &self.account {
-                Some(account) => {
-                    account.adjust(wallet::delta(i), self.spec.pause_us);
-                    Ok(())
-                }
-                None => perform_stateless(&self.spec, i),
+            Workload::Wallet => {
+                "a balance of 100; jobs alternate +10/-10 as read, pause, write; correct when the final balance is the expected one"
             }
-        };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => self.fail(format!("job {i}: {e}")),
-            Err(panic) => self.fail(format!("job {i}: panicked: {}", panic_message(&*panic))),
+            Workload::Cpu => {
+                "each job computes `cost` million dependent steps and checks its answer: CPU-bound, shows speed-up with cores"
+            }
+            Workload::Sleep => {
+                "each job waits `wait-ms` like a slow API call: I/O-bound, shows what async tasks save over threads and processes"
+            }
+            Workload::Noop => {
+                "each job does nothing: what is left is the strategy's own cost of handing out a job"
+            }
         }
     }
 
-    /// Record a failed job (e.g. a worker thread that panicked).
-    pub fn fail(&self, reason: String) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(reason);
-    }
-
-    /// The run's outcome, once every job has been handed out and joined.
-    pub fn finish(self, workers: usize) -> Outcome {
-        let work_s = self.started.elapsed().as_secs_f64();
-        let wallet = self.account.as_ref().map(|a| a.outcome(self.spec.items));
-        let skipped = self.skipped.load(SeqCst);
-        Outcome {
-            jobs: self.spec.items - skipped,
-            jobs_not_started: skipped,
-            stopped_by: (skipped > 0)
-                .then(crate::sys::signals::stop_signal)
-                .flatten()
-                .map(|s| s.as_str().to_owned()),
-            workers,
-            failures: self
-                .failures
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner()),
-            wallet,
-            work_s,
-            notes: Vec::new(),
-            ..Default::default()
+    /// Jobs when `--items` is not given: 51 emoji (0..=50, as in the talks), 100 wallet jobs
+    /// (an even count, so the expected balance is the starting 100), 16 cpu jobs (8 per core
+    /// here), 1000 sleeps or no-ops.
+    pub fn default_items(self) -> u64 {
+        match self {
+            Workload::Emoji => 51,
+            Workload::Wallet => 100,
+            Workload::Cpu => 16,
+            Workload::Sleep => 1000,
+            Workload::Noop => 1000,
         }
     }
+}
+
+/// Each workload's own knob: the same under every strategy. The defaults and limits live in
+/// the request layer (`concur::request`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Knobs {
+    /// Emoji: writes per item.
+    pub repeat: u64,
+    /// Wallet: microseconds between reading the balance and writing it back.
+    pub pause_us: u64,
+    /// Cpu: million computation steps per job.
+    pub cost: u64,
+    /// Sleep: milliseconds each job waits.
+    pub wait_ms: u64,
 }
 
 /// The text of a caught panic's payload.
@@ -122,23 +112,14 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Perform job `i` of a workload that keeps no shared state (everything but the wallet, whose
 /// account depends on where the strategy keeps it). The process strategies call this in their
 /// forked children, where a failure can only be reported as an exit status.
-pub fn perform_stateless(spec: &RunSpec, i: u64) -> Result<(), String> {
-    match spec.workload {
+pub fn perform_stateless(workload: Workload, knobs: &Knobs, i: u64) -> Result<(), String> {
+    match workload {
         Workload::Noop | Workload::Wallet => Ok(()),
-        Workload::Cpu => cpu::perform(i, spec.cost).map(drop),
+        Workload::Cpu => cpu::perform(i, knobs.cost).map(drop),
         Workload::Sleep => {
-            let _in_flight = crate::harness::inflight::enter();
-            std::thread::sleep(std::time::Duration::from_millis(spec.wait_ms));
+            std::thread::sleep(std::time::Duration::from_millis(knobs.wait_ms));
             Ok(())
         }
-        Workload::Emoji => emoji::perform(i, spec.repeat).map_err(|e| e.to_string()),
+        Workload::Emoji => emoji::perform(i, knobs.repeat).map_err(|e| e.to_string()),
     }
 }
-
-/// Sync modes any shared-memory strategy supports for the wallet, racy first (the default).
-pub const SHARED_MEMORY_SYNCS: &[SyncMode] = &[
-    SyncMode::None,
-    SyncMode::Mutex,
-    SyncMode::Atomic,
-    SyncMode::Actor,
-];

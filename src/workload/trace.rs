@@ -274,9 +274,9 @@ impl Schedule {
     }
 
     /// A schedule of `workers` workers drawn from `seed`: the same seed gives the same schedule on
-    /// every machine and every release (see [`SplitMix64`]).
+    /// every machine and every release (see [`crate::sys::ids::SplitMix64`]).
     pub fn from_seed(seed: u64, workers: usize) -> Schedule {
-        let mut rng = SplitMix64(seed);
+        let mut rng = crate::sys::ids::SplitMix64(seed);
         let mut pending: Vec<Step> = (0..workers)
             .map(|worker| Step {
                 write: false,
@@ -334,21 +334,6 @@ impl Schedule {
             .map(|s| format!("{}{}", if s.write { 'w' } else { 'r' }, s.worker + 1))
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014), spelled out rather than taken from a crate: a seeded
-/// schedule is a promise that `--seed 7` shows the same interleaving in every workshop, and a
-/// crate's generator may change its stream between releases.
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

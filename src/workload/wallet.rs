@@ -17,10 +17,78 @@
 
 use super::trace::{Op, Ticket, Trace};
 use crate::actor::{self, Addr, ReplyTo};
-use crate::strategy::spec::{SyncMode, WalletOutcome};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How a wallet update is protected. Each strategy declares which modes apply to it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncMode {
+    /// no protection: read, pause, write (loses updates under concurrency)
+    None,
+    /// a lock held across read, pause, write
+    Mutex,
+    /// the update is one indivisible atomic add after the pause
+    Atomic,
+    /// one actor owns the balance; jobs send it messages
+    Actor,
+    /// fork: the balance lives in a MAP_SHARED mapping every child reads and writes (racy)
+    Shared,
+    /// fork: the same shared mapping, each update one atomic add after the pause (exact)
+    SharedAtomic,
+    /// rpc: each update is one `adjust` call the server applies whole (exact)
+    Adjust,
+    /// Redis: one INCRBY per update, applied atomically by the server
+    Incr,
+    /// Redis: WATCH, read, pause, MULTI/SET/EXEC, retried when another write came first
+    Watch,
+}
+
+impl SyncMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::None => "none",
+            SyncMode::Mutex => "mutex",
+            SyncMode::Atomic => "atomic",
+            SyncMode::Actor => "actor",
+            SyncMode::Shared => "shared",
+            SyncMode::SharedAtomic => "shared-atomic",
+            SyncMode::Adjust => "adjust",
+            SyncMode::Incr => "incr",
+            SyncMode::Watch => "watch",
+        }
+    }
+}
+
+/// Wallet result: where the balance ended and what was expected.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WalletOutcome {
+    pub expected_balance: i64,
+    pub final_balance: i64,
+    /// Updates that were overwritten by a concurrent read-pause-write (the race made visible).
+    pub lost_updates: u64,
+}
+
+/// Expected final wallet balance after `items` jobs alternating +10, -10, +10, ...
+pub fn expected_balance(items: u64) -> i64 {
+    START + delta_sum(items)
+}
+
+/// Where each `--sync` mode of the shared-memory strategies is implemented: this file, and the
+/// item (`race --fix` prints it beside each fix).
+pub fn implemented_in(sync: SyncMode) -> String {
+    let item = match sync {
+        SyncMode::None => "Racy: Ledger::racy_update",
+        SyncMode::Mutex => "Locked",
+        SyncMode::Atomic => "AtomicAdd: Ledger::add_atomically",
+        SyncMode::Actor => "ActorAccount",
+        other => other.name(),
+    };
+    format!("{} ({item})", file!())
+}
 
 /// The starting balance.
 pub const START: i64 = 100;

@@ -20,7 +20,7 @@
 
 use crate::app::compare::Results;
 use crate::app::limits::Limits;
-use crate::strategy::spec::Workload;
+use crate::workload::Workload;
 use serde::Serialize;
 use std::fmt::Write;
 

@@ -20,13 +20,13 @@ pub mod floors;
 pub mod machine;
 pub mod render;
 
-use crate::cli::{Cli, Command, CompareArgs, RunArgs, MAX_APP_MB, MAX_ITEMS, MAX_WORKERS};
-use crate::error::{usage, UsageError};
+use crate::error::{is_usage, usage, Error};
 use crate::harness::{self, Measurement, Stream};
-use crate::strategy::spec::{RunSpec, SyncMode, Workload};
-use crate::strategy::{self, Memory, Props, StrategyInfo, STRATEGIES};
+use crate::request::{RunRequest, MAX_APP_MB, MAX_ITEMS, MAX_WORKERS};
+use crate::strategy::{Memory, Props, RunSpec, StrategyInfo, STRATEGIES};
+use crate::workload::wallet::SyncMode;
+use crate::workload::{Knobs, Workload};
 use anyhow::Context;
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use machine::Machine;
 use serde::Serialize;
@@ -163,11 +163,8 @@ pub struct Plan {
     pub runs: u32,
     pub workers: Option<u64>,
     pub items: Option<u64>,
-    pub repeat: u64,
-    pub pause_us: u64,
+    pub knobs: Knobs,
     pub sync: Option<SyncMode>,
-    pub cost: u64,
-    pub wait_ms: u64,
     pub app_mb: u64,
     pub sweep: Option<Sweep>,
     pub preset: Option<Preset>,
@@ -180,7 +177,7 @@ pub struct Plan {
 
 impl Plan {
     /// Resolve flags and preset; a combination that makes no sense is a usage error.
-    pub fn from_args(args: &CompareArgs) -> anyhow::Result<Plan> {
+    pub fn from_request(args: &CompareRequest) -> anyhow::Result<Plan> {
         let mut notes = Vec::new();
         let preset = args.preset;
         let mut sweep = args.sweep.clone();
@@ -216,14 +213,8 @@ impl Plan {
         if args.strategies.is_empty() {
             strategies.extend(STRATEGIES.iter().copied());
         } else {
-            for name in &args.strategies {
-                let Some(info) = strategy::find(name) else {
-                    return usage(format!(
-                        "unknown strategy '{name}' (valid: {})",
-                        strategy::names()
-                    ));
-                };
-                if !strategies.iter().any(|s| s.name == info.name) {
+            for &info in &args.strategies {
+                if !strategies.contains(&info) {
                     strategies.push(info);
                 }
             }
@@ -237,11 +228,8 @@ impl Plan {
                 .unwrap_or(DEFAULT_RUNS),
             workers: args.workers,
             items: args.items,
-            repeat: args.knobs.repeat,
-            pause_us: args.knobs.pause_us,
+            knobs: args.knobs,
             sync: args.sync,
-            cost: args.knobs.cost,
-            wait_ms: args.knobs.wait_ms,
             app_mb: args.app_mb.or(preset.map(Preset::app_mb)).unwrap_or(0),
             sweep,
             preset,
@@ -275,15 +263,10 @@ impl Plan {
         }
     }
 
-    /// The `run` arguments for one strategy at one point, and whether a worker count asked for
-    /// (by `--workers` or a workers sweep) does not apply to it. They are parsed by clap exactly
-    /// as `concur run` parses its command line, so `run`'s own defaults (and flags added to `run`
-    /// later) apply here unchanged.
-    pub fn run_args(
-        &self,
-        info: &StrategyInfo,
-        value: Option<u64>,
-    ) -> anyhow::Result<(RunArgs, bool)> {
+    /// The run of one strategy at one point, and whether a worker count asked for (by
+    /// `--workers` or a workers sweep) does not apply to it (`sequential` and `threads` fix
+    /// their own).
+    pub fn request(&self, info: &'static StrategyInfo, value: Option<u64>) -> (RunRequest, bool) {
         let (mut workers, mut items) = (self.workers, self.items);
         if let (Some(s), Some(v)) = (&self.sweep, value) {
             match s.axis {
@@ -292,56 +275,14 @@ impl Plan {
                 Axis::AppMb => {}
             }
         }
-        // sequential and threads fix their own count and reject --workers: don't pass it.
-        let takes_workers = info.default_workers.is_some();
-        let fixed = !takes_workers && workers.is_some();
-        let mut argv: Vec<String> = vec![
-            "concur".into(),
-            "run".into(),
-            "--quiet".into(),
-            "-s".into(),
-            info.name.into(),
-            "-w".into(),
-            value_name(self.workload),
-            "--repeat".into(),
-            self.repeat.to_string(),
-            "--pause-us".into(),
-            self.pause_us.to_string(),
-            "--cost".into(),
-            self.cost.to_string(),
-            "--wait-ms".into(),
-            self.wait_ms.to_string(),
-            "--app-mb".into(),
-            self.app_mb_at(value).to_string(),
-        ];
-        if let Some(n) = items {
-            argv.extend(["--items".into(), n.to_string()]);
-        }
-        if let Some(w) = workers.filter(|_| takes_workers) {
-            argv.extend(["--workers".into(), w.to_string()]);
-        }
-        if let Some(sync) = self.sync {
-            argv.extend(["--sync".into(), value_name(sync)]);
-        }
-        match Cli::try_parse_from(&argv) {
-            Ok(Cli {
-                command: Some(Command::Run(args)),
-            }) => Ok((args, fixed)),
-            Ok(_) => anyhow::bail!("internal: `concur run` arguments did not parse as a run"),
-            Err(e) => {
-                let msg = e.to_string();
-                let line = msg.lines().next().unwrap_or("invalid arguments");
-                usage(line.trim_start_matches("error: ").to_owned())
-            }
-        }
+        let fixed = !info.workers.takes_count() && workers.is_some();
+        let mut run = RunRequest::new(info, self.workload).workers_if_counted(workers);
+        run.items = items;
+        run.knobs = self.knobs;
+        run.sync = self.sync;
+        run.app_mb = self.app_mb_at(value);
+        (run, fixed)
     }
-}
-
-/// How clap spells a value on the command line (`-w emoji`, `--sync shared-atomic`).
-fn value_name<T: clap::ValueEnum>(v: T) -> String {
-    v.to_possible_value()
-        .map(|p| p.get_name().to_owned())
-        .unwrap_or_default()
 }
 
 fn command_line() -> String {
@@ -595,13 +536,30 @@ impl Results {
     }
 }
 
+/// `concur compare`, as asked: `None` is "the default" (or the preset's).
+#[derive(Clone, Debug)]
+pub struct CompareRequest {
+    pub workload: Workload,
+    /// Empty: every strategy.
+    pub strategies: Vec<&'static StrategyInfo>,
+    pub runs: Option<u32>,
+    pub workers: Option<u64>,
+    pub items: Option<u64>,
+    pub knobs: Knobs,
+    pub sync: Option<SyncMode>,
+    pub app_mb: Option<u64>,
+    pub out: PathBuf,
+    pub sweep: Option<Sweep>,
+    pub preset: Option<Preset>,
+}
+
 /// `concur compare`.
-pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
-    let plan = Plan::from_args(args)?;
+pub fn compare(args: &CompareRequest) -> anyhow::Result<()> {
+    let plan = Plan::from_request(args)?;
     let (mut points, specs) = prepare(&plan)?;
     // Fail before measuring anything if the report cannot be written.
     std::fs::create_dir_all(&plan.out)
-        .map_err(|e| UsageError(format!("cannot create --out {}: {e}", plan.out.display())))?;
+        .map_err(|e| Error::Usage(format!("cannot create --out {}: {e}", plan.out.display())))?;
     for note in &plan.notes {
         eprintln!("concur: note: {note}");
     }
@@ -635,7 +593,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     print!("{}", crate::app::compare::render::chart::render(&results));
     write_report(&results)?;
     match crate::sys::signals::interrupted() {
-        Some(sig) => Err(crate::error::Interrupted(sig).into()),
+        Some(sig) => Err(crate::error::Error::Interrupted(sig).into()),
         None => Ok(()),
     }
 }
@@ -654,7 +612,7 @@ fn prepare(plan: &Plan) -> anyhow::Result<(Vec<PointResult>, Specs)> {
     for value in plan.points() {
         let mut cells = Vec::new();
         for &info in &plan.strategies {
-            let (args, workers_fixed) = plan.run_args(info, value)?;
+            let (run, workers_fixed) = plan.request(info, value);
             let (status, prepared) = if skip_hook.split(',').any(|s| s.trim() == info.name) {
                 (
                     Status::Skipped(format!("{SKIP_ENV} asks to treat it as unavailable")),
@@ -663,12 +621,12 @@ fn prepare(plan: &Plan) -> anyhow::Result<(Vec<PointResult>, Specs)> {
             } else if let Some(why) = (info.unavailable)() {
                 (Status::Skipped(why), None)
             } else {
-                match crate::app::run::spec_from_args(&args) {
+                match run.resolve() {
                     Ok(spec) => {
                         runnable += 1;
                         (Status::Ok, Some(spec))
                     }
-                    Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+                    Err(e) if is_usage(&e) => {
                         let why = e.to_string();
                         first_refusal.get_or_insert(e);
                         (Status::Skipped(why), None)
@@ -942,6 +900,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy;
 
     #[test]
     fn parses_sweeps() {
@@ -955,64 +914,6 @@ mod tests {
         assert!(Sweep::parse("workers=0,2").is_err());
         assert!(Sweep::parse("workers=2,2").is_err());
         assert!(Sweep::parse("items=a").is_err());
-    }
-
-    fn plan(args: &[&str]) -> anyhow::Result<Plan> {
-        use clap::Parser;
-        let cli =
-            crate::cli::Cli::try_parse_from(["concur", "compare"].iter().chain(args).copied())?;
-        match cli.command {
-            Some(crate::cli::Command::Compare(a)) => Plan::from_args(&a),
-            _ => unreachable!("parsed a compare command"),
-        }
-    }
-
-    #[test]
-    fn presets_fill_in_what_flags_leave_out() {
-        let p = plan(&[]).unwrap();
-        assert_eq!(
-            (p.runs, p.app_mb, p.sweep.is_none()),
-            (DEFAULT_RUNS, 0, true)
-        );
-        assert_eq!(p.strategies.len(), STRATEGIES.len(), "all by default");
-
-        let p = plan(&["--preset", "workshop"]).unwrap();
-        assert_eq!((p.runs, p.app_mb), (5, 100));
-        assert_eq!(p.sweep.unwrap().describe(), "workers=1,8,32");
-
-        let p = plan(&["--preset", "workshop", "--runs", "1", "--app-mb", "0"]).unwrap();
-        assert_eq!((p.runs, p.app_mb), (1, 0), "explicit flags win");
-
-        let p = plan(&["--preset", "thorough", "--workers", "4"]).unwrap();
-        assert!(
-            p.sweep.is_none(),
-            "--workers replaces the preset's workers sweep"
-        );
-        assert_eq!(p.notes.len(), 1, "and says so");
-
-        let p = plan(&["--preset", "workshop", "--sweep", "items=10,20"]).unwrap();
-        assert_eq!(p.sweep.unwrap().axis, Axis::Items, "an explicit sweep wins");
-
-        let err = plan(&["--sweep", "app-mb=0,10", "--app-mb", "5"])
-            .err()
-            .unwrap();
-        assert!(err.downcast_ref::<UsageError>().is_some(), "{err}");
-
-        let p = plan(&["-s", "pool,threads,pool"]).unwrap();
-        let names: Vec<_> = p.strategies.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["pool", "threads"], "in the order given, once each");
-    }
-
-    #[test]
-    fn run_args_leave_workers_to_strategies_that_fix_their_own() {
-        let p = plan(&["--sweep", "workers=3,5"]).unwrap();
-        let threads = strategy::find("threads").unwrap();
-        let pool = strategy::find("pool").unwrap();
-        let (a, fixed) = p.run_args(threads, Some(5)).unwrap();
-        assert_eq!((a.workers, fixed), (None, true));
-        let (a, fixed) = p.run_args(pool, Some(5)).unwrap();
-        assert_eq!((a.workers, fixed), (Some(5), false));
-        assert_eq!(p.point_label(Some(5)), "workers=5");
     }
 
     #[test]
@@ -1059,8 +960,13 @@ mod tests {
         name: "fork",
         models: "test stand-in",
         props: strategy::THREADED,
-        default_workers: Some(4),
+        workers: strategy::Workers::Count(4),
         syncs: &[SyncMode::None],
+        needs_redis: false,
+        source: file!(),
+        wallet_in: None,
+        made_of: None,
+        floor: None,
         unavailable: strategy::available,
         run: |_| anyhow::bail!("not run in tests"),
     };

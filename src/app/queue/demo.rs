@@ -10,12 +10,21 @@
 
 use super::job::{self, Job};
 use super::{fetch, keys, open};
-use crate::cli::queue::DemoArgs;
 use crate::sys::redis_server::PrivateServer;
 use anyhow::Context;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct DemoRequest {
+    /// Jobs per trial (SleepJob of --wait-ms each)
+    pub items: u64,
+    /// Worker processes
+    pub workers: u64,
+    /// Milliseconds each job sleeps
+    pub wait_ms: u64,
+}
 
 /// Heartbeat of the demo's workers: a dead one is noticed after 3 of these.
 const HEARTBEAT: &str = "0.2";
@@ -32,7 +41,7 @@ struct Trial {
 }
 
 /// `concur queue-demo`.
-pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+pub fn run(args: &DemoRequest) -> anyhow::Result<()> {
     let server = PrivateServer::start()?;
     println!(
         "private redis-server at {} (pid {}); {} SleepJobs of {} ms, {} workers x 4 threads; the first gets kill -9 a third of the way in\n",
@@ -78,7 +87,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 }
 
 fn trial(
-    args: &DemoArgs,
+    args: &DemoRequest,
     url: &str,
     fetch: &'static str,
     logs: &std::path::Path,

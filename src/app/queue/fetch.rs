@@ -19,8 +19,17 @@
 //! `BLMOVE` on one of them (BLMOVE takes a single source list) for at most the fetch timeout.
 
 use super::keys;
-use crate::cli::queue::FetchMode;
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FetchMode {
+    /// BLMOVE each job into this worker's processing list; removed when done; a reaper requeues
+    /// the lists of dead workers
+    Reliable,
+    /// BRPOP: the job leaves Redis when fetched; a worker killed mid-job loses it
+    Basic,
+}
 
 /// What a worker writes about itself in `concur:processes` (kept until it exits cleanly or is
 /// reaped): enough for a reaper to find its processing lists and for `stats` to show it.

@@ -225,32 +225,7 @@ pub fn fail(job: &mut Job, failure: &Failure, default_max: u64, jitter: u64) -> 
     }
 }
 
-/// A 24-hex-digit job id, like Sidekiq's `SecureRandom.hex(12)`: unique, not secret. `seed`
-/// names the batch (a pid and a clock), `i` the job in it.
-pub fn jid(seed: &str, i: u64) -> String {
-    let seed = seed.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    let a = splitmix64(seed ^ i);
-    let b = splitmix64(a ^ i.rotate_left(32));
-    format!("{a:016x}{:08x}", b as u32)
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// `<pid>-<hex nanos>`: a seed for [`jid`] that differs between processes and runs.
-pub fn batch_seed() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    format!("{}-{:x}", std::process::id(), nanos)
-}
+pub use crate::sys::ids::{batch_seed, jid};
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 //! the shared engine that lets an app outgrow one machine. Services meet failures a single run
 //! never does, and this module is about those:
 //!
-//! - a worker killed with `kill -9` mid-job: with plain BRPOP ([`crate::cli::queue::FetchMode::Basic`]) the
+//! - a worker killed with `kill -9` mid-job: with plain BRPOP ([`fetch::FetchMode::Basic`]) the
 //!   job has already left Redis and is lost; with reliable fetch it sits in the worker's
 //!   processing list until a *reaper* (every worker runs one) sees the dead worker's heartbeat
 //!   expire and moves it back ([`fetch`]);
@@ -27,13 +27,52 @@ pub mod job;
 pub mod stats;
 pub mod worker;
 
-use crate::cli::queue::{EnqueueArgs, RedisArgs, RetryArgs};
-use crate::error::{usage, UsageError};
+use crate::error::{usage, Error};
 use crate::sys::redis_server::{connect, env_url, redact};
+use crate::workload::Workload;
 use anyhow::Context;
 use job::{now, Job};
 use serde_json::Value;
 use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EnqueueRequest {
+    /// What each job does (emoji, cpu, sleep, noop; wallet is `run`-only)
+    pub workload: Workload,
+    /// Jobs to enqueue [default: 51 for emoji, 16 for cpu, 1000 for sleep and noop, 1 with --flaky]
+    pub items: Option<u64>,
+    /// The queue to push to
+    pub queue: String,
+    /// Emoji: prints per job
+    pub repeat: u64,
+    /// Cpu: million computation steps per job
+    pub cost: u64,
+    /// Sleep: milliseconds each job waits
+    pub wait_ms: u64,
+    /// Enqueue FlakyJob instead: a no-op that fails its first K attempts (to see retries, the
+    /// schedule and the dead set)
+    pub flaky: Option<u64>,
+    /// Retries for these jobs (0 = dead on first failure) [default: the worker's --max-retries]
+    pub retry: Option<u64>,
+    /// Run after this long (seconds) (e.g. 30s, 1.5m, 250ms, 2h): into the schedule set, not the queue
+    pub in_s: Option<f64>,
+    /// Run at this time: Unix seconds or UTC RFC 3339 (2026-11-25T18:00:00Z)
+    pub at: Option<f64>,
+    /// Print each job's jid on stdout, one per line
+    pub print_jids: bool,
+    /// `--redis-url`, else REDIS_URL.
+    pub redis_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryRequest {
+    /// The job to re-enqueue now (looked up in the dead set, then the retry set)
+    pub jid: Option<String>,
+    /// Re-enqueue every job in the dead set
+    pub all_dead: bool,
+    /// `--redis-url`, else REDIS_URL.
+    pub redis_url: Option<String>,
+}
 
 /// Every key the queue uses.
 pub mod keys {
@@ -76,8 +115,8 @@ pub const DEAD_MAX: isize = 10_000;
 /// The Redis URL for a queue command: `--redis-url`, else `REDIS_URL`, checked to answer PING.
 /// There is deliberately no private server here: enqueue, worker and stats are separate
 /// processes that must share one Redis.
-pub fn redis_url(args: &RedisArgs, command: &str) -> anyhow::Result<String> {
-    let (url, source) = match (&args.redis_url, env_url()) {
+pub fn redis_url(flag: Option<&str>, command: &str) -> anyhow::Result<String> {
+    let (url, source) = match (flag.map(str::to_owned), env_url()) {
         (Some(u), _) => (u.clone(), "--redis-url"),
         (None, Some(u)) => (u, "REDIS_URL"),
         (None, None) => {
@@ -86,7 +125,7 @@ pub fn redis_url(args: &RedisArgs, command: &str) -> anyhow::Result<String> {
             ))
         }
     };
-    crate::strategy::redis::check_url(&url, source).map_err(UsageError)?;
+    crate::strategy::redis::check_url(&url, source).map_err(Error::Usage)?;
     Ok(url)
 }
 
@@ -99,102 +138,14 @@ pub fn open(url: &str) -> anyhow::Result<(redis::Client, redis::Connection)> {
     Ok((client, con))
 }
 
-/// `30`, `1.5s`, `250ms`, `2m`, `1h` -> seconds.
-pub fn parse_duration_s(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else if let Some(n) = t.strip_suffix('d') {
-        (n, 86400.0)
-    } else {
-        (t, 1.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && (v * mult) <= 366.0 * 86400.0 => Ok(v * mult),
-        _ => Err(format!(
-            "'{s}' is not a duration (e.g. 30s, 1.5m, 250ms, 2h; at most a year)"
-        )),
-    }
-}
-
-/// Unix seconds (`1764093600`, `@1764093600`) or UTC RFC 3339 (`2026-11-25T18:00:00Z`) -> Unix
-/// seconds.
-pub fn parse_time(s: &str) -> Result<f64, String> {
-    let bad = || format!("'{s}' is not a time: use Unix seconds or UTC like 2026-11-25T18:00:00Z");
-    let t = s.trim().trim_start_matches('@');
-    if let Ok(v) = t.parse::<f64>() {
-        return if v >= 0.0 { Ok(v) } else { Err(bad()) };
-    }
-    let t = t
-        .strip_suffix('Z')
-        .or_else(|| t.strip_suffix("+00:00"))
-        .ok_or_else(bad)?;
-    let (date, time) = t.split_once(['T', ' ']).ok_or_else(bad)?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|p| p.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    let hms: Vec<f64> = time
-        .split(':')
-        .map(|p| p.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    if d.len() != 3
-        || !(2..=3).contains(&hms.len())
-        || !(1..=12).contains(&d[1])
-        || !(1..=31).contains(&d[2])
-    {
-        return Err(bad());
-    }
-    let days = days_from_civil(d[0], d[1], d[2]);
-    let secs = hms[0] * 3600.0 + hms[1] * 60.0 + hms.get(2).copied().unwrap_or(0.0);
-    Ok(days as f64 * 86400.0 + secs)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `2026-11-25 09:30:02 UTC`.
-pub fn fmt_time(unix: f64) -> String {
-    let secs = unix.floor() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // civil_from_days, the inverse of the above.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
+pub use crate::sys::time::fmt_time;
 
 /// Job `i`'s arguments.
 type ArgsFn = Box<dyn Fn(u64) -> Vec<Value>>;
 
 /// `concur enqueue`.
-pub fn enqueue(args: &EnqueueArgs) -> anyhow::Result<()> {
-    use crate::strategy::spec::Workload;
+pub fn enqueue(args: &EnqueueRequest) -> anyhow::Result<()> {
+    use crate::workload::Workload;
     let items = match (args.items, args.flaky) {
         (Some(n), _) => n,
         (None, Some(_)) => 1,
@@ -227,7 +178,7 @@ pub fn enqueue(args: &EnqueueArgs) -> anyhow::Result<()> {
             )
         }
     };
-    let url = redis_url(&args.redis, "enqueue")?;
+    let url = redis_url(args.redis_url.as_deref(), "enqueue")?;
     let (_, mut con) = open(&url)?;
     let retry: Value = args.retry.map_or(Value::Bool(true), Value::from);
     let at = args.at.or(args.in_s.map(|d| now() + d));
@@ -358,8 +309,8 @@ pub fn move_to_dead(
 /// `concur retry JID` / `concur retry --all-dead`: move jobs from the dead (or retry) set back
 /// onto their queues now. The job keeps its `retry_count`, so a retried dead job gets one more
 /// attempt (its next failure is past the limit: dead again), as in Sidekiq.
-pub fn retry(args: &RetryArgs) -> anyhow::Result<()> {
-    let url = redis_url(&args.redis, "retry")?;
+pub fn retry(args: &RetryRequest) -> anyhow::Result<()> {
+    let url = redis_url(args.redis_url.as_deref(), "retry")?;
     let (_, mut con) = open(&url)?;
     let mut moved = 0;
     let sets: &[&str] = if args.all_dead {
@@ -400,7 +351,9 @@ pub fn retry(args: &RetryArgs) -> anyhow::Result<()> {
         }
     }
     match (&args.jid, moved) {
-        (Some(jid), 0) => Err(UsageError(format!("no job {jid} in the dead or retry set")).into()),
+        (Some(jid), 0) => {
+            Err(Error::Usage(format!("no job {jid} in the dead or retry set")).into())
+        }
         _ => {
             if args.all_dead {
                 println!(
@@ -410,27 +363,5 @@ pub fn retry(args: &RetryArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_times_parse() {
-        assert_eq!(parse_duration_s("30").unwrap(), 30.0);
-        assert_eq!(parse_duration_s("250ms").unwrap(), 0.25);
-        assert_eq!(parse_duration_s("1.5m").unwrap(), 90.0);
-        assert_eq!(parse_duration_s("2h").unwrap(), 7200.0);
-        assert!(parse_duration_s("soon").is_err());
-        assert!(parse_duration_s("-1s").is_err());
-        assert_eq!(parse_time("1764093600").unwrap(), 1764093600.0);
-        assert_eq!(parse_time("1970-01-02T00:00:01Z").unwrap(), 86401.0);
-        assert_eq!(parse_time("2026-11-25T18:00:00Z").unwrap(), 1_795_629_600.0);
-        assert!(parse_time("tomorrow").is_err());
-        assert!(parse_time("2026-11-25T18:00:00+02:00").is_err());
-        assert_eq!(fmt_time(1_795_629_600.0), "2026-11-25 18:00:00 UTC");
-        assert_eq!(fmt_time(0.0), "1970-01-01 00:00:00 UTC");
     }
 }

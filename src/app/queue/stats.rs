@@ -7,10 +7,21 @@
 use super::fetch;
 use super::job::{now, Job};
 use super::{keys, open, redis_url};
-use crate::cli::queue::StatsArgs;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct StatsRequest {
+    /// Redraw every --interval seconds until Ctrl-C, like top
+    pub watch: bool,
+    /// Seconds between redraws with --watch
+    pub interval: f64,
+    /// One JSON object on stdout
+    pub json: bool,
+    /// `--redis-url`, else REDIS_URL.
+    pub redis_url: Option<String>,
+}
 
 #[derive(Debug, Serialize)]
 pub struct QueueStat {
@@ -219,8 +230,8 @@ pub fn render(s: &Snapshot) -> String {
 }
 
 /// `concur stats`.
-pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
-    let url = redis_url(&args.redis, "stats")?;
+pub fn run(args: &StatsRequest) -> anyhow::Result<()> {
+    let url = redis_url(args.redis_url.as_deref(), "stats")?;
     let (_, mut con) = open(&url)?;
     if args.json {
         println!("{}", serde_json::to_string(&snapshot(&mut con)?)?);

@@ -22,15 +22,15 @@
 //! (`mutex`, `redis-incr`, `rpc`, ...), so a strategy added to the registry brings its fixes into
 //! the matrix without a line changed here.
 
-use crate::cli::{Cli, Command, RaceArgs, RunArgs};
-use crate::error::{usage, UsageError};
+use crate::error::{usage, Error};
 use crate::harness::{self, Stream};
-use crate::strategy::spec::{RunSpec, SyncMode};
-use crate::strategy::{self, Memory, StrategyInfo};
+use crate::request::RunRequest;
+use crate::strategy::{self, Failure, Memory, RunSpec, StrategyInfo};
 use crate::workload::trace::{self, Event, Op, Schedule, Trace};
-use crate::workload::wallet::START;
+use crate::workload::wallet::{SyncMode, START};
+use crate::workload::Workload;
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
@@ -157,50 +157,7 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-/// True if the strategy's workers live in this process, so trials can run (and be traced) here.
-fn in_process(info: &StrategyInfo) -> bool {
-    info.props.memory == Memory::Shared && !info.props.needs_server
-}
-
-/// The strategy's racy mode: `none` if it has one, else its default.
-fn racy_sync(info: &StrategyInfo) -> SyncMode {
-    if info.syncs.contains(&SyncMode::None) {
-        SyncMode::None
-    } else {
-        info.syncs[0]
-    }
-}
-
-/// The source file (and item) that implements `sync` for `strategy`.
-pub fn implemented_in(strategy: &str, sync: SyncMode) -> String {
-    const WALLET: &str = "src/workload/wallet.rs";
-    match strategy {
-        "sequential" | "threads" | "pool" | "rayon" | "actors" => match sync {
-            SyncMode::None => format!("{WALLET} (Racy: Ledger::racy_update)"),
-            SyncMode::Mutex => format!("{WALLET} (Locked)"),
-            SyncMode::Atomic => format!("{WALLET} (AtomicAdd: Ledger::add_atomically)"),
-            SyncMode::Actor => format!("{WALLET} (ActorAccount)"),
-            #[allow(unreachable_patterns)]
-            other => format!("{WALLET} ({})", other.name()),
-        },
-        "futures" => format!(
-            "src/strategy/futures.rs (AsyncAccount::{})",
-            match sync {
-                SyncMode::None => "Racy",
-                SyncMode::Mutex => "Locked",
-                SyncMode::Atomic => "Atomic",
-                SyncMode::Actor => "Actor",
-                #[allow(unreachable_patterns)]
-                _ => "?",
-            }
-        ),
-        "rayon_pool" => "src/strategy/rayon_pool.rs".to_owned(),
-        "sqlite-fork" => "src/strategy/sqlite.rs".to_owned(),
-        other => format!("src/strategy/{other}.rs"),
-    }
-}
-
-/// The path part of [`implemented_in`].
+/// The path part of [`StrategyInfo::wallet_source`].
 #[cfg(test)]
 fn file_path(described: &str) -> &str {
     described.split(' ').next().unwrap_or(described)
@@ -297,46 +254,19 @@ fn resolve_fixes(
     Ok((rows, notes))
 }
 
-/// The spec of one trial, validated exactly as `concur run` validates it. The arguments go
-/// through clap as `concur run` would parse them, so `run`'s defaults (and flags added later)
-/// apply here unchanged.
+/// The spec of one trial, checked exactly as `concur run` checks a run.
 fn trial_spec(
-    args: &RaceArgs,
-    info: &StrategyInfo,
+    args: &RaceRequest,
+    info: &'static StrategyInfo,
     sync: SyncMode,
     workers: Option<u64>,
 ) -> anyhow::Result<RunSpec> {
-    let sync_name = sync
-        .to_possible_value()
-        .map(|v| v.get_name().to_owned())
-        .unwrap_or_else(|| sync.name().to_owned());
-    let mut argv: Vec<String> = [
-        "concur", "run", "-s", info.name, "-w", "wallet", "--quiet", "--sync", &sync_name,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv.extend([
-        "--items".to_owned(),
-        args.items.to_string(),
-        "--pause-us".to_owned(),
-        args.pause_us.to_string(),
-    ]);
-    if let Some(w) = workers {
-        argv.extend(["--workers".to_owned(), w.to_string()]);
-    }
-    let run_args: RunArgs = match Cli::try_parse_from(&argv) {
-        Ok(Cli {
-            command: Some(Command::Run(a)),
-        }) => a,
-        Ok(_) => anyhow::bail!("internal: `concur run` arguments did not parse as a run"),
-        Err(e) => {
-            let msg = e.to_string();
-            let line = msg.lines().next().unwrap_or("invalid arguments");
-            return usage(line.trim_start_matches("error: ").to_owned());
-        }
-    };
-    crate::app::run::spec_from_args(&run_args)
+    let mut run = RunRequest::new(info, Workload::Wallet);
+    run.sync = Some(sync);
+    run.items = Some(args.items);
+    run.knobs.pause_us = args.pause_us;
+    run.workers = workers;
+    run.resolve()
 }
 
 /// Workers for a trial of `info`: the user's `--workers` where the strategy has a worker count,
@@ -344,8 +274,8 @@ fn trial_spec(
 /// child at a time, like one Resque worker, and would never race).
 /// For a strategy without a worker count the user's `--workers` is passed on for `run`'s
 /// validation to refuse, except in fix rows (`main == false`), where it was meant for another row.
-fn race_workers(args: &RaceArgs, info: &StrategyInfo, main: bool) -> Option<u64> {
-    match info.default_workers {
+fn race_workers(args: &RaceRequest, info: &StrategyInfo, main: bool) -> Option<u64> {
+    match info.workers.default_count() {
         Some(default) => Some(args.workers.unwrap_or((default as u64).max(2))),
         None if main => args.workers,
         None => None,
@@ -365,7 +295,7 @@ struct Ran {
     final_balance: i64,
     lost_updates: u64,
     expected_balance: i64,
-    failures: Vec<String>,
+    failures: Vec<Failure>,
     notes: Vec<String>,
     trace: Option<Arc<Trace>>,
 }
@@ -459,7 +389,7 @@ struct Series {
     expected_balance: i64,
     timeline: Option<Timeline>,
     notes: Vec<String>,
-    failures: Vec<String>,
+    failures: Vec<Failure>,
 }
 
 fn run_series(
@@ -571,18 +501,41 @@ anything: a process per job needs memory it explicitly shares or a server to own
     })
 }
 
+/// `concur race`, as asked.
+#[derive(Clone, Debug)]
+pub struct RaceRequest {
+    pub strategy: &'static StrategyInfo,
+    pub trials: u64,
+    /// Jobs per trial.
+    pub items: u64,
+    pub workers: Option<u64>,
+    pub pause_us: u64,
+    /// `--schedule STEPS`: one forced interleaving every trial.
+    pub schedule: Option<String>,
+    /// `--seed N`: a schedule per trial drawn from N.
+    pub seed: Option<u64>,
+    /// `--fix` tokens (empty token: every sync of the raced strategy).
+    pub fix: Vec<String>,
+    /// Every trial a measured child process.
+    pub harness: bool,
+    pub json: bool,
+}
+
+/// Limits for `race`.
+pub const MAX_TRIALS: u64 = 100_000;
+pub const MAX_RACE_ITEMS: u64 = 10_000;
+
 /// `concur race`.
-pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
-    let info = strategy::find(&args.strategy)
-        .ok_or_else(|| UsageError(format!("unknown strategy '{}'", args.strategy)))?;
+pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
+    let info = args.strategy;
     let mode = match (&args.schedule, args.seed) {
-        (Some(text), _) => Mode::Schedule(Schedule::parse(text).map_err(UsageError)?),
+        (Some(text), _) => Mode::Schedule(Schedule::parse(text).map_err(Error::Usage)?),
         (None, Some(seed)) => Mode::Seed(seed),
         (None, None) => Mode::Random,
     };
-    let sync = racy_sync(info);
+    let sync = info.racy_sync();
     let spec = trial_spec(args, info, sync, race_workers(args, info, true))?;
-    let harness = args.harness || !in_process(info);
+    let harness = args.harness || !info.in_process();
     let mut notes = Vec::new();
     if !matches!(mode, Mode::Random) {
         if harness {
@@ -648,7 +601,7 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
                 continue;
             }
             let fspec = trial_spec(args, finfo, fsync, race_workers(args, finfo, false))?;
-            let fharness = args.harness || !in_process(finfo);
+            let fharness = args.harness || !finfo.in_process();
             let fs = run_series(finfo, &fspec, fharness, &Mode::Random, args.trials)?;
             let mut row = make_row(finfo, &fspec, fharness, &fs);
             if let Some(n) = isolation_note(finfo, fspec.items, &fs.trials) {
@@ -681,7 +634,7 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
         trials: args.trials,
         items: spec.items,
         workers: spec.workers,
-        pause_us: spec.pause_us,
+        pause_us: spec.knobs.pause_us,
         expected_balance: series.expected_balance,
         losing_trials: losing(&series.trials),
         lost_updates: lost(&series.trials),
@@ -689,7 +642,7 @@ pub fn race(args: &RaceArgs) -> anyhow::Result<()> {
         balances: histogram(&series.trials),
         per_trial: series.trials,
         timeline: series.timeline,
-        file: implemented_in(info.name, sync),
+        file: info.wallet_source(sync),
         fixes,
         notes,
     };
@@ -723,7 +676,7 @@ fn make_row(info: &StrategyInfo, spec: &RunSpec, harness: bool, s: &Series) -> R
     Row {
         strategy: info.name.to_owned(),
         sync: spec.sync.name().to_owned(),
-        file: implemented_in(info.name, spec.sync),
+        file: info.wallet_source(spec.sync),
         path: if harness { "harness" } else { "in-process" },
         trials: s.trials.len() as u64,
         losing_trials: losing(&s.trials),
@@ -959,7 +912,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         for info in strategy::STRATEGIES {
             for &sync in info.syncs {
-                let described = implemented_in(info.name, sync);
+                let described = info.wallet_source(sync);
                 let path = file_path(&described);
                 assert!(
                     root.join(path).exists(),

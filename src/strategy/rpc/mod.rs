@@ -26,10 +26,12 @@ pub mod client;
 pub mod proto;
 
 use super::fork::{self, Ending, PROCESSES};
-use super::{available, Props, StrategyInfo};
-use crate::error::UsageError;
+use super::{available, Floor, Props, Setup, StrategyInfo, Workers};
+use crate::error::Error;
 use crate::strategy::rpc::client::{Client, ProtoError, Request, Response};
-use crate::strategy::spec::{Outcome, RunSpec, SyncMode, Workload};
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
+use crate::workload::wallet::SyncMode;
+use crate::workload::Workload;
 use crate::workload::{self, wallet};
 use anyhow::Context;
 use nix::unistd::Pid;
@@ -50,8 +52,20 @@ pub const INFO: StrategyInfo = StrategyInfo {
         needs_server: true,
         ..PROCESSES
     },
-    default_workers: Some(2),
+    workers: Workers::Count(2),
     syncs: &[SyncMode::Adjust, SyncMode::None],
+    needs_redis: false,
+    source: file!(),
+    wallet_in: None,
+    made_of: None,
+    floor: Some(Floor {
+        per_job: "unix socket round trip",
+        setup: Some(Setup {
+            primitive: "fork+_exit+waitpid",
+            short: "fork",
+            per_worker: true,
+        }),
+    }),
     unavailable: available,
     run,
 };
@@ -235,19 +249,20 @@ fn perform(server: &mut Client, spec: &RunSpec, i: u64) -> anyhow::Result<()> {
                 Response::Balance { balance, version } => (balance, version),
                 other => anyhow::bail!("unexpected reply to get: {other:?}"),
             };
-            wallet::pause(spec.pause_us);
+            wallet::pause(spec.knobs.pause_us);
             server.call(&Request::Set {
                 balance: balance + wallet::delta(i),
                 based_on: version,
             })?;
         }
         (Workload::Wallet, _) => {
-            wallet::pause(spec.pause_us);
+            wallet::pause(spec.knobs.pause_us);
             server.call(&Request::Adjust {
                 delta: wallet::delta(i),
             })?;
         }
-        _ => workload::perform_stateless(spec, i).map_err(anyhow::Error::msg)?,
+        _ => workload::perform_stateless(spec.workload, &spec.knobs, i)
+            .map_err(anyhow::Error::msg)?,
     }
     Ok(())
 }
@@ -285,7 +300,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             }
             Err(e) => {
                 failed = Some(
-                    UsageError(format!(
+                    Error::Usage(format!(
                         "cannot fork an rpc worker: {e:#} (out of processes or memory? try fewer --workers)"
                     ))
                     .into(),
@@ -379,27 +394,33 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             .map(|e| e.to_string())
             .unwrap_or_else(|| "ended".into());
         if timed_out.contains_key(&Pid::from_raw(pid)) {
-            failures.push(format!(
-                "job {job}: ran past --job-timeout {}; worker {pid} {how}",
-                crate::sys::units::seconds(timeout.unwrap_or_default().as_secs_f64())
+            failures.push(Failure::job(
+                job,
+                format!(
+                    "ran past --job-timeout {}; worker {pid} {how}",
+                    crate::sys::units::seconds(timeout.unwrap_or_default().as_secs_f64())
+                ),
             ));
         } else {
-            failures.push(format!("job {job}: worker {pid} hung up mid-job: {how}"));
+            failures.push(Failure::job(
+                job,
+                format!("worker {pid} hung up mid-job: {how}"),
+            ));
         }
         explained.insert(pid);
     }
     for (pid, ending) in &ended {
         if !ending.ok() && !explained.contains(&pid.as_raw()) {
-            failures.push(format!("worker {pid} {ending}"));
+            failures.push(Failure::run(format!("worker {pid} {ending}")));
         }
     }
     let popped = server.next.load(SeqCst).min(spec.items);
-    let stopped_by = crate::sys::signals::stop_signal().map(|s| s.as_str().to_owned());
-    if popped < spec.items && stopped_by.is_none() {
-        failures.push(format!(
+    let stop = Stop::requested();
+    if popped < spec.items && stop.is_none() {
+        failures.push(Failure::run(format!(
             "{} jobs never ran: no worker was left to take them",
             spec.items - popped
-        ));
+        )));
     }
     let wallet = (spec.workload == Workload::Wallet).then(|| server.ledger.outcome(spec.items));
     let notes = vec![format!(
@@ -413,12 +434,12 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         jobs: popped,
         workers: spec.workers,
         failures,
-        jobs_not_started: if stopped_by.is_some() {
+        jobs_not_started: if stop.is_some() {
             spec.items - popped
         } else {
             0
         },
-        stopped_by: stopped_by.filter(|_| popped < spec.items),
+        stop: stop.filter(|_| popped < spec.items),
         jobs_timed_out: timed_out.len() as u64,
         hang_detected_s,
         wallet,

@@ -5,9 +5,9 @@
 //! move the headline), with the wall-time spread beside them so a reader can judge the noise.
 
 use crate::app::compare::{PointResult, Results, Status, Summary};
-use crate::strategy::spec::Workload;
 use crate::strategy::Memory;
 use crate::sys::units::{bytes, seconds};
+use crate::workload::Workload;
 use std::fmt::Write;
 
 /// Column headers, in order.
@@ -181,10 +181,10 @@ pub fn heading(results: &Results, point: &PointResult) -> String {
     }
     match plan.workload {
         Workload::Cpu => {
-            let _ = write!(h, " · cost {}M steps per job", plan.cost);
+            let _ = write!(h, " · cost {}M steps per job", plan.knobs.cost);
         }
         Workload::Sleep => {
-            let _ = write!(h, " · wait {} ms per job", plan.wait_ms);
+            let _ = write!(h, " · wait {} ms per job", plan.knobs.wait_ms);
         }
         _ => {}
     }

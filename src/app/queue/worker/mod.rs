@@ -29,10 +29,10 @@
 //! simply ends with it; its requeued copy runs again: at-least-once); USR1 SIGKILLs running fork
 //! children (their jobs fail and follow the retry schedule); USR2 pauses fetching; CONT resumes.
 
+use crate::app::queue::fetch::FetchMode;
 use crate::app::queue::fetch::{self, Fetched, Fetcher, Registration};
 use crate::app::queue::job::{self, now, Failure, Job, Next};
 use crate::app::queue::{keys, open, redis_url, DEAD_MAX, RESPONSE_TIMEOUT};
-use crate::cli::queue::{FetchMode, WorkerArgs};
 use crate::sys::redis_server::connect;
 use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal};
@@ -40,6 +40,36 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct WorkerRequest {
+    /// Queues to fetch from, in priority order
+    pub queues: Vec<String>,
+    /// Jobs at once: threads, or with --fork concurrent child processes
+    pub concurrency: u64,
+    /// Fork a child process per job (Resque) instead of running jobs on threads (Sidekiq)
+    pub fork: bool,
+    /// How jobs are taken from the queue
+    pub fetch: FetchMode,
+    /// Retries for a failing job with "retry": true, then the dead set
+    pub max_retries: u64,
+    /// Multiply retry delays by this (0.001 turns Sidekiq's minutes into milliseconds, for tests
+    /// and demos); the schedule is logged unscaled
+    pub time_scale: f64,
+    /// Seconds between heartbeats; a worker silent for 3 of them is presumed dead and its jobs
+    /// in flight are requeued by any other worker's reaper
+    pub heartbeat: f64,
+    /// Exit once the queues, the retry and schedule sets and every processing list are empty
+    /// (so it waits for scheduled jobs and retries, however far off)
+    pub exit_when_empty: bool,
+    /// Count each finished jid in the hash concur:done (jid -> times run), to check that no job
+    /// was lost or run twice
+    pub record_jids: bool,
+    /// Log every job, not only failures, retries and reaps
+    pub verbose: bool,
+    /// `--redis-url`, else REDIS_URL.
+    pub redis_url: Option<String>,
+}
 
 /// How long a processor thread blocks in one BLMOVE/BRPOP (it checks for QUIT in between).
 const THREAD_BLOCK_S: f64 = 1.0;
@@ -112,7 +142,7 @@ struct Current {
 /// Everything the main loop and the processors share.
 struct Worker {
     id: String,
-    args: WorkerArgs,
+    args: WorkerRequest,
     reg: Registration,
     client: redis::Client,
     stop: AtomicU8,
@@ -437,8 +467,8 @@ impl Clock {
 }
 
 /// `concur worker`.
-pub fn run(args: &WorkerArgs) -> anyhow::Result<()> {
-    let url = redis_url(&args.redis, "worker")?;
+pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
+    let url = redis_url(args.redis_url.as_deref(), "worker")?;
     let signals = Signals::install().context("blocking the worker's signals")?;
     let (client, mut con) = open(&url)?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
