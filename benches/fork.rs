@@ -16,28 +16,29 @@
 //!
 //! Run: `cargo bench --bench fork`. The number to compare is time per job (per iteration).
 
+use concur::sys::process::SingleThreaded;
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+/// The fork token of this process, which criterion's statistics threads share.
+fn forker() -> SingleThreaded {
+    // SAFETY: every child forked here makes only system calls before `_exit` (the bare child
+    // none at all; the strategy's child prctl, getppid and sigaction, then a no-op job), which
+    // is `assume`'s contract: no allocation, no lock another thread could hold at the fork.
+    unsafe { SingleThreaded::assume() }
+}
+
 fn bare_fork_exit_waitpid() {
-    // SAFETY: the child only calls `_exit`, which is async-signal-safe (see the module docs).
-    match unsafe { nix::unistd::fork() }.expect("fork") {
-        nix::unistd::ForkResult::Child => {
-            // SAFETY: ends the child at once, running nothing inherited from the parent.
-            unsafe { libc::_exit(0) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
-            black_box(status);
-        }
-    }
+    let child = forker().fork_bare(|| 0).expect("fork");
+    let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
+    black_box(status);
 }
 
 /// The strategy's per-job path on a no-op job, `iters` jobs in one `run_jobs` call.
 fn strategy_jobs(iters: u64) -> Duration {
     let start = Instant::now();
-    let failures = concur::strategy::fork::run_jobs(iters, 1, |i| {
+    let failures = concur::strategy::fork::run_jobs(&forker(), iters, 1, |i| {
         black_box(i);
         0
     })
@@ -149,7 +150,7 @@ fn socket_round_trip(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     group.bench_function("unix socket round trip", |b| {
         b.iter_custom(|iters| {
-            concur::app::limits::socket_round_trip_from_any_thread(iters).expect("the echo child")
+            concur::app::limits::socket_round_trip_with(&forker(), iters).expect("the echo child")
         })
     });
     group.finish();

@@ -12,10 +12,12 @@
 
 use crate::actor::{self, ReplyTo};
 use crate::error::usage;
+use crate::sys::process::SingleThreaded;
 use crate::sys::units;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -79,78 +81,52 @@ pub fn own_threads() -> u64 {
     crate::sys::proc::threads(std::process::id() as i32).unwrap_or(0)
 }
 
-fn ensure_single_threaded(what: &str) -> anyhow::Result<()> {
-    let n = own_threads();
-    if n != 1 {
-        anyhow::bail!("{what}: this process has {n} threads; fork must happen single-threaded");
-    }
-    Ok(())
-}
-
 /// fork, `_exit(0)` in the child, waitpid in the parent: `n` times.
 fn fork_exit_wait(n: u64) -> anyhow::Result<Duration> {
-    use nix::sys::wait::waitpid;
-    use nix::unistd::{fork, ForkResult};
-    ensure_single_threaded("fork+_exit+waitpid")?;
+    let forker = SingleThreaded::check().context("fork+_exit+waitpid")?;
     let start = Instant::now();
     for _ in 0..n {
-        // SAFETY: this process is single-threaded (checked above), so the child cannot inherit a
-        // lock held by another thread; the child only calls the async-signal-safe `_exit`.
-        match unsafe { fork() }.context("fork")? {
-            // SAFETY: `_exit` is async-signal-safe and skips atexit handlers and stdio flushing,
-            // which belong to the parent.
-            ForkResult::Child => unsafe { libc::_exit(0) },
-            ForkResult::Parent { child } => {
-                waitpid(child, None).context("waitpid")?;
-            }
-        }
+        let child = forker.fork_bare(|| 0)?;
+        nix::sys::wait::waitpid(child, None).context("waitpid")?;
     }
     Ok(start.elapsed())
 }
 
 /// A one-byte ping-pong with a forked echo process over a Unix socket pair: `n` round trips.
 fn socket_round_trip(n: u64) -> anyhow::Result<Duration> {
-    ensure_single_threaded("Unix-socket round trip")?;
-    socket_round_trip_from_any_thread(n)
+    let forker = SingleThreaded::check().context("Unix-socket round trip")?;
+    socket_round_trip_with(&forker, n)
 }
 
-/// [`socket_round_trip`] without its single-thread check, for criterion (`benches/fork.rs`),
-/// whose statistics threads exist when it forks. Tolerable only because the echo child makes
-/// nothing but system calls (read, write, `_exit`): no allocation, no lock another thread
-/// could have held at the fork.
-pub fn socket_round_trip_from_any_thread(n: u64) -> anyhow::Result<Duration> {
-    use nix::sys::wait::waitpid;
-    use nix::unistd::{fork, ForkResult};
+/// [`socket_round_trip`] with a fork token from the caller: criterion (`benches/fork.rs`), whose
+/// statistics threads exist when it forks, passes an assumed one, which the echo child allows:
+/// it makes nothing but system calls (read, write, `_exit`), no allocation, no lock another
+/// thread could have held at the fork.
+pub fn socket_round_trip_with(forker: &SingleThreaded, n: u64) -> anyhow::Result<Duration> {
     let (mut ours, mut theirs) = UnixStream::pair()?;
-    // SAFETY: the child only reads and writes a socket it owns (plain syscalls, no allocation,
-    // no lock) and leaves with `_exit`, so a lock held by another thread at the fork cannot
-    // matter; `socket_round_trip` also checks that there is no other thread.
-    match unsafe { fork() }.context("fork")? {
-        ForkResult::Child => {
-            drop(ours);
-            let mut b = [0u8; 1];
-            while let Ok(1) = theirs.read(&mut b) {
-                if theirs.write_all(&b).is_err() {
-                    break;
-                }
+    let ours_fd = ours.as_raw_fd();
+    // The child owns `theirs` (the parent's copy goes with the closure) and closes its copy of
+    // `ours`, so that the parent's close is an end of file for it.
+    let child = forker.fork_bare(move || {
+        let _ = nix::unistd::close(ours_fd);
+        let mut b = [0u8; 1];
+        while let Ok(1) = theirs.read(&mut b) {
+            if theirs.write_all(&b).is_err() {
+                break;
             }
-            // SAFETY: see fork_exit_wait.
-            unsafe { libc::_exit(0) }
         }
-        ForkResult::Parent { child } => {
-            drop(theirs);
-            let mut b = [7u8; 1];
-            let start = Instant::now();
-            for _ in 0..n {
-                ours.write_all(&b)?;
-                ours.read_exact(&mut b)?;
-            }
-            let took = start.elapsed();
-            drop(ours); // EOF: the echo child exits
-            waitpid(child, None).context("waitpid")?;
-            Ok(took)
-        }
+        0
+    })?;
+    let mut b = [7u8; 1];
+    let start = Instant::now();
+    for _ in 0..n {
+        ours.write_all(&b)?;
+        ours.read_exact(&mut b)?;
     }
+    let took = start.elapsed();
+    drop(ours); // EOF: the echo child exits
+    nix::sys::wait::waitpid(child, None).context("waitpid")?;
+    Ok(took)
 }
 
 fn thread_spawn_join(n: u64) -> anyhow::Result<Duration> {

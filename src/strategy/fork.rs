@@ -12,8 +12,8 @@
 //! # Fork safety
 //! `fork` copies only the calling thread. A lock another thread held at that moment (malloc's, the
 //! stdout lock, a runtime's) stays locked forever in the child. So the process that forks must be
-//! single-threaded: [`ensure_single_threaded`] checks `Threads: 1` in `/proc/self/status` before the
-//! first fork and refuses otherwise. The child then does only its job and leaves with
+//! single-threaded, and proves it with a [`SingleThreaded`] token: `Threads: 1` in
+//! `/proc/self/status` before the first fork, or no fork at all. The child then does only its job and leaves with
 //! `libc::_exit`, which runs no atexit handlers and flushes no stdio buffers it inherited (concur
 //! has none: the emoji are raw `write(2)`s). Every child asks to be killed if its parent dies
 //! (`PR_SET_PDEATHSIG`), and the parent `waitpid`s every child it forked: no zombies, no orphans.
@@ -39,12 +39,10 @@ use crate::workload::fault::FaultSpec;
 use crate::workload::wallet::{SyncMode, WalletOutcome};
 use crate::workload::Workload;
 use crate::workload::{self, wallet};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use std::collections::HashMap;
-use std::fmt;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -82,152 +80,35 @@ pub const PROCESSES: Props = Props {
 /// After SIGTERM, a job child that has not died gets SIGKILL this much later.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// Threads of the calling process, from `Threads:` in /proc/self/status.
-pub fn thread_count() -> anyhow::Result<u64> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .context("no Threads: line in /proc/self/status")
-}
-
-/// Refuse to fork from a process with more than one thread (see the module docs).
-pub fn ensure_single_threaded() -> anyhow::Result<()> {
-    let n = thread_count()?;
-    if n != 1 {
-        bail!(
-            "refusing to fork: this process has {n} threads, and a forked child inherits their \
-             locks but not the threads that would release them (fork needs Threads: 1)"
-        );
-    }
-    Ok(())
-}
-
-/// How a child process ended.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// `_exit(code)`; 0 is success.
-    Exited(i32),
-    /// Killed by a signal (the job crashed, or was killed).
-    Signaled(Signal),
-}
-
-impl Ending {
-    pub fn ok(self) -> bool {
-        self == Ending::Exited(0)
-    }
-}
-
-impl fmt::Display for Ending {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ending::Exited(code) => write!(f, "exited with status {code}"),
-            Ending::Signaled(sig) => write!(f, "killed by {}", sig.as_str()),
-        }
-    }
-}
-
-/// Fork a child that runs `job` and `_exit`s with the code it returns; returns the child's pid.
-///
-/// The caller must be single-threaded ([`ensure_single_threaded`]); `run` checks once before its
-/// first fork. A panic in the job is caught in the child (exit 101): unwinding must never carry
-/// a child back into the parent's code.
-pub fn spawn(job: impl FnOnce() -> i32) -> anyhow::Result<Pid> {
-    let parent = std::process::id();
-    // Anything left in Rust's stdout buffer would be copied into the child and printed twice.
-    // concur writes its output with raw write(2)s, so this is normally a no-op.
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    // SAFETY: the caller guarantees this process is single-threaded, so no lock can be held by a
-    // thread that does not exist in the child; the child runs only `job` and then `_exit`s.
-    match unsafe { nix::unistd::fork() }.context("fork failed")? {
-        ForkResult::Parent { child } => Ok(child),
-        ForkResult::Child => {
-            let code = in_child(parent, job);
-            // SAFETY: `_exit` ends the child at once, without running the parent's atexit handlers
-            // or flushing stdio buffers copied from the parent (which would print them twice).
-            unsafe { libc::_exit(code) }
-        }
-    }
-}
-
-fn in_child(parent: u32, job: impl FnOnce() -> i32) -> i32 {
-    // Die with the parent; and if it is already gone (we were re-parented before the prctl took
-    // effect), do not run the job at all.
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
-        || std::os::unix::process::parent_id() != parent
-    {
-        return 1;
-    }
-    crate::sys::signals::job_child_dispositions();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(101)
-}
-
-/// Block until any child ends; its pid and how it ended.
-pub fn reap_any() -> anyhow::Result<(Pid, Ending)> {
-    loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(pid, code)) => return Ok((pid, Ending::Exited(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _core)) => return Ok((pid, Ending::Signaled(sig))),
-            Ok(_) => continue, // stopped/continued: not an ending
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("waitpid failed"),
-        }
-    }
-}
-
-/// Block until the child `pid` ends; how it ended.
-pub fn reap_pid(pid: Pid) -> anyhow::Result<Ending> {
-    loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Ending::Exited(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ending::Signaled(sig)),
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).with_context(|| format!("waitpid({pid}) failed")),
-        }
-    }
-}
-
-/// Reap a child if one has ended, without blocking.
-pub fn try_reap() -> Option<(Pid, Ending)> {
-    use nix::sys::wait::WaitPidFlag;
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => return Some((pid, Ending::Exited(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => return Some((pid, Ending::Signaled(sig))),
-            Ok(WaitStatus::StillAlive) | Err(_) => return None,
-            Ok(_) => continue,
-        }
-    }
-}
+pub use crate::sys::process::{reap_any, reap_pid, try_reap, Ending, SingleThreaded};
 
 /// The Resque loop: for each job in `0..items`, fork a child that runs `job(i)` and exits with
 /// its return code, keeping at most `workers` children alive; reap them all. Returns one line per
 /// failed job (a `DirtyExit`: non-zero status or a signal). The run goes on after a failure.
 ///
-/// The caller must be single-threaded (see [`spawn`]). This is the whole per-job path of
-/// `-s fork`; `benches/fork.rs` measures it against a bare fork + `_exit` + `waitpid`.
+/// This is the whole per-job path of `-s fork`; `benches/fork.rs` measures it against a bare
+/// fork + `_exit` + `waitpid`.
 pub fn run_jobs(
+    forker: &SingleThreaded,
     items: u64,
     workers: usize,
     job: impl FnMut(u64) -> i32,
 ) -> anyhow::Result<Vec<Failure>> {
-    Ok(run_jobs_with(items, workers, None, job)?.failures)
+    Ok(run_jobs_with(forker, items, workers, None, job)?.failures)
 }
 
 /// [`run_jobs`], plus a job timeout (a child running longer is sent SIGTERM, then SIGKILL after
 /// [`KILL_GRACE`], and its job is failed) and a graceful stop: once
 /// [`crate::sys::signals::stop_requested`], no new child is forked and the running ones are waited for.
 pub fn run_jobs_with(
+    forker: &SingleThreaded,
     items: u64,
     workers: usize,
     timeout: Option<Duration>,
     mut job: impl FnMut(u64) -> i32,
 ) -> anyhow::Result<Jobs> {
     let mut next = 0..items;
-    run_queue(workers, timeout, || Ok(next.next()), |i, _| job(i))
+    run_queue(forker, workers, timeout, || Ok(next.next()), |i, _| job(i))
 }
 
 /// What [`run_queue`] saw.
@@ -257,6 +138,7 @@ struct Running {
 /// Resque's worker reserves a job before it forks, so the child only performs it; `-s resque`
 /// uses this with `next` = LPOP.
 pub fn run_queue<T>(
+    forker: &SingleThreaded,
     workers: usize,
     timeout: Option<Duration>,
     mut next: impl FnMut() -> anyhow::Result<Option<T>>,
@@ -306,7 +188,7 @@ pub fn run_queue<T>(
                 return Err(e);
             }
         };
-        match spawn(|| job(i, payload)) {
+        match forker.fork(|| job(i, payload)) {
             Ok(pid) => {
                 out.started += 1;
                 alive.insert(
@@ -455,12 +337,12 @@ pub fn perform_in_child(
 }
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
-    ensure_single_threaded()?;
+    let forker = SingleThreaded::check()?;
     let fault = spec.fault;
     let started = Instant::now();
     let wallet = Wallet::for_spec(spec)?;
     let timeout = spec.job_timeout_ms.map(Duration::from_millis);
-    let jobs = run_jobs_with(spec.items, spec.workers, timeout, |i| {
+    let jobs = run_jobs_with(&forker, spec.items, spec.workers, timeout, |i| {
         // Everything here runs in the child.
         perform_in_child(spec, wallet.as_ref(), fault, i)
     })?;
@@ -609,16 +491,6 @@ impl Drop for SharedLedger {
 mod tests {
     use super::*;
 
-    // These tests never fork: the test harness is multi-threaded, which is the point of the first.
-
-    #[test]
-    fn refuses_to_fork_from_a_multithreaded_process() {
-        let _other =
-            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
-        let err = ensure_single_threaded().unwrap_err().to_string();
-        assert!(err.contains("refusing to fork"), "{err}");
-    }
-
     #[test]
     fn shared_ledger_keeps_the_same_books_as_the_ledger() {
         let l = SharedLedger::new(4).unwrap();
@@ -631,15 +503,5 @@ mod tests {
         l.add_atomically(-10);
         let o = l.outcome(4);
         assert_eq!((o.final_balance, o.lost_updates), (90, 1));
-    }
-
-    #[test]
-    fn endings_read_like_resque() {
-        assert_eq!(
-            Ending::Signaled(Signal::SIGKILL).to_string(),
-            "killed by SIGKILL"
-        );
-        assert!(Ending::Exited(0).ok());
-        assert!(!Ending::Exited(1).ok());
     }
 }

@@ -106,6 +106,7 @@ fn work(
 
 /// The pool: the workers, the queue position, and the books.
 struct Pool<'a> {
+    forker: &'a fork::SingleThreaded,
     spec: &'a RunSpec,
     wallet: Option<&'a Wallet>,
     fault: Option<crate::workload::fault::FaultSpec>,
@@ -129,7 +130,7 @@ impl Pool<'_> {
             .chain([parent_end.as_raw_fd()])
             .collect();
         let (spec, wallet, fault) = (self.spec, self.wallet, self.fault);
-        let pid = fork::spawn(move || {
+        let pid = self.forker.fork(move || {
             for fd in inherited {
                 let _ = nix::unistd::close(fd);
             }
@@ -289,11 +290,12 @@ fn reap(pid: Pid) -> anyhow::Result<Ending> {
 }
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
-    fork::ensure_single_threaded()?;
+    let forker = fork::SingleThreaded::check()?;
     let fault = spec.fault;
     let started = Instant::now();
     let wallet = Wallet::for_spec(spec)?;
     let mut pool = Pool {
+        forker: &forker,
         spec,
         wallet: wallet.as_ref(),
         fault,

@@ -43,7 +43,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     // Starting redis-server spawns a process, not a thread: we stay forkable.
-    fork::ensure_single_threaded()?;
+    let forker = fork::SingleThreaded::check()?;
     let fault = spec.fault;
     let RunRedis {
         server,
@@ -68,6 +68,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let mut pops = 0u64;
     let timeout = spec.job_timeout_ms.map(std::time::Duration::from_millis);
     let failures = fork::run_queue(
+        &forker,
         spec.workers,
         timeout,
         || {

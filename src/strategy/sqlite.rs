@@ -465,7 +465,7 @@ fn run_threads(spec: &RunSpec) -> anyhow::Result<Outcome> {
 }
 
 fn run_processes(spec: &RunSpec) -> anyhow::Result<Outcome> {
-    fork::ensure_single_threaded()?;
+    let forker = fork::SingleThreaded::check()?;
     let started = Instant::now();
     let dir = private_dir()?;
     let path = dir.path().join("jobs.db");
@@ -474,7 +474,7 @@ fn run_processes(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let mut alive = std::collections::HashSet::new();
     let mut spawn_error = None;
     for _ in 0..spec.workers {
-        let spawned = fork::spawn(|| {
+        let spawned = forker.fork(|| {
             let name = format!("pid:{}", std::process::id());
             match worker(&path, spec, &name, Crash::Kill) {
                 Ok(()) => 0,

@@ -3,6 +3,7 @@
 
 pub mod ids;
 pub mod proc;
+pub mod process;
 pub mod redis_server;
 pub mod signals;
 pub mod time;

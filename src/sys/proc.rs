@@ -76,6 +76,11 @@ pub fn threads(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(17)?.parse().ok()
 }
 
+/// Threads of this process.
+pub fn own_threads() -> Option<u64> {
+    threads(std::process::id() as i32)
+}
+
 /// Resident set size of `pid` in bytes, from /proc/PID/statm (cheap: no page-table walk).
 pub fn rss(pid: i32) -> Option<u64> {
     let statm = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;

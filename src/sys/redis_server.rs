@@ -138,20 +138,8 @@ impl PrivateServer {
             // Its own process group: a terminal's Ctrl-C goes to concur, which stops taking
             // jobs; the server must stay up for the jobs still running, and is stopped after.
             .process_group(0);
-        let parent = std::process::id() as i32;
-        // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
-        // getppid(2), both async-signal-safe; it allocates nothing and takes no lock.
-        unsafe {
-            cmd.pre_exec(move || {
-                // SIGTERM, not SIGKILL: redis shuts down cleanly and removes its socket.
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
-                // If our parent died before the line above, nobody would ever signal us.
-                if nix::unistd::getppid().as_raw() != parent {
-                    return Err(std::io::Error::other("parent exited before exec"));
-                }
-                Ok(())
-            })
-        };
+        // SIGTERM, not SIGKILL: redis shuts down cleanly and removes its socket.
+        super::process::die_with_parent(&mut cmd, nix::sys::signal::Signal::SIGTERM);
         let started = Instant::now();
         let child = cmd
             .spawn()

@@ -12,7 +12,6 @@ use super::job::{self, Job};
 use super::{fetch, keys, open};
 use crate::sys::redis_server::PrivateServer;
 use anyhow::Context;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -137,19 +136,7 @@ fn trial(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
-        let parent = std::process::id();
-        // SAFETY: runs in the forked child before exec; prctl(2) and getppid(2) are
-        // async-signal-safe, and the only allocation (the error on a dead parent) is safe too:
-        // the demo never starts a thread, so no lock can be held across the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-                if nix::unistd::getppid().as_raw() != parent as i32 {
-                    return Err(std::io::Error::other("parent exited before exec"));
-                }
-                Ok(())
-            })
-        };
+        crate::sys::process::die_with_parent(&mut cmd, nix::sys::signal::Signal::SIGKILL);
         workers.push((cmd.spawn().context("starting a worker")?, log));
     }
     let started = Instant::now();

@@ -268,7 +268,7 @@ fn perform(server: &mut Client, spec: &RunSpec, i: u64) -> anyhow::Result<()> {
 }
 
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
-    fork::ensure_single_threaded()?;
+    let forker = fork::SingleThreaded::check()?;
     let timeout = spec.job_timeout_ms.map(Duration::from_millis);
     let mut timed_out: HashMap<Pid, (u64, Instant, bool)> = HashMap::new();
     let mut hang_detected_s = None;
@@ -289,7 +289,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let mut ended: HashMap<Pid, Ending> = HashMap::new();
     let mut failed: Option<anyhow::Error> = None;
     for _ in 0..spec.workers {
-        let spawned = fork::spawn(|| {
+        let spawned = forker.fork(|| {
             // The worker needs the server's address, not its listening socket.
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&listener));
             worker(&path, spec)

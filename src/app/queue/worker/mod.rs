@@ -739,7 +739,10 @@ struct ChildJob {
 }
 
 fn fork_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> anyhow::Result<()> {
-    use crate::strategy::fork::{ensure_single_threaded, try_reap, Ending};
+    use crate::sys::process::{try_reap, Ending, SingleThreaded};
+    // The whole loop runs on this one thread: fetching, heartbeats, the scheduler and the
+    // reaper take turns between waits for children, so the process can fork.
+    let forker = SingleThreaded::check()?;
     let mut fetcher = Fetcher::new(w.args.fetch, &w.id, &w.reg.queues);
     let mut children: HashMap<i32, ChildJob> = HashMap::new();
     let mut killed_by_usr1: Vec<i32> = Vec::new();
@@ -836,8 +839,7 @@ fn fork_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> anyho
                         let _ = w.bury(con, &fetcher, &fetched, &e);
                     }
                     Ok(job) => {
-                        ensure_single_threaded()?;
-                        let (pid, report) = fork_job(&job)?;
+                        let (pid, report) = fork_job(&forker, &job)?;
                         if w.args.verbose {
                             w.log(&format!(
                                 "start jid={} class={} attempt={} child={pid} t={:.3}",
@@ -878,10 +880,13 @@ fn fork_loop(w: &Arc<Worker>, s: &Signals, con: &mut redis::Connection) -> anyho
 }
 
 /// Fork a child that runs `job`; its pid and the read end of its failure report.
-fn fork_job(job: &Job) -> anyhow::Result<(i32, std::fs::File)> {
+fn fork_job(
+    forker: &crate::sys::process::SingleThreaded,
+    job: &Job,
+) -> anyhow::Result<(i32, std::fs::File)> {
     let (read, write) = nix::unistd::pipe().context("pipe for a child's report")?;
     let child_job = job.clone();
-    let pid = crate::strategy::fork::spawn(move || {
+    let pid = forker.fork(move || {
         // The parent blocks its signals (see the module docs); the child must die of TERM, QUIT
         // and USR1's SIGKILL like any process, so it unblocks them.
         let _ = SigSet::all().thread_unblock();

@@ -1,0 +1,232 @@
+//! Processes: forking only where it is safe, reaping every child, and how a child ended.
+//!
+//! # Fork safety, proved by a token
+//! `fork(2)` copies only the calling thread. A lock that another thread held at that moment
+//! (malloc's, the stdout lock, a runtime's) stays locked for ever in the child. So a process may
+//! fork only while it has one thread, and concur makes that a value rather than a promise:
+//! [`SingleThreaded::check`] reads `Threads:` in `/proc/self/status` and returns a token only
+//! when it is 1, and every fork goes through the token ([`SingleThreaded::fork`]). The token is
+//! neither `Send` nor `Sync`, so it cannot be handed to another thread; debug builds (and so the
+//! test suite) check the thread count again before every fork, so a caller that starts a thread
+//! while it holds the token is caught by the tests.
+//!
+//! The one way around the check is [`SingleThreaded::assume`], an `unsafe fn` for criterion's
+//! benches, whose statistics threads exist when they fork: its contract is that every child does
+//! nothing but system calls before `_exit`.
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Threads of the calling process, from `Threads:` in /proc/self/status.
+pub fn thread_count() -> anyhow::Result<u64> {
+    super::proc::own_threads().context("reading Threads: in /proc/self/status")
+}
+
+/// Proof that this process had one thread when it was checked: the precondition of `fork`.
+pub struct SingleThreaded {
+    /// False for [`SingleThreaded::assume`]: nothing was checked, nothing is re-checked.
+    checked: bool,
+    /// Neither `Send` nor `Sync`: the proof stays on the thread that made it.
+    _here: PhantomData<*const ()>,
+}
+
+impl SingleThreaded {
+    /// The token, if this process has exactly one thread; an error that says why not otherwise.
+    pub fn check() -> anyhow::Result<SingleThreaded> {
+        let n = thread_count()?;
+        if n != 1 {
+            anyhow::bail!(
+                "refusing to fork: this process has {n} threads, and a forked child inherits \
+                 their locks but not the threads that would release them (fork needs Threads: 1)"
+            );
+        }
+        Ok(SingleThreaded {
+            checked: true,
+            _here: PhantomData,
+        })
+    }
+
+    /// The token without the check.
+    ///
+    /// # Safety
+    /// Every child forked with it must make nothing but async-signal-safe calls (system calls,
+    /// no allocation, no lock) until it `_exit`s, or the process must really be single-threaded.
+    pub unsafe fn assume() -> SingleThreaded {
+        SingleThreaded {
+            checked: false,
+            _here: PhantomData,
+        }
+    }
+
+    /// Fork a child that runs `job` and `_exit`s with the code it returns; the child's pid.
+    ///
+    /// The child first asks to be killed when its parent dies (and gives up at once if the
+    /// parent is already gone), ignores SIGINT and dies on SIGTERM (see
+    /// [`super::signals::job_child_dispositions`]), and catches a panic in `job` (exit 101):
+    /// unwinding must never carry a child back into the parent's code.
+    pub fn fork(&self, job: impl FnOnce() -> i32) -> anyhow::Result<Pid> {
+        let parent = std::process::id();
+        self.fork_bare(move || {
+            // Die with the parent; and if it is already gone (we were re-parented before the
+            // prctl took effect), do not run the job at all.
+            if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+                || std::os::unix::process::parent_id() != parent
+            {
+                return 1;
+            }
+            super::signals::job_child_dispositions();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(101)
+        })
+    }
+
+    /// Fork a child that runs `child` and `_exit`s with its code at once: no parent-death signal,
+    /// no dispositions, no panic guard. The floor `concur limits` measures, and what
+    /// [`SingleThreaded::fork`] builds on.
+    pub fn fork_bare(&self, child: impl FnOnce() -> i32) -> anyhow::Result<Pid> {
+        debug_assert!(
+            !self.checked || matches!(thread_count(), Ok(1)),
+            "a SingleThreaded token was used after another thread started"
+        );
+        // Anything left in Rust's stdout buffer would be copied into the child and printed
+        // twice. concur writes its output with raw write(2)s, so this is normally a no-op.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        // SAFETY: `self` proves this process was single-threaded when checked, and it cannot
+        // have left this thread; so no lock can be held by a thread that does not exist in the
+        // child (or, for `assume`, the child makes only async-signal-safe calls). The child
+        // runs only `child` and then `_exit`s.
+        match unsafe { nix::unistd::fork() }.context("fork failed")? {
+            ForkResult::Parent { child } => Ok(child),
+            ForkResult::Child => {
+                let code = child();
+                // SAFETY: `_exit` ends the child at once, without running the parent's atexit
+                // handlers or flushing stdio buffers copied from the parent.
+                unsafe { libc::_exit(code) }
+            }
+        }
+    }
+}
+
+/// Make the program `cmd` starts die by `sig` when this thread's process dies, even by
+/// SIGKILL; if this process is already gone when the child gets to exec, the exec fails.
+///
+/// The parent-death signal is tied to the *calling thread*: call this from a thread that
+/// outlives the child (a main thread).
+pub fn die_with_parent(cmd: &mut std::process::Command, sig: Signal) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as i32;
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
+    // getppid(2), both async-signal-safe; it allocates nothing (the error is a raw OS error,
+    // not a boxed message) and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(sig)?;
+            // If our parent died before the line above, nobody would ever signal us.
+            if nix::unistd::getppid().as_raw() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+}
+
+/// How a child process ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `_exit(code)`; 0 is success.
+    Exited(i32),
+    /// Killed by a signal (the job crashed, or was killed).
+    Signaled(Signal),
+}
+
+impl Ending {
+    pub fn ok(self) -> bool {
+        self == Ending::Exited(0)
+    }
+
+    fn of(status: WaitStatus) -> Option<(Pid, Ending)> {
+        match status {
+            WaitStatus::Exited(pid, code) => Some((pid, Ending::Exited(code))),
+            WaitStatus::Signaled(pid, sig, _core) => Some((pid, Ending::Signaled(sig))),
+            _ => None, // stopped, continued, still alive: not an ending
+        }
+    }
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Exited(code) => write!(f, "exited with status {code}"),
+            Ending::Signaled(sig) => write!(f, "killed by {}", sig.as_str()),
+        }
+    }
+}
+
+/// Block until `pid` (or, with `None`, any child) ends; its pid and how it ended.
+fn reap(pid: Option<Pid>) -> anyhow::Result<(Pid, Ending)> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(status) => {
+                if let Some(ended) = Ending::of(status) {
+                    return Ok(ended);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waitpid failed"),
+        }
+    }
+}
+
+/// Block until any child ends; its pid and how it ended.
+pub fn reap_any() -> anyhow::Result<(Pid, Ending)> {
+    reap(None)
+}
+
+/// Block until the child `pid` ends; how it ended.
+pub fn reap_pid(pid: Pid) -> anyhow::Result<Ending> {
+    reap(Some(pid))
+        .map(|(_, ending)| ending)
+        .with_context(|| format!("waiting for child {pid}"))
+}
+
+/// Reap a child if one has ended, without blocking.
+pub fn try_reap() -> Option<(Pid, Ending)> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(status) => {
+                if let Some(ended) = Ending::of(status) {
+                    return Some(ended);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // These tests never fork: the test harness is multi-threaded, which is the point of the first.
+
+    #[test]
+    fn refuses_to_fork_from_a_multithreaded_process() {
+        let _other =
+            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
+        let err = SingleThreaded::check().err().unwrap().to_string();
+        assert!(err.contains("refusing to fork"), "{err}");
+    }
+
+    #[test]
+    fn endings_read_like_resque() {
+        assert_eq!(
+            Ending::Signaled(Signal::SIGKILL).to_string(),
+            "killed by SIGKILL"
+        );
+        assert_eq!(Ending::Exited(3).to_string(), "exited with status 3");
+        assert!(Ending::Exited(0).ok() && !Ending::Exited(1).ok());
+    }
+}
