@@ -41,28 +41,46 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<Measurement> {
     Ok(m)
 }
 
+/// `""` for one, `"s"` (or `plural`) otherwise.
+fn s(n: impl Into<u64>, plural: &'static str) -> &'static str {
+    if n.into() == 1 {
+        ""
+    } else {
+        plural
+    }
+}
+
 /// The human summary of one run.
 pub fn summary(m: &Measurement) -> String {
-    let mut out = String::new();
-    let sync = if m.expected_balance.is_some() {
-        format!(" · sync {}", m.sync)
-    } else {
-        String::new()
+    let mut out = header(m);
+    measured(&mut out, m);
+    chaos(&mut out, m);
+    verdict(&mut out, m);
+    out
+}
+
+/// `concur: STRATEGY · WORKLOAD · N jobs · W workers [· sync S] [· app MB]`.
+fn header(m: &Measurement) -> String {
+    let sync = match m.expected_balance {
+        Some(_) => format!(" · sync {}", m.sync),
+        None => String::new(),
     };
-    let _ = writeln!(
-        out,
-        "concur: {} · {} · {} jobs · {} worker{}{sync}{}",
+    let app = match m.app_mb {
+        0 => String::new(),
+        mb => format!(" · app {mb} MiB"),
+    };
+    format!(
+        "concur: {} · {} · {} jobs · {} worker{}{sync}{app}\n",
         m.strategy,
         m.workload.name(),
         m.jobs,
         m.workers,
-        if m.workers == 1 { "" } else { "s" },
-        if m.app_mb > 0 {
-            format!(" · app {} MiB", m.app_mb)
-        } else {
-            String::new()
-        }
-    );
+        s(m.workers as u64, "s"),
+    )
+}
+
+/// Time, CPU, memory and the process tree, as the harness measured them from outside.
+fn measured(out: &mut String, m: &Measurement) {
     let _ = writeln!(
         out,
         "  wall      {}  (work {} inside the child)",
@@ -85,10 +103,14 @@ pub fn summary(m: &Measurement) -> String {
         out,
         "  tree      peak {} thread{}, {} process{}",
         m.peak_threads,
-        if m.peak_threads == 1 { "" } else { "s" },
+        s(m.peak_threads, "s"),
         m.peak_processes,
-        if m.peak_processes == 1 { "" } else { "es" }
+        s(m.peak_processes, "es")
     );
+}
+
+/// The fault injected, and how long a hung job went unnoticed.
+fn chaos(out: &mut String, m: &Measurement) {
     if let Some(f) = &m.fault {
         let rss = if m.rss_start_bytes > 0 {
             format!(
@@ -106,15 +128,19 @@ pub fn summary(m: &Measurement) -> String {
             f.every
         );
     }
-    if let Some(s) = m.hang_detected_s {
+    if let Some(secs) = m.hang_detected_s {
         let _ = writeln!(
             out,
             "  hang      {} job{} past --job-timeout, the first found after {}",
             m.jobs_timed_out,
-            if m.jobs_timed_out == 1 { "" } else { "s" },
-            seconds(s)
+            s(m.jobs_timed_out, "s"),
+            seconds(secs)
         );
     }
+}
+
+/// The rate, the check, the notes, the first failures, and why a wallet lost updates.
+fn verdict(out: &mut String, m: &Measurement) {
     let _ = writeln!(out, "  rate      {:.0} jobs/s", m.jobs_per_s);
     let mark = if m.correct { "ok  " } else { "FAIL" };
     let _ = writeln!(out, "  check     {mark} {}", m.check);
@@ -137,5 +163,4 @@ pub fn summary(m: &Measurement) -> String {
                 .unwrap_or("mutex")
         );
     }
-    out
 }

@@ -60,7 +60,7 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     outcome.self_pss_bytes = crate::sys::proc::rss_pss(me)
         .map(|(_, pss)| pss)
         .unwrap_or(0);
-    write_outcome(&outcome, result)?;
+    super::wire::write_outcome(&outcome, result)?;
     wait_for_last_sample();
     Ok(())
 }
@@ -75,17 +75,6 @@ fn fail_on_request(strategy: &str) -> anyhow::Result<()> {
     if wanted.split(',').any(|s| s.trim() == strategy) {
         anyhow::bail!("'{strategy}' failed on purpose ({FAIL_ENV}={wanted})");
     }
-    Ok(())
-}
-
-/// The exit code of a measured child whose in-process job ran past `--job-timeout`; it leaves a
-/// partial outcome for the harness (like timeout(1)'s 124).
-pub const JOB_TIMEOUT_EXIT: i32 = 124;
-
-fn write_outcome(outcome: &Outcome, result: &Path) -> anyhow::Result<()> {
-    let tmp = result.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(outcome)?)?;
-    std::fs::rename(&tmp, result)?;
     Ok(())
 }
 
@@ -128,10 +117,10 @@ fn start_watchdog(timeout: Duration, result: std::path::PathBuf, rss_start: u64,
                 rss_end_bytes: crate::sys::proc::rss(std::process::id() as i32).unwrap_or(0),
                 ..Default::default()
             };
-            let _ = write_outcome(&outcome, &result);
+            let _ = super::wire::write_outcome(&outcome, &result);
             // SAFETY: `_exit` ends the process at once, hung threads included, without running
             // destructors that could wait for them; the outcome file is already written.
-            unsafe { libc::_exit(JOB_TIMEOUT_EXIT) }
+            unsafe { libc::_exit(super::wire::JOB_TIMEOUT_EXIT) }
         })
         .expect("spawning the job watchdog");
 }

@@ -1,9 +1,16 @@
 //! The harness: a run measured from outside. [`parent`] spawns `concur __exec`, samples its
-//! process tree and reaps it; [`child`] is that `__exec` side, which runs one strategy; the
-//! watchdog and the files they exchange sit beside them.
+//! process tree ([`sampler`]), counts its stdout ([`stream`]) and reaps it ([`reap`]); [`child`]
+//! is that `__exec` side, which runs one strategy; [`wire`] is the files they exchange, and
+//! [`measurement`] what comes out.
 
 pub mod child;
 pub mod inflight;
+pub mod measurement;
 pub mod parent;
+mod reap;
+mod sampler;
+mod stream;
+pub mod wire;
 
-pub use parent::*;
+pub use measurement::{stopped_error, Measurement, Stream};
+pub use parent::{measure, measure_with_stderr};

@@ -1,0 +1,251 @@
+//! What one measured run found: [`Measurement`], the `run --json` object and one row of
+//! `compare`'s results. It is made from the child's own [`Outcome`] and what the harness saw
+//! from outside ([`Sampled`]), and it carries the correctness check in one line.
+
+use crate::error::Error;
+use crate::strategy::{Failure, Outcome, RunSpec, Stop};
+use crate::workload::{emoji, Workload};
+use serde::Serialize;
+
+/// What to do with the child's emoji stream once it is counted.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Pass it on to our stdout as it arrives.
+    Show,
+    /// Count it and drop it (`--quiet`, `--json`, `compare`).
+    Discard,
+}
+
+/// One measured run: the `run --json` object and one row of `compare`'s results.
+#[derive(Clone, Debug, Serialize)]
+pub struct Measurement {
+    pub strategy: String,
+    pub workload: Workload,
+    pub jobs: u64,
+    pub workers: usize,
+    pub items: u64,
+    pub repeat: u64,
+    pub sync: String,
+    pub pause_us: u64,
+    pub app_mb: u64,
+    /// Harness clock, spawn to reap.
+    pub wall_s: f64,
+    /// The strategy's own clock inside the child (excludes process start-up and exit).
+    pub work_s: f64,
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    pub peak_rss_bytes: u64,
+    pub peak_pss_bytes: u64,
+    pub peak_threads: u64,
+    pub peak_processes: u64,
+    pub jobs_per_s: f64,
+    pub correct: bool,
+    /// One line: what the check found.
+    pub check: String,
+    pub failed_jobs: u64,
+    pub failures: Vec<Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_balance: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_balance: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_updates: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji_seen: Option<u64>,
+    /// Sleep workload: (peak RSS - RSS before the strategy) / peak jobs in flight (see
+    /// [`inflight`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_per_in_flight_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_in_flight: Option<u64>,
+    pub notes: Vec<String>,
+    /// Tree samples taken.
+    pub samples: u64,
+    /// CPU the sampler spent while the child ran (on its own core; the cost to compare with wall).
+    pub sampler_cpu_s: f64,
+    /// CPU of the last sample, taken while the child was stopped (excluded from wall).
+    pub final_sample_cpu_s: f64,
+    /// Descendants still alive after the child exited, killed and reaped by the harness.
+    pub orphans_killed: u64,
+    /// Why the run stopped before doing every job.
+    #[serde(rename = "stopped_by", skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Jobs never started because of that stop.
+    pub jobs_not_started: u64,
+    /// The measured child's own RSS before the strategy ran, and after (a kept leak shows here).
+    pub rss_start_bytes: u64,
+    pub rss_end_bytes: u64,
+    /// `--fault`, when one was injected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::workload::fault::FaultSpec>,
+    /// Jobs killed or abandoned for running past `--job-timeout`.
+    pub jobs_timed_out: u64,
+    /// From a hung job's start to the moment it was dealt with (the first one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hang_detected_s: Option<f64>,
+}
+
+/// A run that stopped early (Ctrl-C, SIGTERM, a job timeout in threads) has been reported; this
+/// is the error that gives the command its exit code: 130/143 for a signal, 1 for a timeout.
+pub fn stopped_error(m: &Measurement) -> anyhow::Result<()> {
+    let err = match m.stop {
+        None => return Ok(()),
+        Some(Stop::JobTimeout) => Error::RunFailed {
+            why: format!(
+                "the run was stopped: a job ran past --job-timeout, and '{}' cannot kill a thread",
+                m.strategy
+            ),
+            code: 1,
+        },
+        Some(_) => match crate::sys::signals::interrupted() {
+            Some(sig) => Error::Interrupted(sig),
+            None => Error::RunFailed {
+                why: "the measured run was stopped by a signal".into(),
+                code: 1,
+            },
+        },
+    };
+    Err(err.into())
+}
+
+/// What the harness measured from outside.
+pub(super) struct Sampled {
+    pub wall_s: f64,
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    pub peak_rss_bytes: u64,
+    pub peak_pss_bytes: u64,
+    pub peak_threads: u64,
+    pub peak_processes: u64,
+    pub samples: u64,
+    pub sampler_cpu_s: f64,
+    pub final_sample_cpu_s: f64,
+    pub orphans_killed: u64,
+}
+
+/// Is the run's result right, and what did the check find, in one line? A stopped run is not
+/// right, whatever its jobs did.
+fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, String) {
+    let failed_jobs = outcome.failures.len() as u64;
+    if let Some(why) = &outcome.stop {
+        return (
+            false,
+            match why {
+                Stop::Killed(_) => format!(
+                    "stopped by {why}: how many of {} jobs ran is unknown",
+                    spec.items
+                ),
+                _ => format!(
+                    "stopped by {why}: {} of {} jobs run, {} not started",
+                    outcome.jobs, spec.items, outcome.jobs_not_started
+                ),
+            },
+        );
+    }
+    // When some jobs never ran (every worker died), one failure line says so; counting it as a
+    // failed job among those that ran would read wrong ("3 of 10 jobs failed" for 2 and 10).
+    let failed = if outcome.jobs < spec.items && outcome.stop.is_none() {
+        format!(
+            "{failed_jobs} failures; {} of {} jobs ran",
+            outcome.jobs, spec.items
+        )
+    } else {
+        format!("{failed_jobs} of {} jobs failed", outcome.jobs)
+    };
+    match (&outcome.wallet, spec.workload) {
+        (Some(w), _) => {
+            // A lost update is a wrong result even when the balance happens to come out right
+            // (the +10s and -10s that were lost can cancel, and under fork none arrive at all).
+            let ok =
+                w.final_balance == w.expected_balance && w.lost_updates == 0 && failed_jobs == 0;
+            let lost = if w.lost_updates > 0 {
+                format!(", {} of {} updates lost", w.lost_updates, outcome.jobs)
+            } else {
+                String::new()
+            };
+            (
+                ok,
+                format!(
+                    "final balance {}, expected {}{lost}",
+                    w.final_balance, w.expected_balance
+                ),
+            )
+        }
+        (None, Workload::Emoji) => match tally.check(spec.items, spec.knobs.repeat) {
+            None if failed_jobs == 0 => (
+                true,
+                format!(
+                    "{} emoji x {} each, all present",
+                    spec.items, spec.knobs.repeat
+                ),
+            ),
+            None => (false, failed),
+            Some(problem) => (false, problem),
+        },
+        (None, w) if failed_jobs == 0 => (
+            true,
+            match w {
+                Workload::Cpu => format!("all {} jobs computed their checked result", outcome.jobs),
+                _ => format!("all {} jobs done", outcome.jobs),
+            },
+        ),
+        (None, _) => (false, failed),
+    }
+}
+
+/// The measurement of a run: the child's outcome, the stream's tally, the harness's figures.
+pub(super) fn build(
+    spec: &RunSpec,
+    outcome: Outcome,
+    tally: &emoji::Tally,
+    m: Sampled,
+) -> Measurement {
+    let (correct, check) = check(spec, &outcome, tally);
+    let failed_jobs = outcome.failures.len() as u64;
+    Measurement {
+        strategy: spec.strategy.clone(),
+        workload: spec.workload,
+        jobs: outcome.jobs,
+        workers: outcome.workers,
+        items: spec.items,
+        repeat: spec.knobs.repeat,
+        sync: spec.sync.name().to_owned(),
+        pause_us: spec.knobs.pause_us,
+        app_mb: spec.app_mb,
+        wall_s: m.wall_s,
+        work_s: outcome.work_s,
+        cpu_user_s: m.cpu_user_s,
+        cpu_sys_s: m.cpu_sys_s,
+        peak_rss_bytes: m.peak_rss_bytes,
+        peak_pss_bytes: m.peak_pss_bytes,
+        peak_threads: m.peak_threads,
+        peak_processes: m.peak_processes,
+        jobs_per_s: if m.wall_s > 0.0 {
+            outcome.jobs as f64 / m.wall_s
+        } else {
+            0.0
+        },
+        correct,
+        check,
+        failed_jobs,
+        failures: outcome.failures,
+        expected_balance: outcome.wallet.as_ref().map(|w| w.expected_balance),
+        final_balance: outcome.wallet.as_ref().map(|w| w.final_balance),
+        lost_updates: outcome.wallet.as_ref().map(|w| w.lost_updates),
+        emoji_seen: (spec.workload == Workload::Emoji).then(|| tally.total()),
+        mem_per_in_flight_bytes: None,
+        peak_in_flight: None,
+        notes: outcome.notes,
+        samples: m.samples,
+        sampler_cpu_s: m.sampler_cpu_s,
+        final_sample_cpu_s: m.final_sample_cpu_s,
+        orphans_killed: m.orphans_killed,
+        stop: outcome.stop,
+        jobs_not_started: outcome.jobs_not_started,
+        rss_start_bytes: outcome.rss_start_bytes,
+        rss_end_bytes: outcome.rss_end_bytes,
+        fault: spec.fault,
+        jobs_timed_out: outcome.jobs_timed_out,
+        hang_detected_s: outcome.hang_detected_s,
+    }
+}
