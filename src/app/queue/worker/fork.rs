@@ -9,7 +9,7 @@
 //! through a pipe, and `_exit`s; the parent settles the job.
 
 use super::signals::{on_signals, Signals};
-use super::{with_redis, Clock, Current, Worker, IDLE_BLOCK_S, QUIT, RUNNING, TICK};
+use super::{with_redis, Clock, Current, Phase, Worker, IDLE_BLOCK_S, TICK};
 use crate::app::queue::fetch::{self, Fetcher};
 use crate::app::queue::job::{self, now, Failure, Job};
 use anyhow::Context;
@@ -111,10 +111,10 @@ pub(super) fn fork_loop(
                 w.housekeeping(con, &mut clock, &running)
             });
         }
-        if w.stop.load(SeqCst) == QUIT && children.is_empty() {
+        if w.phase.get() == Phase::Quitting && children.is_empty() {
             break;
         }
-        let can_fetch = w.stop.load(SeqCst) == RUNNING
+        let can_fetch = w.phase.get() == Phase::Running
             && !w.paused.load(SeqCst)
             && (children.len() as u64) < w.args.concurrency;
         let mut forked = false;

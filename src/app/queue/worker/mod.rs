@@ -73,9 +73,38 @@ pub const IDLE_BLOCK_S: f64 = 0.1;
 /// Main loop tick: signals, the scheduler poll, heartbeats.
 const TICK: Duration = Duration::from_millis(50);
 
-const RUNNING: u8 = 0;
-const QUIT: u8 = 1;
-const TERM: u8 = 2;
+/// Where a worker is in its life. The main loop moves it on (a signal, `--exit-when-empty`); the
+/// processor threads read it between jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Fetching and running jobs.
+    Running = 0,
+    /// After QUIT: no more fetching; exit once the running jobs finish.
+    Quitting = 1,
+    /// After TERM or INT: the jobs in flight are requeued and the worker exits now.
+    Stopping = 2,
+}
+
+/// A [`Phase`] every thread of the worker can read.
+struct AtomicPhase(AtomicU8);
+
+impl AtomicPhase {
+    fn new() -> AtomicPhase {
+        AtomicPhase(AtomicU8::new(Phase::Running as u8))
+    }
+
+    fn get(&self) -> Phase {
+        match self.0.load(SeqCst) {
+            0 => Phase::Running,
+            1 => Phase::Quitting,
+            _ => Phase::Stopping,
+        }
+    }
+
+    fn set(&self, phase: Phase) {
+        self.0.store(phase as u8, SeqCst);
+    }
+}
 
 /// A job being run: for the heartbeat, and for TERM with basic fetch.
 #[derive(Clone)]
@@ -92,7 +121,7 @@ struct Worker {
     args: WorkerRequest,
     reg: Registration,
     client: redis::Client,
-    stop: AtomicU8,
+    phase: AtomicPhase,
     paused: AtomicBool,
     running: Mutex<HashMap<usize, Current>>,
     processed: AtomicU64,
@@ -101,9 +130,9 @@ struct Worker {
 
 impl Worker {
     fn status(&self) -> &'static str {
-        match self.stop.load(SeqCst) {
-            QUIT => "quitting",
-            TERM => "stopping",
+        match self.phase.get() {
+            Phase::Quitting => "quitting",
+            Phase::Stopping => "stopping",
             _ if self.paused.load(SeqCst) => "paused",
             _ => "running",
         }
@@ -193,11 +222,11 @@ impl Worker {
         }
         if self.args.exit_when_empty
             && running.is_empty()
-            && self.stop.load(SeqCst) == RUNNING
+            && self.phase.get() == Phase::Running
             && self.all_empty(con)?
         {
             self.log("queues empty: exiting (--exit-when-empty)");
-            self.stop.store(QUIT, SeqCst);
+            self.phase.set(Phase::Quitting);
         }
         self.procline(running.len());
         Ok(())
@@ -232,7 +261,7 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         args: args.clone(),
         reg,
         client,
-        stop: AtomicU8::new(RUNNING),
+        phase: AtomicPhase::new(),
         paused: AtomicBool::new(false),
         running: Mutex::new(HashMap::new()),
         processed: AtomicU64::new(0),

@@ -5,7 +5,7 @@
 //! system call (a blocking BLMOVE above all) is ever interrupted by EINTR, which would lose the
 //! reply of a command the server has already carried out. Forked children unblock them again.
 
-use super::{Worker, QUIT, RUNNING, TERM};
+use super::{Phase, Worker};
 use nix::sys::signal::{SigSet, Signal};
 use std::sync::atomic::Ordering::SeqCst;
 
@@ -63,15 +63,15 @@ pub(super) fn on_signals(
     for sig in s.arrived() {
         match sig {
             Signal::SIGTERM | Signal::SIGINT => {
-                w.stop.store(TERM, SeqCst);
+                w.phase.set(Phase::Stopping);
                 w.log(&format!(
                     "{}: requeueing the jobs in flight and exiting now",
                     sig.as_str().trim_start_matches("SIG")
                 ));
                 return true;
             }
-            Signal::SIGQUIT if w.stop.load(SeqCst) == RUNNING => {
-                w.stop.store(QUIT, SeqCst);
+            Signal::SIGQUIT if w.phase.get() == Phase::Running => {
+                w.phase.set(Phase::Quitting);
                 w.log("QUIT: no more fetching; exiting once the running jobs finish");
             }
             Signal::SIGUSR2 => {

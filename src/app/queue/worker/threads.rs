@@ -4,7 +4,7 @@
 //! retry jobs onto their queues, and reaps dead workers.
 
 use super::signals::{on_signals, Signals};
-use super::{with_redis, Clock, Current, Worker, QUIT, RUNNING, TICK};
+use super::{with_redis, Clock, Current, Phase, Worker, TICK};
 use crate::app::queue::fetch::{self, FetchMode, Fetcher};
 use crate::app::queue::job::{self, now, Failure, Job};
 use crate::app::queue::{keys, RESPONSE_TIMEOUT};
@@ -55,7 +55,7 @@ pub(super) fn thread_loop(
             }
             return Ok(()); // the processor threads end with the process
         }
-        if w.stop.load(SeqCst) == QUIT && handles.iter().all(|h| h.is_finished()) {
+        if w.phase.get() == Phase::Quitting && handles.iter().all(|h| h.is_finished()) {
             break;
         }
         let running = w.running();
@@ -80,14 +80,14 @@ fn processor(w: &Worker, slot: usize) {
     let mut con = loop {
         match connect(&w.client, Duration::from_secs(2), timeout) {
             Ok(c) => break c,
-            Err(e) if w.stop.load(SeqCst) == RUNNING => {
+            Err(e) if w.phase.get() == Phase::Running => {
                 w.log(&format!("processor {slot}: connect: {e}; retrying"));
                 std::thread::sleep(Duration::from_secs(1));
             }
             Err(_) => return,
         }
     };
-    while w.stop.load(SeqCst) == RUNNING {
+    while w.phase.get() == Phase::Running {
         if w.paused.load(SeqCst) {
             std::thread::sleep(TICK);
             continue;
