@@ -115,6 +115,17 @@ struct Current {
     run_at: f64,
 }
 
+impl Current {
+    fn new(fetched: Fetched, job: &Job) -> Current {
+        Current {
+            fetched,
+            jid: job.jid.clone(),
+            class: job.class.clone(),
+            run_at: now(),
+        }
+    }
+}
+
 /// Everything the main loop and the processors share.
 struct Worker {
     id: String,
@@ -145,6 +156,18 @@ impl Worker {
     fn running(&self) -> Vec<Current> {
         let map = self.running.lock().unwrap_or_else(|p| p.into_inner());
         map.values().cloned().collect()
+    }
+
+    /// Processor `slot` runs `current`.
+    fn set_running(&self, slot: usize, current: Current) {
+        let mut map = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(slot, current);
+    }
+
+    /// Processor `slot` is done with its job.
+    fn clear_running(&self, slot: usize) {
+        let mut map = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&slot);
     }
 
     /// Move due scheduled and retry jobs onto their queues. Each move is one Lua script on the
