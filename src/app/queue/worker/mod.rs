@@ -3,15 +3,15 @@
 //!
 //! Two shapes, one protocol:
 //!
-//! - **threads** (default, Sidekiq, [`threads`]): `--concurrency` processor threads fetch and run
-//!   jobs, each on its own connection; the main thread never runs a job.
-//! - **--fork** (Resque, [`fork`]): one process per job, at most `--concurrency` at once, from one
-//!   loop on one thread, because a process that forks must be single-threaded.
+//! - **threads** (default, Sidekiq, `threads.rs`): `--concurrency` processor threads fetch and
+//!   run jobs, each on its own connection; the main thread never runs a job.
+//! - **--fork** (Resque, `fork.rs`): one process per job, at most `--concurrency` at once, from
+//!   one loop on one thread, because a process that forks must be single-threaded.
 //!
-//! Whatever the shape, the main loop does the same duties between jobs ([`Worker::housekeeping`]):
-//! it answers signals ([`signals`]), beats and reaps dead workers ([`registry`]), and moves due
+//! Whatever the shape, the main loop does the same duties between jobs (`housekeeping` here): it
+//! answers signals (`signals.rs`), beats and reaps dead workers (`registry.rs`), and moves due
 //! scheduled and retry jobs onto their queues. A finished job is settled the same way too
-//! ([`settle`]).
+//! (`settle.rs`).
 //!
 //! QUIT finishes the jobs running and exits; TERM and INT requeue the jobs in flight and exit at
 //! once (a thread cannot be stopped, so with threads a job still running when the process exits
@@ -24,18 +24,17 @@ mod settle;
 mod signals;
 mod threads;
 
-use crate::app::queue::fetch::FetchMode;
-use crate::app::queue::fetch::{self, Fetched, Registration};
+use crate::app::queue::fetch::{self, FetchMode, Fetched, Registration};
 use crate::app::queue::job::{now, Job};
 use crate::app::queue::{keys, move_to_dead, move_to_queue, open, redis_url, RESPONSE_TIMEOUT};
 use crate::sys::redis_server::connect;
 use anyhow::Context;
-use registry::{Clock, BEATS_TO_DEATH, STATE_REFRESH};
+use registry::{Clock, BEATS_TO_DEATH};
 use signals::Signals;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct WorkerRequest {
@@ -213,7 +212,9 @@ impl Worker {
         Ok(sizes.iter().all(|&n| n == 0) && fetch::in_flight_total(con)? == 0)
     }
 
-    /// The periodic duties of the main loop, shared by both shapes.
+    /// The periodic duties of the main loop, shared by both shapes: move due jobs onto their
+    /// queues, beat, reap, notice that the queues are drained (`--exit-when-empty`), and show
+    /// what the worker does in its procline.
     fn housekeeping(
         &self,
         con: &mut redis::Connection,
@@ -221,28 +222,8 @@ impl Worker {
         running: &[Current],
     ) -> redis::RedisResult<()> {
         self.enqueue_due(con)?;
-        // What `stats` shows (busy, current jobs, status) is refreshed when it changes, at most
-        // every STATE_REFRESH; the reaper runs once per heartbeat interval.
-        let state = (
-            running.len(),
-            self.status(),
-            self.processed.load(SeqCst) + self.failed.load(SeqCst),
-        );
-        let due = clock.beat.elapsed().as_secs_f64() >= self.args.heartbeat;
-        if due || (state != clock.state && clock.beat.elapsed() >= STATE_REFRESH) {
-            clock.beat = Instant::now();
-            clock.state = state;
-            self.beat(con, running)?;
-        }
-        if clock.reap.elapsed().as_secs_f64() >= self.args.heartbeat {
-            clock.reap = Instant::now();
-            for (id, n) in fetch::reap(con, &self.id)? {
-                self.log(&format!(
-                    "reaped worker {id}: heartbeat expired, {n} job{} requeued",
-                    if n == 1 { "" } else { "s" }
-                ));
-            }
-        }
+        self.beat_if_due(con, clock, running)?;
+        self.reap_if_due(con, clock)?;
         if self.args.exit_when_empty
             && running.is_empty()
             && self.phase.get() == Phase::Running
@@ -261,24 +242,7 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
     let url = redis_url(args.redis_url.as_deref(), "worker")?;
     let signals = Signals::install().context("blocking the worker's signals")?;
     let (client, mut con) = open(&url)?;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    let pid = std::process::id();
-    let id = format!("{host}:{pid}:{:06x}", fastrand::u32(..0xff_ffff));
-    let reg = Registration {
-        host,
-        pid,
-        queues: args.queues.clone(),
-        started: now(),
-        concurrency: args.concurrency,
-        mode: if args.fork { "fork" } else { "threads" }.into(),
-        fetch: match args.fetch {
-            FetchMode::Reliable => "reliable",
-            FetchMode::Basic => "basic",
-        }
-        .into(),
-    };
+    let (id, reg) = registry::registration(args);
     let w = Arc::new(Worker {
         id,
         args: args.clone(),
