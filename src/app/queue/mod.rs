@@ -135,7 +135,7 @@ return 0
 "#;
 
 /// Move `payload` from the sorted set `from` (schedule, retry, dead) onto its job's queue, in
-/// one atomic step (see [`MOVE_TO_QUEUE`]). `Ok(false)`: somebody else moved it first.
+/// one atomic step (see the `MOVE_TO_QUEUE` script). `Ok(false)`: somebody else moved it first.
 pub fn move_to_queue(
     con: &mut redis::Connection,
     from: &str,
