@@ -12,6 +12,9 @@ use super::job::{self, Job};
 use super::{fetch, keys, open};
 use crate::sys::redis_server::PrivateServer;
 use anyhow::Context;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -85,14 +88,38 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn trial(
-    args: &DemoRequest,
-    url: &str,
-    fetch: &'static str,
-    logs: &std::path::Path,
-) -> anyhow::Result<Trial> {
+/// One trial with `fetch`: fill the queue, start the workers, kill -9 the first a third of the
+/// way in, let the others drain the queue, and count.
+fn trial(args: &DemoRequest, url: &str, fetch: &'static str, logs: &Path) -> anyhow::Result<Trial> {
     let (_, mut con) = open(url)?;
     redis::cmd("FLUSHDB").exec(&mut con)?;
+    push_sleep_jobs(&mut con, args)?;
+    let mut workers = start_workers(args, url, fetch, logs)?;
+    let _guard = KillOnDrop(workers.iter().map(|w| w.child.id()).collect());
+    // Wait until a third of the jobs are done, then kill -9 the first worker mid-run.
+    let victim = workers[0].child.id();
+    wait_until_done(&mut con, args.items / 3)?;
+    nix::sys::signal::kill(Pid::from_raw(victim as i32), Signal::SIGKILL)?;
+    workers[0].child.wait()?;
+    // What it held when it died (its heartbeat takes 0.6 s to expire: no reaper yet).
+    let in_flight = in_flight_of(&mut con, victim, fetch)?;
+    for w in &mut workers {
+        w.wait_exit()?;
+    }
+    let runs: Vec<u64> = redis::cmd("HVALS").arg(keys::DONE).query(&mut con)?;
+    let finished = runs.len() as u64;
+    let duplicates = runs.iter().sum::<u64>() - finished;
+    Ok(Trial {
+        fetch,
+        in_flight_at_kill: in_flight,
+        finished,
+        duplicates,
+        reaper_lines: workers.iter().flat_map(DemoWorker::reaper_lines).collect(),
+    })
+}
+
+/// `--items` SleepJobs of `--wait-ms` on queue `default`, pushed in chunks of 1000.
+fn push_sleep_jobs(con: &mut redis::Connection, args: &DemoRequest) -> anyhow::Result<()> {
     let seed = job::batch_seed();
     let payloads: Vec<String> = (0..args.items)
         .map(|i| {
@@ -116,10 +143,27 @@ fn trial(
             .arg(keys::queue("default"))
             .arg(chunk)
             .ignore()
-            .exec(&mut con)?;
+            .exec(con)?;
     }
+    Ok(())
+}
+
+/// A `concur worker` process of the demo, and the file its stderr goes to.
+struct DemoWorker {
+    child: Child,
+    log: PathBuf,
+}
+
+/// `--workers` worker processes with `fetch`, each logging to its own file in `logs`; each dies
+/// with this process.
+fn start_workers(
+    args: &DemoRequest,
+    url: &str,
+    fetch: &str,
+    logs: &Path,
+) -> anyhow::Result<Vec<DemoWorker>> {
     let exe = std::env::current_exe().context("finding the concur executable")?;
-    let mut workers: Vec<(Child, std::path::PathBuf)> = Vec::new();
+    let mut workers = Vec::new();
     for n in 0..args.workers {
         let log = logs.join(format!("{fetch}-{n}.log"));
         let mut cmd = Command::new(&exe);
@@ -136,17 +180,20 @@ fn trial(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
-        crate::sys::process::die_with_parent(&mut cmd, nix::sys::signal::Signal::SIGKILL);
-        workers.push((cmd.spawn().context("starting a worker")?, log));
+        crate::sys::process::die_with_parent(&mut cmd, Signal::SIGKILL);
+        let child = cmd.spawn().context("starting a worker")?;
+        workers.push(DemoWorker { child, log });
     }
+    Ok(workers)
+}
+
+/// Wait until `n` jobs have finished (as `--record-jids` counts them).
+fn wait_until_done(con: &mut redis::Connection, n: u64) -> anyhow::Result<()> {
     let started = Instant::now();
-    let _guard = KillOnDrop(workers.iter().map(|(c, _)| c.id()).collect());
-    // Wait until a third of the jobs are done, then kill -9 the first worker mid-run.
-    let victim = workers[0].0.id();
     loop {
-        let done: u64 = redis::cmd("HLEN").arg(keys::DONE).query(&mut con)?;
-        if done >= args.items / 3 {
-            break;
+        let done: u64 = redis::cmd("HLEN").arg(keys::DONE).query(con)?;
+        if done >= n {
+            return Ok(());
         }
         anyhow::ensure!(
             started.elapsed() < TRIAL_LIMIT,
@@ -154,39 +201,27 @@ fn trial(
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(victim as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )?;
-    workers[0].0.wait()?;
-    // What it held when it died (its heartbeat takes 0.6 s to expire: no reaper yet).
-    let in_flight = in_flight_of(&mut con, victim, fetch)?;
-    for (child, _) in &mut workers {
+}
+
+impl DemoWorker {
+    /// Wait for the worker to exit on its own (`--exit-when-empty`), at most [`TRIAL_LIMIT`].
+    fn wait_exit(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + TRIAL_LIMIT;
-        while child.try_wait()?.is_none() {
+        while self.child.try_wait()?.is_none() {
             anyhow::ensure!(Instant::now() < deadline, "a demo worker did not finish");
             std::thread::sleep(Duration::from_millis(10));
         }
+        Ok(())
     }
-    let runs: Vec<u64> = redis::cmd("HVALS").arg(keys::DONE).query(&mut con)?;
-    let finished = runs.len() as u64;
-    let duplicates = runs.iter().sum::<u64>() - finished;
-    let mut reaper_lines = Vec::new();
-    for (_, log) in &workers {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        reaper_lines.extend(
-            text.lines()
-                .filter(|l| l.contains("reaped"))
-                .map(String::from),
-        );
+
+    /// The lines of its log where its reaper requeued a dead worker's jobs.
+    fn reaper_lines(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("reaped"))
+            .map(String::from)
+            .collect()
     }
-    Ok(Trial {
-        fetch,
-        in_flight_at_kill: in_flight,
-        finished,
-        duplicates,
-        reaper_lines,
-    })
 }
 
 /// Jobs in worker `pid`'s processing list; `None` with basic fetch, where Redis keeps no copy
@@ -212,10 +247,7 @@ struct KillOnDrop(Vec<u32>);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for &pid in &self.0 {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
     }
 }

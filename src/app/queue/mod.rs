@@ -22,47 +22,19 @@
 //! register in a hash and prove they are alive with a heartbeat key that expires.
 
 pub mod demo;
+mod enqueue;
 pub mod fetch;
 pub mod job;
 pub mod stats;
 pub mod worker;
 
+pub use enqueue::{enqueue, EnqueueRequest};
+
 use crate::error::{usage, Error};
 use crate::sys::redis_server::{connect, env_url, redact};
-use crate::workload::Workload;
 use anyhow::Context;
 use job::{now, Job};
-use serde_json::Value;
 use std::time::Duration;
-
-#[derive(Debug, Clone)]
-pub struct EnqueueRequest {
-    /// What each job does (emoji, cpu, sleep, noop; wallet is `run`-only)
-    pub workload: Workload,
-    /// Jobs to enqueue [default: 51 for emoji, 16 for cpu, 1000 for sleep and noop, 1 with --flaky]
-    pub items: Option<u64>,
-    /// The queue to push to
-    pub queue: String,
-    /// Emoji: prints per job
-    pub repeat: u64,
-    /// Cpu: million computation steps per job
-    pub cost: u64,
-    /// Sleep: milliseconds each job waits
-    pub wait_ms: u64,
-    /// Enqueue FlakyJob instead: a no-op that fails its first K attempts (to see retries, the
-    /// schedule and the dead set)
-    pub flaky: Option<u64>,
-    /// Retries for these jobs (0 = dead on first failure) [default: the worker's --max-retries]
-    pub retry: Option<u64>,
-    /// Run after this long (seconds) (e.g. 30s, 1.5m, 250ms, 2h): into the schedule set, not the queue
-    pub in_s: Option<f64>,
-    /// Run at this time: Unix seconds or UTC RFC 3339 (2026-11-25T18:00:00Z)
-    pub at: Option<f64>,
-    /// Print each job's jid on stdout, one per line
-    pub print_jids: bool,
-    /// `--redis-url`, else REDIS_URL.
-    pub redis_url: Option<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct RetryRequest {
@@ -140,111 +112,6 @@ pub fn open(url: &str) -> anyhow::Result<(redis::Client, redis::Connection)> {
 
 pub use crate::sys::time::fmt_time;
 
-/// Job `i`'s arguments.
-type ArgsFn = Box<dyn Fn(u64) -> Vec<Value>>;
-
-/// `concur enqueue`.
-pub fn enqueue(args: &EnqueueRequest) -> anyhow::Result<()> {
-    use crate::workload::Workload;
-    let items = match (args.items, args.flaky) {
-        (Some(n), _) => n,
-        (None, Some(_)) => 1,
-        (None, None) => args.workload.default_items(),
-    };
-    let (class, make_args): (&str, ArgsFn) = match (args.flaky, args.workload) {
-        (Some(k), _) => ("FlakyJob", Box::new(move |i| vec![i.into(), k.into()])),
-        (None, Workload::Emoji) => {
-            if items > crate::workload::emoji::MAX_ITEMS {
-                return usage(format!(
-                    "emoji has {} distinct items; got --items {items}",
-                    crate::workload::emoji::MAX_ITEMS
-                ));
-            }
-            let r = args.repeat;
-            ("EmojiJob", Box::new(move |i| vec![i.into(), r.into()]))
-        }
-        (None, Workload::Cpu) => {
-            let c = args.cost;
-            ("CpuJob", Box::new(move |i| vec![i.into(), c.into()]))
-        }
-        (None, Workload::Sleep) => {
-            let w = args.wait_ms;
-            ("SleepJob", Box::new(move |i| vec![i.into(), w.into()]))
-        }
-        (None, Workload::Noop) => ("NoopJob", Box::new(|i| vec![i.into()])),
-        (None, Workload::Wallet) => {
-            return usage(
-                "the wallet is a `run` workload (its balance lives in one run); queue jobs: emoji, cpu, sleep, noop, or --flaky K",
-            )
-        }
-    };
-    let url = redis_url(args.redis_url.as_deref(), "enqueue")?;
-    let (_, mut con) = open(&url)?;
-    let retry: Value = args.retry.map_or(Value::Bool(true), Value::from);
-    let at = args.at.or(args.in_s.map(|d| now() + d));
-    let seed = job::batch_seed();
-    let mut first_jid = None;
-    let mut chunk = Vec::with_capacity(1000);
-    let mut stdout = std::io::stdout().lock();
-    for i in 0..items {
-        let job = Job::new(
-            class,
-            make_args(i),
-            job::jid(&seed, i),
-            &args.queue,
-            retry.clone(),
-        );
-        if args.print_jids {
-            use std::io::Write;
-            writeln!(stdout, "{}", job.jid)?;
-        }
-        first_jid.get_or_insert_with(|| job.jid.clone());
-        chunk.push(job.to_json());
-        if chunk.len() == 1000 || i + 1 == items {
-            let mut pipe = redis::pipe();
-            pipe.cmd("SADD").arg(keys::QUEUES).arg(&args.queue).ignore();
-            match at {
-                Some(at) => {
-                    let mut zadd = redis::cmd("ZADD");
-                    zadd.arg(keys::SCHEDULE);
-                    for p in &chunk {
-                        zadd.arg(at).arg(p);
-                    }
-                    pipe.add_command(zadd).ignore();
-                }
-                None => {
-                    pipe.cmd("LPUSH")
-                        .arg(keys::queue(&args.queue))
-                        .arg(&chunk)
-                        .ignore();
-                }
-            }
-            pipe.exec(&mut con).context("pushing jobs")?;
-            chunk.clear();
-        }
-    }
-    let what = format!(
-        "{items} {class} job{} (first jid {})",
-        if items == 1 { "" } else { "s" },
-        first_jid.unwrap_or_default()
-    );
-    let line = match at {
-        Some(at) => format!(
-            "scheduled {what} for queue {} at {} (in {:.1} s)",
-            args.queue,
-            fmt_time(at),
-            (at - now()).max(0.0)
-        ),
-        None => format!("enqueued {what} on queue {}", args.queue),
-    };
-    if args.print_jids {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
-    Ok(())
-}
-
 /// Take `payload` out of the sorted set KEYS[1] and, only if it was there, push ARGV[2] onto the
 /// queue list KEYS[2] and record queue ARGV[3] in KEYS[3]. One script runs as one step on the
 /// server: no client dies half-way (the job neither lost nor pushed twice), and of two clients
@@ -268,7 +135,7 @@ return 0
 "#;
 
 /// Move `payload` from the sorted set `from` (schedule, retry, dead) onto its job's queue, in
-/// one atomic step (see [`MOVE_TO_QUEUE`]). `Ok(false)`: somebody else moved it first.
+/// one atomic step (see the `MOVE_TO_QUEUE` script). `Ok(false)`: somebody else moved it first.
 pub fn move_to_queue(
     con: &mut redis::Connection,
     from: &str,

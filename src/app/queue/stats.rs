@@ -4,7 +4,7 @@
 //! counters, its processing lists), so a dashboard needs no connection to any worker: this is the
 //! same trick Sidekiq's Web UI uses. `--watch` redraws like `top`; `--json` is for scripts.
 
-use super::fetch;
+use super::fetch::{self, Registration};
 use super::job::{now, Job};
 use super::{keys, open, redis_url};
 use serde::Serialize;
@@ -73,6 +73,26 @@ pub struct Snapshot {
 
 /// Read everything once.
 pub fn snapshot(con: &mut redis::Connection) -> redis::RedisResult<Snapshot> {
+    let queues = queue_stats(con)?;
+    let totals = Totals::read(con)?;
+    let (workers, unreaped) = worker_stats(con)?;
+    let recorded = recorded(con, totals.done_jids)?;
+    Ok(Snapshot {
+        queues,
+        scheduled: totals.scheduled,
+        retries: totals.retries,
+        dead: totals.dead,
+        in_flight: fetch::in_flight_total(con)?,
+        processed: totals.processed,
+        failed: totals.failed,
+        workers,
+        unreaped,
+        recorded,
+    })
+}
+
+/// Every queue ever pushed to, by name: its size, and how long its oldest job has waited.
+fn queue_stats(con: &mut redis::Connection) -> redis::RedisResult<Vec<QueueStat>> {
     let mut names: Vec<String> = redis::cmd("SMEMBERS").arg(keys::QUEUES).query(con)?;
     names.sort();
     let mut queues = Vec::new();
@@ -94,27 +114,57 @@ pub fn snapshot(con: &mut redis::Connection) -> redis::RedisResult<Snapshot> {
             latency_s,
         });
     }
-    let (scheduled, retries, dead, processed, failed, done_len): (
-        u64,
-        u64,
-        u64,
-        Option<u64>,
-        Option<u64>,
-        u64,
-    ) = redis::pipe()
-        .cmd("ZCARD")
-        .arg(keys::SCHEDULE)
-        .cmd("ZCARD")
-        .arg(keys::RETRY)
-        .cmd("ZCARD")
-        .arg(keys::DEAD)
-        .cmd("GET")
-        .arg(keys::PROCESSED)
-        .cmd("GET")
-        .arg(keys::FAILED)
-        .cmd("HLEN")
-        .arg(keys::DONE)
-        .query(con)?;
+    Ok(queues)
+}
+
+/// The sizes of the sorted sets and the counters, read in one round trip.
+struct Totals {
+    scheduled: u64,
+    retries: u64,
+    dead: u64,
+    processed: u64,
+    failed: u64,
+    /// Jids in `concur:done` (written by `--record-jids` workers).
+    done_jids: u64,
+}
+
+impl Totals {
+    fn read(con: &mut redis::Connection) -> redis::RedisResult<Totals> {
+        let (scheduled, retries, dead, processed, failed, done_jids): (
+            u64,
+            u64,
+            u64,
+            Option<u64>,
+            Option<u64>,
+            u64,
+        ) = redis::pipe()
+            .cmd("ZCARD")
+            .arg(keys::SCHEDULE)
+            .cmd("ZCARD")
+            .arg(keys::RETRY)
+            .cmd("ZCARD")
+            .arg(keys::DEAD)
+            .cmd("GET")
+            .arg(keys::PROCESSED)
+            .cmd("GET")
+            .arg(keys::FAILED)
+            .cmd("HLEN")
+            .arg(keys::DONE)
+            .query(con)?;
+        Ok(Totals {
+            scheduled,
+            retries,
+            dead,
+            processed: processed.unwrap_or(0),
+            failed: failed.unwrap_or(0),
+            done_jids,
+        })
+    }
+}
+
+/// The registered workers with a heartbeat, sorted by id, and the ids of those without one
+/// (dead, awaiting a reaper).
+fn worker_stats(con: &mut redis::Connection) -> redis::RedisResult<(Vec<WorkerStat>, Vec<String>)> {
     let mut workers = Vec::new();
     let mut unreaped = Vec::new();
     for (id, reg) in fetch::registered(con)? {
@@ -122,10 +172,19 @@ pub fn snapshot(con: &mut redis::Connection) -> redis::RedisResult<Snapshot> {
             redis::cmd("HGETALL").arg(keys::beat(&id)).query(con)?;
         if beat.is_empty() {
             unreaped.push(id);
-            continue;
+        } else {
+            workers.push(WorkerStat::new(id, reg, &beat));
         }
+    }
+    workers.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((workers, unreaped))
+}
+
+impl WorkerStat {
+    /// A worker as its registration and its heartbeat hash describe it.
+    fn new(id: String, reg: Registration, beat: &HashMap<String, String>) -> WorkerStat {
         let num = |k: &str| beat.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        workers.push(WorkerStat {
+        WorkerStat {
             host: reg.host,
             pid: reg.pid as u64,
             queues: reg.queues.join(","),
@@ -142,32 +201,22 @@ pub fn snapshot(con: &mut redis::Connection) -> redis::RedisResult<Snapshot> {
                 .and_then(|c| serde_json::from_str(c).ok())
                 .unwrap_or(Value::Null),
             id,
-        });
+        }
     }
-    workers.sort_by(|a, b| a.id.cmp(&b.id));
-    let recorded = if done_len > 0 {
-        let runs: Vec<u64> = redis::cmd("HVALS").arg(keys::DONE).query(con)?;
-        let total: u64 = runs.iter().sum();
-        Some(Recorded {
-            jids: done_len,
-            runs: total,
-            duplicates: total - done_len,
-        })
-    } else {
-        None
-    };
-    Ok(Snapshot {
-        queues,
-        scheduled,
-        retries,
-        dead,
-        in_flight: fetch::in_flight_total(con)?,
-        processed: processed.unwrap_or(0),
-        failed: failed.unwrap_or(0),
-        workers,
-        unreaped,
-        recorded,
-    })
+}
+
+/// What `--record-jids` workers counted, if any ran (`done_jids` jids finished).
+fn recorded(con: &mut redis::Connection, done_jids: u64) -> redis::RedisResult<Option<Recorded>> {
+    if done_jids == 0 {
+        return Ok(None);
+    }
+    let runs: Vec<u64> = redis::cmd("HVALS").arg(keys::DONE).query(con)?;
+    let total: u64 = runs.iter().sum();
+    Ok(Some(Recorded {
+        jids: done_jids,
+        runs: total,
+        duplicates: total - done_jids,
+    }))
 }
 
 /// The snapshot as text.

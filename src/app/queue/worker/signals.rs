@@ -1,0 +1,99 @@
+//! Resque's signals, without signal handlers.
+//!
+//! The worker's signals are *blocked* in every thread and collected by the main loop with a
+//! zero-timeout `sigtimedwait` at each turn: no handler runs at an arbitrary moment, and no
+//! system call (a blocking BLMOVE above all) is ever interrupted by EINTR, which would lose the
+//! reply of a command the server has already carried out. Forked children unblock them again.
+
+use super::{Phase, Worker};
+use nix::sys::signal::{SigSet, Signal};
+use std::sync::atomic::Ordering::SeqCst;
+
+/// The signals a worker answers, blocked and collected by the main loop.
+pub(super) struct Signals {
+    set: SigSet,
+}
+
+impl Signals {
+    /// Block the worker's signals in this thread and every thread started from it.
+    pub(super) fn install() -> anyhow::Result<Signals> {
+        let mut set = SigSet::empty();
+        for sig in [
+            Signal::SIGQUIT,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+            Signal::SIGCONT,
+        ] {
+            set.add(sig);
+        }
+        set.thread_block()?;
+        Ok(Signals { set })
+    }
+
+    /// The signals that arrived since the last call, in order (each pending signal once).
+    fn arrived(&self) -> Vec<Signal> {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut got = Vec::new();
+        loop {
+            // SAFETY: `set` is an initialised sigset_t and `zero` a valid timespec, both alive
+            // for the call, which only reads them; a null siginfo pointer is allowed. With a zero
+            // timeout the call never blocks: it returns a pending signal or -1 (EAGAIN).
+            let n = unsafe { libc::sigtimedwait(self.set.as_ref(), std::ptr::null_mut(), &zero) };
+            match Signal::try_from(n) {
+                Ok(sig) if n > 0 => got.push(sig),
+                _ => return got,
+            }
+        }
+    }
+}
+
+/// React to the signals that arrived since the last look. Returns true on TERM/INT; fork
+/// children killed by USR1 are added to `killed`.
+pub(super) fn on_signals(
+    w: &Worker,
+    s: &Signals,
+    children: Option<(&[i32], &mut Vec<i32>)>,
+) -> bool {
+    let mut children = children;
+    for sig in s.arrived() {
+        match sig {
+            Signal::SIGTERM | Signal::SIGINT => {
+                w.phase.set(Phase::Stopping);
+                w.log(&format!(
+                    "{}: requeueing the jobs in flight and exiting now",
+                    sig.as_str().trim_start_matches("SIG")
+                ));
+                return true;
+            }
+            Signal::SIGQUIT if w.phase.get() == Phase::Running => {
+                w.phase.set(Phase::Quitting);
+                w.log("QUIT: no more fetching; exiting once the running jobs finish");
+            }
+            Signal::SIGUSR2 => {
+                w.paused.store(true, SeqCst);
+                w.log("USR2: paused, no more fetching until CONT");
+            }
+            Signal::SIGCONT if w.paused.swap(false, SeqCst) => w.log("CONT: fetching again"),
+            Signal::SIGUSR1 => match children.as_mut() {
+                Some((pids, killed)) => {
+                    for &pid in pids.iter() {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            Signal::SIGKILL,
+                        );
+                        killed.push(pid);
+                    }
+                    w.log(&format!("USR1: killed {} running child(ren)", pids.len()));
+                }
+                None => w.log("USR1: nothing to kill (threads cannot be killed; run with --fork)"),
+            },
+            _ => {}
+        }
+    }
+    false
+}
