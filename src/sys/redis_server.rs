@@ -292,8 +292,7 @@ fn sweep_stale(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
-    // Our effective uid: /proc/self belongs to it.
-    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+    let Some(me) = super::proc::own_uid() else {
         return;
     };
     for entry in entries.flatten() {
@@ -306,21 +305,9 @@ fn sweep_stale(base: &Path) {
         let owner = std::fs::read_to_string(path.join(OWNER_FILE))
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok());
-        if owner.is_some_and(|pid| !alive(pid)) {
+        if owner.is_some_and(|pid| !super::proc::is_running(pid)) {
             let _ = std::fs::remove_dir_all(&path);
         }
-    }
-}
-
-/// Whether `pid` is a running process (a zombie is not: it has exited, only unreaped).
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the first field after the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
     }
 }
 
