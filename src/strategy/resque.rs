@@ -54,16 +54,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     } = RunRedis::open(spec)?;
     let run_id = redisq::run_id();
     let keys = Keys::new(&run_id);
-    let cleanup = Cleanup {
-        client: &client,
-        keys: &keys,
-        done: false,
-    };
-    if spec.workload == Workload::Wallet {
-        redisq::init_wallet(&mut con, &keys)?;
-    }
-    redisq::enqueue(&mut con, spec, &keys, &run_id).context("enqueueing the jobs")?;
-    redisq::refresh_ttl(&mut con, &keys).context("setting the keys' expiry")?;
+    let cleanup = Cleanup::new(&client, &keys);
+    redisq::load(&mut con, spec, &keys, &run_id)?;
 
     let mut pops = 0u64;
     let timeout = spec.job_timeout_ms.map(std::time::Duration::from_millis);
