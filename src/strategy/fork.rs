@@ -12,10 +12,10 @@
 //! # Fork safety
 //! `fork` copies only the calling thread. A lock another thread held at that moment (malloc's, the
 //! stdout lock, a runtime's) stays locked forever in the child. So the process that forks must be
-//! single-threaded, and proves it with a [`SingleThreaded`] token: `Threads: 1` in
-//! `/proc/self/status` before the first fork, or no fork at all. The child then does only its job and leaves with
-//! `libc::_exit`, which runs no atexit handlers and flushes no stdio buffers it inherited (concur
-//! has none: the emoji are raw `write(2)`s). Every child asks to be killed if its parent dies
+//! single-threaded, and proves it with a [`SingleThreaded`] token: a thread count of 1 in
+//! `/proc/self/stat` before the first fork, or no fork at all. The child then does only its job
+//! and leaves with `libc::_exit`, which runs no atexit handlers and flushes no stdio buffers it
+//! inherited (concur has none: the emoji are raw `write(2)`s). Every child asks to be killed if its parent dies
 //! (`PR_SET_PDEATHSIG`), and the parent `waitpid`s every child it forked: no zombies, no orphans.
 //!
 //! # Copy-on-write
@@ -28,7 +28,7 @@
 //! `--fault crash|panic|leak|hang` breaks one job in K on purpose ([`crate::workload::fault`]):
 //! the child aborts, panics (caught in the child: exit 101), leaks (returned to the system at its
 //! exit) or hangs. `--job-timeout` makes the parent send a hung child SIGTERM, then SIGKILL after
-//! [`KILL_GRACE`], and report the job failed; the parent then polls `waitpid` instead of blocking
+//! [`KILL_GRACE`] (a [`Termination`]), and report the job failed; the parent then polls `waitpid` instead of blocking
 //! in it. After Ctrl-C (see [`crate::sys::signals`]) no new child is forked; running ones finish.
 //! A child ignores SIGINT (the terminal sends it to the whole group; the parent decides).
 
@@ -40,7 +40,6 @@ use crate::workload::wallet::{SyncMode, WalletOutcome};
 use crate::workload::Workload;
 use crate::workload::{self, wallet};
 use anyhow::Context;
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -77,10 +76,9 @@ pub const PROCESSES: Props = Props {
     needs_server: false,
 };
 
-/// After SIGTERM, a job child that has not died gets SIGKILL this much later.
-pub const KILL_GRACE: Duration = Duration::from_secs(1);
-
-pub use crate::sys::process::{reap_any, reap_pid, try_reap, Ending, SingleThreaded};
+pub use crate::sys::process::{
+    reap_any, reap_pid, try_reap, Ending, SingleThreaded, Termination, KILL_GRACE,
+};
 
 /// The Resque loop: for each job in `0..items`, fork a child that runs `job(i)` and exits with
 /// its return code, keeping at most `workers` children alive; reap them all. Returns one line per
@@ -124,15 +122,6 @@ pub struct Jobs {
     pub hang_detected_s: Option<f64>,
 }
 
-/// A child running one job.
-struct Running {
-    job: u64,
-    forked: Instant,
-    /// When it was sent SIGTERM for running too long.
-    termed: Option<Instant>,
-    killed: bool,
-}
-
 /// [`run_jobs_with`] over any queue: the *parent* takes each job with `next` (`Ok(None)` when the
 /// queue is empty), then forks a child that runs `job(n, payload)`, `n` counting jobs from 0.
 /// Resque's worker reserves a job before it forks, so the child only performs it; `-s resque`
@@ -145,35 +134,11 @@ pub fn run_queue<T>(
     mut job: impl FnMut(u64, T) -> i32,
 ) -> anyhow::Result<Jobs> {
     let workers = workers.max(1);
-    let mut alive: HashMap<Pid, Running> = HashMap::with_capacity(workers);
-    let mut out = Jobs::default();
-    let reap_one = |alive: &mut HashMap<Pid, Running>, out: &mut Jobs| -> anyhow::Result<()> {
-        let (pid, ending) = match timeout {
-            None => reap_any()?,
-            Some(limit) => reap_or_enforce(alive, limit, out),
-        };
-        if let Some(r) = alive.remove(&pid) {
-            if r.termed.is_some() {
-                out.failures.push(Failure::job(
-                    r.job,
-                    format!(
-                        "ran past --job-timeout {}; child {pid} {ending}",
-                        crate::sys::units::seconds(limit_s(timeout))
-                    ),
-                ));
-            } else if !ending.ok() {
-                out.failures.push(Failure::job(
-                    r.job,
-                    format!("child {pid} {ending} (DirtyExit)"),
-                ));
-            }
-        }
-        Ok(())
-    };
+    let mut children = Children::new(workers, timeout);
     let mut i = 0u64;
     loop {
-        while alive.len() >= workers {
-            reap_one(&mut alive, &mut out)?;
+        while children.alive.len() >= workers {
+            children.reap_one()?;
         }
         if crate::sys::signals::stop_requested() {
             break;
@@ -182,30 +147,15 @@ pub fn run_queue<T>(
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) => {
-                while !alive.is_empty() {
-                    reap_one(&mut alive, &mut out)?;
-                }
+                children.reap_all()?;
                 return Err(e);
             }
         };
         match forker.fork(|| job(i, payload)) {
-            Ok(pid) => {
-                out.started += 1;
-                alive.insert(
-                    pid,
-                    Running {
-                        job: i,
-                        forked: Instant::now(),
-                        termed: None,
-                        killed: false,
-                    },
-                );
-            }
+            Ok(pid) => children.forked(pid, i),
             Err(e) => {
                 // Out of processes (EAGAIN) or memory: reap what we started, then say so.
-                while !alive.is_empty() {
-                    reap_one(&mut alive, &mut out)?;
-                }
+                children.reap_all()?;
                 // The machine cannot do what was asked: exit code 2, like a usage error.
                 return Err(Error::Usage(format!(
                     "cannot fork job {i}: {e:#} (out of processes or memory? try fewer --workers)"
@@ -215,48 +165,112 @@ pub fn run_queue<T>(
         }
         i += 1;
     }
-    while !alive.is_empty() {
-        reap_one(&mut alive, &mut out)?;
+    children.reap_all()?;
+    Ok(children.jobs)
+}
+
+/// A child running one job.
+struct Running {
+    job: u64,
+    forked: Instant,
+    /// Set when it was sent SIGTERM for running past the timeout.
+    stopping: Option<Termination>,
+}
+
+/// The children [`run_queue`] has forked and not yet reaped, and what the reaped ones did.
+struct Children {
+    alive: HashMap<Pid, Running>,
+    timeout: Option<Duration>,
+    jobs: Jobs,
+}
+
+impl Children {
+    fn new(workers: usize, timeout: Option<Duration>) -> Children {
+        Children {
+            alive: HashMap::with_capacity(workers),
+            timeout,
+            jobs: Jobs::default(),
+        }
     }
-    Ok(out)
+
+    fn forked(&mut self, pid: Pid, job: u64) {
+        self.jobs.started += 1;
+        let running = Running {
+            job,
+            forked: Instant::now(),
+            stopping: None,
+        };
+        self.alive.insert(pid, running);
+    }
+
+    /// Wait for every child still running.
+    fn reap_all(&mut self) -> anyhow::Result<()> {
+        while !self.alive.is_empty() {
+            self.reap_one()?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the next child to end (enforcing the timeout meanwhile), and book its job.
+    fn reap_one(&mut self) -> anyhow::Result<()> {
+        let (pid, ending) = match self.timeout {
+            None => reap_any()?,
+            Some(limit) => self.reap_or_enforce(limit),
+        };
+        let Some(r) = self.alive.remove(&pid) else {
+            return Ok(()); // not a job child (none is expected)
+        };
+        if r.stopping.is_some() {
+            let limit = crate::sys::units::seconds(limit_s(self.timeout));
+            self.jobs.failures.push(Failure::job(
+                r.job,
+                format!("ran past --job-timeout {limit}; child {pid} {ending}"),
+            ));
+        } else if !ending.ok() {
+            self.jobs.failures.push(Failure::job(
+                r.job,
+                format!("child {pid} {ending} (DirtyExit)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Poll for a child's end, meanwhile stopping children past `limit` (SIGTERM, then SIGKILL
+    /// [`KILL_GRACE`] later). Returns the next child that ended.
+    fn reap_or_enforce(&mut self, limit: Duration) -> (Pid, Ending) {
+        let mut nap = Duration::from_micros(100);
+        loop {
+            if let Some(ended) = try_reap() {
+                return ended;
+            }
+            self.enforce(limit);
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGTERM every child whose job has run `limit`; SIGKILL those whose grace is over.
+    fn enforce(&mut self, limit: Duration) {
+        for (&pid, r) in self.alive.iter_mut() {
+            match &mut r.stopping {
+                None if r.forked.elapsed() >= limit => {
+                    r.stopping = Some(Termination::begin(pid, KILL_GRACE));
+                    self.jobs.timed_out += 1;
+                    self.jobs
+                        .hang_detected_s
+                        .get_or_insert(r.forked.elapsed().as_secs_f64());
+                }
+                Some(termination) => {
+                    termination.escalate();
+                }
+                None => {}
+            }
+        }
+    }
 }
 
 fn limit_s(timeout: Option<Duration>) -> f64 {
     timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// Poll for a child's end, meanwhile sending SIGTERM to children past `limit` and SIGKILL to
-/// those still alive [`KILL_GRACE`] after their SIGTERM. Returns the next child that ended.
-fn reap_or_enforce(
-    alive: &mut HashMap<Pid, Running>,
-    limit: Duration,
-    out: &mut Jobs,
-) -> (Pid, Ending) {
-    use nix::sys::signal::kill;
-    let mut nap = Duration::from_micros(100);
-    loop {
-        if let Some(ended) = try_reap() {
-            return ended;
-        }
-        for (&pid, r) in alive.iter_mut() {
-            match r.termed {
-                None if r.forked.elapsed() >= limit => {
-                    let _ = kill(pid, Signal::SIGTERM);
-                    r.termed = Some(Instant::now());
-                    out.timed_out += 1;
-                    out.hang_detected_s
-                        .get_or_insert(r.forked.elapsed().as_secs_f64());
-                }
-                Some(at) if !r.killed && at.elapsed() >= KILL_GRACE => {
-                    let _ = kill(pid, Signal::SIGKILL);
-                    r.killed = true;
-                }
-                _ => {}
-            }
-        }
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(5));
-    }
 }
 
 /// Where a process strategy's wallet lives for each `--sync` mode. Shared by `fork` and

@@ -177,12 +177,20 @@ impl Keys {
 /// Deletes a run's keys when dropped (error paths included); [`Cleanup::finish`] does it on
 /// the happy path and says how many there were.
 pub(crate) struct Cleanup<'a> {
-    pub(crate) client: &'a redis::Client,
-    pub(crate) keys: &'a Keys,
-    pub(crate) done: bool,
+    client: &'a redis::Client,
+    keys: &'a Keys,
+    done: bool,
 }
 
-impl Cleanup<'_> {
+impl<'a> Cleanup<'a> {
+    pub(crate) fn new(client: &'a redis::Client, keys: &'a Keys) -> Cleanup<'a> {
+        Cleanup {
+            client,
+            keys,
+            done: false,
+        }
+    }
+
     /// Delete the keys; an I/O error (a Ctrl-C's EINTR on a socket with a timeout, say) is
     /// retried twice on a fresh connection: DEL is idempotent, and a half-done call leaves the
     /// old connection in an unknown state.
@@ -288,56 +296,24 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         mut con,
         started,
     } = RunRedis::open(spec)?;
-
-    let mut notes = vec![match &server {
-        Some(s) => format!(
-            "redis: private redis-server (pid {}) on a Unix socket, ready in {:.0} ms; its memory and CPU are in this run's figures",
-            s.pid(),
-            s.started_in().as_secs_f64() * 1e3
-        ),
-        None => format!(
-            "redis: {shown} (from REDIS_URL/--redis-url); the server's memory and CPU are not in this run's figures"
-        ),
-    }];
+    let mut notes = vec![server_note(server.as_ref(), &shown)];
 
     let run_id = run_id();
     let keys = Keys::new(&run_id);
-    let cleanup = Cleanup {
-        client: &client,
-        keys: &keys,
-        done: false,
-    };
+    let cleanup = Cleanup::new(&client, &keys);
+    let enqueue_s = load(&mut con, spec, &keys, &run_id)?.as_secs_f64();
 
-    if spec.workload == Workload::Wallet {
-        init_wallet(&mut con, &keys)?;
-    }
-
-    let enqueue_start = Instant::now();
-    enqueue(&mut con, spec, &keys, &run_id).context("enqueueing the jobs")?;
-    refresh_ttl(&mut con, &keys).context("setting the keys' expiry")?;
-    let enqueue_s = enqueue_start.elapsed().as_secs_f64();
-
-    let (reports, drain_start) = drain(spec, &client, &keys, &mut con);
-
-    let mut failures = Vec::new();
-    let (mut performed, mut fetches, mut retries) = (0, 0, 0);
-    let mut drain_end = drain_start;
-    for r in reports {
-        performed += r.performed;
-        fetches += r.fetches;
-        retries += r.watch_retries;
-        failures.extend(r.failures);
-        drain_end = drain_end.max(r.finished.unwrap_or(drain_start));
-    }
+    let (reports, released) = drain(spec, &client, &keys, &mut con);
+    let mut drained = Drained::add_up(reports, released);
+    let performed = drained.performed;
     let stop = Stop::requested().filter(|_| performed < spec.items);
     if performed < spec.items && stop.is_none() {
-        failures.push(Failure::run(format!(
+        drained.failures.push(Failure::run(format!(
             "{} of {} jobs never ran",
             spec.items - performed,
             spec.items
         )));
     }
-    let drain_s = drain_end.duration_since(drain_start).as_secs_f64();
 
     let wallet = match spec.workload {
         Workload::Wallet => Some(wallet_outcome(&mut con, spec, &keys)?),
@@ -345,27 +321,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     };
     let work_s = started.elapsed().as_secs_f64();
 
-    notes.push(format!(
-        "queue: {} jobs as Sidekiq JSON RPUSHed to {} in {:.1} ms",
-        spec.items,
-        keys.queue,
-        enqueue_s * 1e3
-    ));
-    let batch = spec.batch.max(1);
-    notes.push(format!(
-        "drain: {performed} jobs in {drain_s:.4} s = {:.0} jobs/s, {} workers, {fetches} LPOP calls (batch {batch})",
-        if drain_s > 0.0 { performed as f64 / drain_s } else { 0.0 },
-        spec.workers,
-    ));
-    if spec.workload == Workload::Wallet {
-        notes.push(match spec.sync {
-            SyncMode::Watch => format!(
-                "watch: {retries} retries (EXEC refused because another worker wrote the balance after our WATCH)"
-            ),
-            SyncMode::Incr => "incr: one INCRBY per job, applied atomically by the server".into(),
-            _ => "none: GET, pause, SET; a write in between is overwritten".into(),
-        });
-    }
+    notes.extend(drained.notes(spec, &keys, enqueue_s));
     let deleted = cleanup.finish().context("deleting the run's keys")?;
     notes.push(format!(
         "keys: {deleted} left under {}*, now deleted (an emptied list deletes itself)",
@@ -382,7 +338,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         },
         stop,
         workers: spec.workers,
-        failures,
+        failures: drained.failures,
         wallet,
         work_s,
         notes,
@@ -390,8 +346,99 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Where the run's Redis came from, and whether its cost is in the figures.
+fn server_note(server: Option<&PrivateServer>, shown: &str) -> String {
+    match server {
+        Some(s) => format!(
+            "redis: private redis-server (pid {}) on a Unix socket, ready in {:.0} ms; its memory and CPU are in this run's figures",
+            s.pid(),
+            s.started_in().as_secs_f64() * 1e3
+        ),
+        None => format!(
+            "redis: {shown} (from REDIS_URL/--redis-url); the server's memory and CPU are not in this run's figures"
+        ),
+    }
+}
+
+/// The workers' reports, added up.
+struct Drained {
+    performed: u64,
+    fetches: u64,
+    watch_retries: u64,
+    failures: Vec<Failure>,
+    /// From the workers' release to the last one's finish.
+    drain_s: f64,
+}
+
+impl Drained {
+    fn add_up(reports: Vec<WorkerReport>, released: Instant) -> Drained {
+        let mut sum = Drained {
+            performed: 0,
+            fetches: 0,
+            watch_retries: 0,
+            failures: Vec::new(),
+            drain_s: 0.0,
+        };
+        let mut last = released;
+        for r in reports {
+            sum.performed += r.performed;
+            sum.fetches += r.fetches;
+            sum.watch_retries += r.watch_retries;
+            sum.failures.extend(r.failures);
+            last = last.max(r.finished.unwrap_or(released));
+        }
+        sum.drain_s = last.duration_since(released).as_secs_f64();
+        sum
+    }
+
+    /// What the queue, the drain and the wallet's protection did, one note each.
+    fn notes(&self, spec: &RunSpec, keys: &Keys, enqueue_s: f64) -> Vec<String> {
+        let (performed, drain_s, fetches) = (self.performed, self.drain_s, self.fetches);
+        let mut notes = vec![format!(
+            "queue: {} jobs as Sidekiq JSON RPUSHed to {} in {:.1} ms",
+            spec.items,
+            keys.queue,
+            enqueue_s * 1e3
+        )];
+        let batch = spec.batch.max(1);
+        notes.push(format!(
+            "drain: {performed} jobs in {drain_s:.4} s = {:.0} jobs/s, {} workers, {fetches} LPOP calls (batch {batch})",
+            if drain_s > 0.0 { performed as f64 / drain_s } else { 0.0 },
+            spec.workers,
+        ));
+        if spec.workload == Workload::Wallet {
+            let retries = self.watch_retries;
+            notes.push(match spec.sync {
+                SyncMode::Watch => format!(
+                    "watch: {retries} retries (EXEC refused because another worker wrote the balance after our WATCH)"
+                ),
+                SyncMode::Incr => "incr: one INCRBY per job, applied atomically by the server".into(),
+                _ => "none: GET, pause, SET; a write in between is overwritten".into(),
+            });
+        }
+        notes
+    }
+}
+
+/// Fill the run's keys: the wallet at its start (for the wallet workload), then every job
+/// RPUSHed and the keys' expiry set; how long the enqueueing took.
+pub(crate) fn load(
+    con: &mut redis::Connection,
+    spec: &RunSpec,
+    keys: &Keys,
+    run_id: &str,
+) -> anyhow::Result<Duration> {
+    if spec.workload == Workload::Wallet {
+        init_wallet(con, keys)?;
+    }
+    let started = Instant::now();
+    enqueue(con, spec, keys, run_id).context("enqueueing the jobs")?;
+    refresh_ttl(con, keys).context("setting the keys' expiry")?;
+    Ok(started.elapsed())
+}
+
 /// Put the wallet at its starting balance, version 0, under this run's keys.
-pub(crate) fn init_wallet(con: &mut redis::Connection, keys: &Keys) -> anyhow::Result<()> {
+fn init_wallet(con: &mut redis::Connection, keys: &Keys) -> anyhow::Result<()> {
     redis::cmd("MSET")
         .arg(&keys.balance)
         .arg(wallet::START)
@@ -435,7 +482,7 @@ fn job(spec: &RunSpec, run_id: &str, i: u64) -> Job {
 }
 
 /// RPUSH every job, [`PUSH_CHUNK`] per command.
-pub(crate) fn enqueue(
+fn enqueue(
     con: &mut redis::Connection,
     spec: &RunSpec,
     keys: &Keys,
@@ -453,7 +500,7 @@ pub(crate) fn enqueue(
 }
 
 /// Push every key's expiry [`KEY_TTL_S`] into the future (missing keys are skipped by Redis).
-pub(crate) fn refresh_ttl(con: &mut redis::Connection, keys: &Keys) -> redis::RedisResult<()> {
+fn refresh_ttl(con: &mut redis::Connection, keys: &Keys) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for key in keys.all() {
         pipe.cmd("EXPIRE").arg(key).arg(KEY_TTL_S).ignore();

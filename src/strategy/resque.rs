@@ -19,6 +19,7 @@ use super::redis::{
 };
 use super::{Props, StrategyInfo, Workers};
 use crate::strategy::spec::{Outcome, RunSpec};
+use crate::sys::redis_server::PrivateServer;
 use crate::workload::Workload;
 use anyhow::Context;
 
@@ -44,7 +45,6 @@ pub const INFO: StrategyInfo = StrategyInfo {
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     // Starting redis-server spawns a process, not a thread: we stay forkable.
     let forker = fork::SingleThreaded::check()?;
-    let fault = spec.fault;
     let RunRedis {
         server,
         shown,
@@ -54,16 +54,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     } = RunRedis::open(spec)?;
     let run_id = redisq::run_id();
     let keys = Keys::new(&run_id);
-    let cleanup = Cleanup {
-        client: &client,
-        keys: &keys,
-        done: false,
-    };
-    if spec.workload == Workload::Wallet {
-        redisq::init_wallet(&mut con, &keys)?;
-    }
-    redisq::enqueue(&mut con, spec, &keys, &run_id).context("enqueueing the jobs")?;
-    redisq::refresh_ttl(&mut con, &keys).context("setting the keys' expiry")?;
+    let cleanup = Cleanup::new(&client, &keys);
+    redisq::load(&mut con, spec, &keys, &run_id)?;
 
     let mut pops = 0u64;
     let timeout = spec.job_timeout_ms.map(std::time::Duration::from_millis);
@@ -73,39 +65,9 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         timeout,
         || {
             pops += 1;
-            crate::sys::signals::holding_stop_signals(|| {
-                redis::cmd("LPOP")
-                    .arg(&keys.queue)
-                    .query::<Option<String>>(&mut con)
-            })
-            .context("LPOP from the Resque queue")
+            lpop(&mut con, &keys)
         },
-        |i, payload| {
-            // In the child: our own connection, the job, _exit.
-            if let Some(f) = &fault {
-                f.strike(i);
-            }
-            let mut own =
-                match crate::sys::redis_server::connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("concur: resque job {i}: cannot connect to Redis: {e}");
-                        return 2;
-                    }
-                };
-            match redisq::perform(&mut own, spec, &keys, &payload) {
-                Ok(_) => 0,
-                Err(JobError::Job(e)) => {
-                    eprintln!("concur: resque job {i}: {e}");
-                    1
-                }
-                Err(JobError::Redis(e)) => {
-                    eprintln!("concur: resque job {i}: Redis: {e}");
-                    2
-                }
-            }
-        },
+        |i, payload| perform_in_child(spec, &client, &keys, i, &payload),
     )?
     .failures;
     let wallet = match spec.workload {
@@ -116,13 +78,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     };
     let work_s = started.elapsed().as_secs_f64();
     let mut notes = vec![
-        match &server {
-            Some(s) => format!(
-                "redis: private redis-server (pid {}) on a Unix socket; its memory and CPU are in this run's figures",
-                s.pid()
-            ),
-            None => format!("redis: {shown} (from REDIS_URL/--redis-url)"),
-        },
+        server_note(server.as_ref(), &shown),
         format!(
             "resque: {} LPOPs by the parent, one fork per job, at most {} children at once, each with its own connection",
             pops, spec.workers
@@ -143,4 +99,59 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         notes,
         ..Default::default()
     })
+}
+
+/// Reserve the next job, in the parent: LPOP, with SIGINT and SIGTERM held back meanwhile (a
+/// signal between the server's pop and our read of the reply would lose the job).
+fn lpop(con: &mut redis::Connection, keys: &Keys) -> anyhow::Result<Option<String>> {
+    crate::sys::signals::holding_stop_signals(|| {
+        redis::cmd("LPOP")
+            .arg(&keys.queue)
+            .query::<Option<String>>(con)
+    })
+    .context("LPOP from the Resque queue")
+}
+
+/// Job `i`, in the forked child: our own connection, the job, and the exit code (0 done, 1 the
+/// job failed, 2 Redis did).
+fn perform_in_child(
+    spec: &RunSpec,
+    client: &redis::Client,
+    keys: &Keys,
+    i: u64,
+    payload: &str,
+) -> i32 {
+    if let Some(f) = &spec.fault {
+        f.strike(i);
+    }
+    let mut own = match crate::sys::redis_server::connect(client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("concur: resque job {i}: cannot connect to Redis: {e}");
+            return 2;
+        }
+    };
+    match redisq::perform(&mut own, spec, keys, payload) {
+        Ok(_) => 0,
+        Err(JobError::Job(e)) => {
+            eprintln!("concur: resque job {i}: {e}");
+            1
+        }
+        Err(JobError::Redis(e)) => {
+            eprintln!("concur: resque job {i}: Redis: {e}");
+            2
+        }
+    }
+}
+
+/// Where the run's Redis came from.
+fn server_note(server: Option<&PrivateServer>, shown: &str) -> String {
+    match server {
+        Some(s) => format!(
+            "redis: private redis-server (pid {}) on a Unix socket; its memory and CPU are in this run's figures",
+            s.pid()
+        ),
+        None => format!("redis: {shown} (from REDIS_URL/--redis-url)"),
+    }
 }

@@ -263,7 +263,6 @@ enum Crash {
 
 /// One worker: claim, perform, mark done (or failed, or due again), until no job is left.
 fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Result<()> {
-    let fault = spec.fault;
     let lock = lock_s(spec);
     let mut st = Stats::default();
     // Opening reads the WAL index, which another connection may hold for a moment: busy too.
@@ -278,14 +277,7 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
         let Some((id, attempts)) = claimed else {
             // Nothing claimable. Done if nothing is pending; else a job is locked by someone
             // (perhaps a dead worker whose lock will expire) or due later: poll again.
-            let pending: i64 = retry(&mut st.busy, || {
-                con.query_row(
-                    "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL",
-                    [],
-                    |r| r.get(0),
-                )
-            })?;
-            if pending == 0 {
+            if pending(&con, &mut st.busy)? == 0 {
                 break;
             }
             st.idle += 1;
@@ -294,59 +286,100 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
         };
         st.claimed += 1;
         let i = id as u64;
-        if let Some(f) = fault.filter(|f| f.hits(i) && attempts == 1) {
+        if let Some(f) = spec.fault.filter(|f| f.hits(i) && attempts == 1) {
             match crash {
                 Crash::Kill => f.strike(i),
                 Crash::Abandon => return Ok(()),
             }
         }
         let result = perform(&con, spec, i, &mut st.busy);
-        let t = now();
+        if result.is_ok() {
+            st.performed += 1;
+        }
+        let claim = Claim {
+            id,
+            attempts,
+            by: name,
+        };
+        claim.settle(&con, result, &mut st.busy)?;
+    }
+    drop(claim);
+    st.save(&con, name)
+}
+
+/// Jobs neither done nor failed: running, waiting for a retry, or not yet claimed.
+fn pending(con: &Connection, busy: &mut u64) -> rusqlite::Result<i64> {
+    retry(busy, || {
+        con.query_row(
+            "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+    })
+}
+
+/// A job a worker has locked: its row, the how-manyth attempt this is, and the lock's owner.
+struct Claim<'a> {
+    id: i64,
+    attempts: i64,
+    by: &'a str,
+}
+
+impl Claim<'_> {
+    /// Release the lock and record what the attempt came to: done; failed for good after
+    /// [`MAX_ATTEMPTS`]; else due again later, as DelayedJob reschedules.
+    fn settle(
+        &self,
+        con: &Connection,
+        result: anyhow::Result<()>,
+        busy: &mut u64,
+    ) -> rusqlite::Result<usize> {
+        let (id, by, t) = (self.id, self.by, now());
         match result {
-            Ok(()) => {
-                st.performed += 1;
-                retry(&mut st.busy, || {
-                    con.execute(
-                        "UPDATE jobs SET done_at = ?1, locked_by = NULL, locked_at = NULL WHERE id = ?2 AND locked_by = ?3",
-                        params![t, id, name],
-                    )
-                })?;
-            }
-            Err(e) if attempts >= MAX_ATTEMPTS => {
-                retry(&mut st.busy, || {
-                    con.execute(
-                        "UPDATE jobs SET failed_at = ?1, last_error = ?2, locked_by = NULL, locked_at = NULL WHERE id = ?3 AND locked_by = ?4",
-                        params![t, e.to_string(), id, name],
-                    )
-                })?;
-            }
+            Ok(()) => retry(busy, || {
+                con.execute(
+                    "UPDATE jobs SET done_at = ?1, locked_by = NULL, locked_at = NULL WHERE id = ?2 AND locked_by = ?3",
+                    params![t, id, by],
+                )
+            }),
+            Err(e) if self.attempts >= MAX_ATTEMPTS => retry(busy, || {
+                con.execute(
+                    "UPDATE jobs SET failed_at = ?1, last_error = ?2, locked_by = NULL, locked_at = NULL WHERE id = ?3 AND locked_by = ?4",
+                    params![t, e.to_string(), id, by],
+                )
+            }),
             Err(e) => {
                 // DelayedJob waits attempts^4 + 5 seconds; milliseconds here, a run is short.
-                let due = t + (attempts.pow(4) + 5) as f64 / 1e3;
-                retry(&mut st.busy, || {
+                let due = t + (self.attempts.pow(4) + 5) as f64 / 1e3;
+                retry(busy, || {
                     con.execute(
                         "UPDATE jobs SET run_at = ?1, last_error = ?2, locked_by = NULL, locked_at = NULL WHERE id = ?3 AND locked_by = ?4",
-                        params![due, e.to_string(), id, name],
+                        params![due, e.to_string(), id, by],
                     )
-                })?;
+                })
             }
         }
     }
-    drop(claim);
-    let mut busy = st.busy;
-    retry(&mut busy, || {
-        con.execute(
-            "INSERT INTO workers VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                name,
-                st.claimed as i64,
-                st.performed as i64,
-                st.busy as i64,
-                st.idle as i64
-            ],
-        )
-    })?;
-    Ok(())
+}
+
+impl Stats {
+    /// Write this worker's row of the `workers` table (busy retries of this insert are not in it).
+    fn save(&self, con: &Connection, name: &str) -> anyhow::Result<()> {
+        let mut busy = self.busy;
+        retry(&mut busy, || {
+            con.execute(
+                "INSERT INTO workers VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    name,
+                    self.claimed as i64,
+                    self.performed as i64,
+                    self.busy as i64,
+                    self.idle as i64
+                ],
+            )
+        })?;
+        Ok(())
+    }
 }
 
 /// Job `i`: the wallet in the database, or any stateless job.
@@ -533,57 +566,10 @@ fn finish(
     let work_s = started.elapsed().as_secs_f64();
     let con = Connection::open(path).context("reopening the SQLite database")?;
     con.busy_timeout(Duration::from_secs(5))?;
-    let lock = lock_s(spec);
-    let one = |sql: &str| -> rusqlite::Result<i64> { con.query_row(sql, [], |r| r.get(0)) };
-    let done = one("SELECT COUNT(*) FROM jobs WHERE done_at IS NOT NULL")?;
-    {
-        let mut failed = con.prepare(
-            "SELECT id, attempts, last_error FROM jobs WHERE failed_at IS NOT NULL ORDER BY id",
-        )?;
-        let rows = failed.query_map([], |r| {
-            Ok(Failure::job(
-                r.get::<_, i64>(0)? as u64,
-                format!(
-                    "failed after {} attempts: {}",
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<String>>(2)?.unwrap_or_default()
-                ),
-            ))
-        })?;
-        for row in rows {
-            failures.push(row?);
-        }
-    }
-    let pending = one("SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL")?;
-    if pending > 0 {
-        failures.push(Failure::run(format!(
-            "{pending} jobs never finished (no worker left to take them)"
-        )));
-    }
-    let claims = one("SELECT COUNT(*) FROM claims")?;
-    let distinct = one("SELECT COUNT(DISTINCT job_id) FROM claims")?;
-    let taken_over = one("SELECT COUNT(*) FROM claims WHERE previous_owner IS NOT NULL")?;
-    let double: i64 = con.query_row(
-        "SELECT COUNT(*) FROM claims WHERE previous_owner IS NOT NULL AND claimed_at - previous_at < ?1",
-        params![lock],
-        |r| r.get(0),
-    )?;
-    if double > 0 {
-        failures.push(Failure::run(format!(
-            "{double} jobs were claimed while another worker's lock was still live"
-        )));
-    }
-    let (busy, idle, workers): (i64, i64, i64) = con.query_row(
-        "SELECT COALESCE(SUM(busy_retries), 0), COALESCE(SUM(idle_polls), 0), COUNT(*) FROM workers",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    notes.push(format!(
-        "claims: {claims} claims of {distinct} distinct jobs, {taken_over} taken over from another worker's lock, {double} of them while that lock was live; {done} done"
-    ));
-    notes.push(format!(
-        "contention: {busy} busy retries (SQLITE_BUSY: another worker held the write lock) and {idle} idle polls, over {workers} workers that finished cleanly"
-    ));
+    failures.extend(failed_jobs(&con).context("reading the failed jobs")?);
+    let books = Books::read(&con, lock_s(spec)).context("reading the claims' books")?;
+    failures.extend(books.failures());
+    notes.extend(books.notes());
     let wallet = if spec.workload == Workload::Wallet {
         Some(wallet_outcome(&con, spec.items)?)
     } else {
@@ -601,6 +587,106 @@ fn finish(
         notes,
         ..Default::default()
     })
+}
+
+/// One failure per job marked `failed_at`, with its attempts and last error.
+fn failed_jobs(con: &Connection) -> rusqlite::Result<Vec<Failure>> {
+    let mut failed = con.prepare(
+        "SELECT id, attempts, last_error FROM jobs WHERE failed_at IS NOT NULL ORDER BY id",
+    )?;
+    let rows = failed.query_map([], |r| {
+        Ok(Failure::job(
+            r.get::<_, i64>(0)? as u64,
+            format!(
+                "failed after {} attempts: {}",
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?.unwrap_or_default()
+            ),
+        ))
+    })?;
+    rows.collect()
+}
+
+/// What the `jobs`, `claims` and `workers` tables say about the run, counted.
+struct Books {
+    done: i64,
+    pending: i64,
+    claims: i64,
+    distinct: i64,
+    taken_over: i64,
+    /// Claims made while another worker's lock was still live: must be 0.
+    double: i64,
+    busy: i64,
+    idle: i64,
+    workers: i64,
+}
+
+impl Books {
+    /// Count, given the run's lock expiry in seconds.
+    fn read(con: &Connection, lock_s: f64) -> rusqlite::Result<Books> {
+        let one = |sql: &str| -> rusqlite::Result<i64> { con.query_row(sql, [], |r| r.get(0)) };
+        let (busy, idle, workers) = con.query_row(
+            "SELECT COALESCE(SUM(busy_retries), 0), COALESCE(SUM(idle_polls), 0), COUNT(*) FROM workers",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(Books {
+            done: one("SELECT COUNT(*) FROM jobs WHERE done_at IS NOT NULL")?,
+            pending: one("SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL")?,
+            claims: one("SELECT COUNT(*) FROM claims")?,
+            distinct: one("SELECT COUNT(DISTINCT job_id) FROM claims")?,
+            taken_over: one("SELECT COUNT(*) FROM claims WHERE previous_owner IS NOT NULL")?,
+            double: con.query_row(
+                "SELECT COUNT(*) FROM claims WHERE previous_owner IS NOT NULL AND claimed_at - previous_at < ?1",
+                params![lock_s],
+                |r| r.get(0),
+            )?,
+            busy,
+            idle,
+            workers,
+        })
+    }
+
+    /// Jobs left behind, and jobs claimed twice at once.
+    fn failures(&self) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        if self.pending > 0 {
+            failures.push(Failure::run(format!(
+                "{} jobs never finished (no worker left to take them)",
+                self.pending
+            )));
+        }
+        if self.double > 0 {
+            failures.push(Failure::run(format!(
+                "{} jobs were claimed while another worker's lock was still live",
+                self.double
+            )));
+        }
+        failures
+    }
+
+    /// The claims and the contention, one note each.
+    fn notes(&self) -> [String; 2] {
+        let Books {
+            done,
+            claims,
+            distinct,
+            taken_over,
+            double,
+            busy,
+            idle,
+            workers,
+            ..
+        } = self;
+        [
+            format!(
+                "claims: {claims} claims of {distinct} distinct jobs, {taken_over} taken over from another worker's lock, {double} of them while that lock was live; {done} done"
+            ),
+            format!(
+                "contention: {busy} busy retries (SQLITE_BUSY: another worker held the write lock) and {idle} idle polls, over {workers} workers that finished cleanly"
+            ),
+        ]
+    }
 }
 
 /// The final balance and the exact lost-update count: follow `based_on` from the final version

@@ -1,4 +1,9 @@
-//! Reading a process tree's memory and size from `/proc`, the way `ps` and `smem` do.
+//! Everything concur reads from `/proc`, in one place: a process tree's memory and size, the way
+//! `ps` and `smem` read them, and a few facts about the machine.
+//!
+//! Why one file? `/proc` is a text format with traps (a command name may hold spaces and
+//! parentheses; fields are counted, not named; a process can vanish between two reads). Each
+//! trap is handled once here, and every other module asks a typed question instead.
 //!
 //! - Descendants: `/proc/PID/task/TID/children` lists the children each thread started; walking
 //!   it from the root finds the whole tree without scanning every process on the machine.
@@ -6,7 +11,8 @@
 //!   including pages it shares copy-on-write with its parent, so summing RSS over a forked tree
 //!   counts shared pages once per process. PSS divides each shared page among its sharers, so the
 //!   PSS sum is what the tree really costs. Printing both is the point.
-//! - Threads: field 20 of `/proc/PID/stat`.
+//! - Threads and state: fields 20 and 3 of `/proc/PID/stat`; our uid: the owner of `/proc/self`.
+//! - The machine: `/proc/cpuinfo`, `/proc/meminfo`, `/proc/sys/kernel/hostname`.
 
 use std::fs;
 
@@ -68,17 +74,39 @@ pub fn children(pid: i32) -> Vec<i32> {
     out
 }
 
-/// Threads of `pid`, from field 20 of /proc/PID/stat (cheaper than listing its tasks).
-pub fn threads(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// Field `n` (counted from 1, as in proc(5)) of a `/proc/PID/stat` line; `n` must be 3 or more.
+fn stat_field(stat: &str, n: usize) -> Option<&str> {
     // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(17)?.parse().ok()
+    rest.split_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// Field `n` of /proc/PID/stat, if the process exists.
+fn read_stat_field(pid: i32, n: usize) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_field(&stat, n).map(str::to_owned)
+}
+
+/// Threads of `pid`, from field 20 of /proc/PID/stat (cheaper than listing its tasks).
+pub fn threads(pid: i32) -> Option<u64> {
+    read_stat_field(pid, 20)?.parse().ok()
+}
+
+/// Whether `pid` is a running process: it exists and is neither a zombie (exited, only
+/// unreaped) nor dead (state `Z` or `X` in field 3 of /proc/PID/stat).
+pub fn is_running(pid: i32) -> bool {
+    read_stat_field(pid, 3).is_some_and(|state| state != "Z" && state != "X")
 }
 
 /// Threads of this process.
 pub fn own_threads() -> Option<u64> {
     threads(std::process::id() as i32)
+}
+
+/// This process's effective uid: the owner of /proc/self.
+pub fn own_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").map(|m| m.uid()).ok()
 }
 
 /// Resident set size of `pid` in bytes, from /proc/PID/statm (cheap: no page-table walk).
@@ -149,10 +177,40 @@ pub fn sample_tree(root: i32, with_pss: impl FnOnce(&TreeSample) -> bool) -> Tre
 
 /// MemAvailable from /proc/meminfo, in MiB.
 pub fn mem_available_mb() -> Option<u64> {
+    meminfo_kb("MemAvailable").map(|kb| kb / 1024)
+}
+
+/// MemTotal from /proc/meminfo, in bytes.
+pub fn mem_total_bytes() -> Option<u64> {
+    meminfo_kb("MemTotal").map(|kb| kb * 1024)
+}
+
+/// A `Key:   1234 kB` line of /proc/meminfo, in kB.
+fn meminfo_kb(key: &str) -> Option<u64> {
     let text = fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024)
+    field(&text, key)?.split_whitespace().next()?.parse().ok()
+}
+
+/// The CPU's model name, from the first `model name` line of /proc/cpuinfo (x86 has one; some
+/// other architectures do not).
+pub fn cpu_model() -> Option<String> {
+    let text = fs::read_to_string("/proc/cpuinfo").ok()?;
+    field(&text, "model name").map(str::to_owned)
+}
+
+/// This machine's host name, from /proc/sys/kernel/hostname, without its newline.
+pub fn hostname() -> Option<String> {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+}
+
+/// The value of the first `key: value` line of a /proc file such as cpuinfo or meminfo.
+fn field<'t>(text: &'t str, key: &str) -> Option<&'t str> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == key).then(|| v.trim())
+    })
 }
 
 #[cfg(test)]
@@ -163,6 +221,26 @@ mod tests {
     fn parses_smaps_rollup() {
         let text = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:                1234 kB\nPss:                 600 kB\nPss_Anon: 1 kB\n";
         assert_eq!(parse_rollup(text), Some((1234 * 1024, 600 * 1024)));
+    }
+
+    #[test]
+    fn reads_key_value_fields() {
+        let text = "MemTotal:       24684816 kB\nMemFree: 1 kB\nmodel name\t: AMD (R) 9\n";
+        assert_eq!(field(text, "MemTotal"), Some("24684816 kB"));
+        assert_eq!(field(text, "model name"), Some("AMD (R) 9"));
+        assert_eq!(field(text, "Nope"), None);
+        assert!(mem_total_bytes().unwrap() > 0);
+        assert!(mem_available_mb().is_some());
+    }
+
+    #[test]
+    fn reads_stat_fields_after_the_command_name() {
+        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 7 0";
+        assert_eq!(stat_field(stat, 3), Some("S"));
+        assert_eq!(stat_field(stat, 20), Some("7"));
+        assert_eq!(stat_field(stat, 2), None);
+        assert!(is_running(std::process::id() as i32));
+        assert!(!is_running(i32::MAX));
     }
 
     #[test]

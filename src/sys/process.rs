@@ -1,10 +1,11 @@
-//! Processes: forking only where it is safe, reaping every child, and how a child ended.
+//! Processes: forking only where it is safe, reaping every child, how a child ended, and how a
+//! child that will not stop is made to.
 //!
 //! # Fork safety, proved by a token
 //! `fork(2)` copies only the calling thread. A lock that another thread held at that moment
 //! (malloc's, the stdout lock, a runtime's) stays locked for ever in the child. So a process may
 //! fork only while it has one thread, and concur makes that a value rather than a promise:
-//! [`SingleThreaded::check`] reads `Threads:` in `/proc/self/status` and returns a token only
+//! [`SingleThreaded::check`] reads the thread count in `/proc/self/stat` and returns a token only
 //! when it is 1, and every fork goes through the token ([`SingleThreaded::fork`]). The token is
 //! neither `Send` nor `Sync`, so it cannot be handed to another thread; debug builds (and so the
 //! test suite) check the thread count again before every fork, so a caller that starts a thread
@@ -13,6 +14,12 @@
 //! The one way around the check is [`SingleThreaded::assume`], an `unsafe fn` for criterion's
 //! benches, whose statistics threads exist when they fork: its contract is that every child does
 //! nothing but system calls before `_exit`.
+//!
+//! # Stopping a child: SIGTERM, a grace, then SIGKILL
+//! A hung job child, a worker past its job's timeout, a server that ignores SHUTDOWN: each is
+//! asked to stop with SIGTERM (so it can clean up), and killed with SIGKILL if it is still there
+//! a grace period later. [`Termination`] is that escalation, written once: it remembers when the
+//! TERM went out and sends the KILL, once, when [`Termination::escalate`] finds the grace over.
 
 use anyhow::Context;
 use nix::sys::signal::Signal;
@@ -20,10 +27,58 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::{Duration, Instant};
 
-/// Threads of the calling process, from `Threads:` in /proc/self/status.
+/// Threads of the calling process, from /proc/self/stat.
 pub fn thread_count() -> anyhow::Result<u64> {
-    super::proc::own_threads().context("reading Threads: in /proc/self/status")
+    super::proc::own_threads().context("reading the thread count in /proc/self/stat")
+}
+
+/// After SIGTERM, a job child that has not died gets SIGKILL this much later.
+pub const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// A child being stopped: SIGTERM sent at [`Termination::begin`], SIGKILL once `grace` has
+/// passed, if it has not died by then.
+///
+/// The caller keeps reaping the child as before and calls [`Termination::escalate`] while it
+/// waits. Call it only while the child is unreaped: once reaped, its pid may belong to another
+/// process.
+#[derive(Debug)]
+pub struct Termination {
+    pid: Pid,
+    termed: Instant,
+    grace: Duration,
+    killed: bool,
+}
+
+impl Termination {
+    /// Send `pid` SIGTERM now; SIGKILL is due `grace` later.
+    pub fn begin(pid: Pid, grace: Duration) -> Termination {
+        // An error is ESRCH (it has just ended on its own, unreaped) or EPERM (not ours): either
+        // way there is nothing more to do than wait for it.
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+        Termination {
+            pid,
+            termed: Instant::now(),
+            grace,
+            killed: false,
+        }
+    }
+
+    /// Send SIGKILL if the grace is over and it has not been sent yet; whether it was sent now.
+    pub fn escalate(&mut self) -> bool {
+        if self.killed || self.termed.elapsed() < self.grace {
+            return false;
+        }
+        let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+        self.killed = true;
+        true
+    }
+
+    /// Whether the child had to be sent SIGKILL.
+    pub fn killed(&self) -> bool {
+        self.killed
+    }
 }
 
 /// Proof that this process had one thread when it was checked: the precondition of `fork`.
@@ -228,5 +283,42 @@ mod tests {
         );
         assert_eq!(Ending::Exited(3).to_string(), "exited with status 3");
         assert!(Ending::Exited(0).ok() && !Ending::Exited(1).ok());
+    }
+
+    /// Spawn (not fork: std's spawn execs at once) `sh -c script`; wait for it, escalating.
+    fn terminate(script: &str, grace: Duration) -> (Termination, std::process::ExitStatus) {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script])
+            .spawn()
+            .unwrap();
+        // Let the shell set its dispositions before it is signalled.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut term = Termination::begin(Pid::from_raw(child.id() as i32), grace);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (term, status);
+            }
+            term.escalate();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_child_that_stops_on_sigterm_is_not_killed() {
+        use std::os::unix::process::ExitStatusExt;
+        let (term, status) = terminate("exec sleep 30", Duration::from_secs(30));
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert!(!term.killed());
+    }
+
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_after_the_grace() {
+        use std::os::unix::process::ExitStatusExt;
+        // An ignored signal stays ignored across exec: this `sleep` shrugs SIGTERM off.
+        let started = Instant::now();
+        let (term, status) = terminate("trap '' TERM; exec sleep 30", Duration::from_millis(200));
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        assert!(term.killed());
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 }

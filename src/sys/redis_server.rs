@@ -13,13 +13,15 @@
 //! - with a parent-death signal, so it cannot outlive the process that started it even if that
 //!   process is killed with SIGKILL (which is what happens to the measured child when the user
 //!   presses Ctrl-C: see the harness);
-//! - stopped cleanly (`SHUTDOWN NOSAVE`, then reaped) when the [`PrivateServer`] is dropped, on success and
-//!   on every error path, so its CPU time lands in our rusage and nothing is left for the
-//!   harness to kill.
+//! - stopped cleanly (`SHUTDOWN NOSAVE`, then reaped) when the [`PrivateServer`] is dropped, on
+//!   success and on every error path, so its CPU time lands in our rusage and nothing is left
+//!   for the harness to kill; a server that does not stop gets SIGTERM, then SIGKILL (the
+//!   escalation in [`super::process::Termination`]).
 //!
-//! The one `unsafe` here is the `pre_exec` hook that sets the parent-death signal between fork
-//! and exec.
+//! The parent-death signal is set between fork and exec by [`super::process::die_with_parent`],
+//! which holds the `unsafe`; there is none in this file.
 
+use super::process::Termination;
 use anyhow::{anyhow, Context};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 
 /// How long a fresh server gets to answer PING before we give up on it.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a server gets to shut down after SIGTERM before it is killed.
+/// How long a server gets to shut down after SIGTERM before it is sent SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// Unix socket paths are limited to 108 bytes (`sun_path`); keep a margin.
 const MAX_SOCKET_PATH: usize = 100;
@@ -216,24 +218,27 @@ impl PrivateServer {
     /// The command first because it is immediate: redis acts on SIGTERM only at its next cron
     /// tick (10 per second), which would add up to 100 ms to every run's wall time.
     fn stop(&mut self) {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
-        if let Ok(client) = redis::Client::open(self.url.as_str()) {
-            if let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(500)) {
-                let _ = con.set_read_timeout(Some(Duration::from_millis(500)));
-                // The server closes the connection instead of answering: an error is expected.
-                let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").exec(&mut con);
-            }
-        }
+        self.shutdown_nosave();
         if self.exited_within(Duration::from_secs(1)) {
             return;
         }
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        if self.exited_within(STOP_TIMEOUT) {
-            return;
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let mut termination = Termination::begin(pid, STOP_TIMEOUT);
+        while !self.exited_within(Duration::from_millis(1)) {
+            termination.escalate();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    }
+
+    /// Send `SHUTDOWN NOSAVE`, if the server can be reached within half a second.
+    fn shutdown_nosave(&self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        if let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(500)) {
+            let _ = con.set_read_timeout(Some(Duration::from_millis(500)));
+            // The server closes the connection instead of answering: an error is expected.
+            let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").exec(&mut con);
+        }
     }
 
     /// Whether the server exits (and is reaped) within `limit`.
@@ -292,8 +297,7 @@ fn sweep_stale(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
-    // Our effective uid: /proc/self belongs to it.
-    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+    let Some(me) = super::proc::own_uid() else {
         return;
     };
     for entry in entries.flatten() {
@@ -306,21 +310,9 @@ fn sweep_stale(base: &Path) {
         let owner = std::fs::read_to_string(path.join(OWNER_FILE))
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok());
-        if owner.is_some_and(|pid| !alive(pid)) {
+        if owner.is_some_and(|pid| !super::proc::is_running(pid)) {
             let _ = std::fs::remove_dir_all(&path);
         }
-    }
-}
-
-/// Whether `pid` is a running process (a zombie is not: it has exited, only unreaped).
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the first field after the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
     }
 }
 

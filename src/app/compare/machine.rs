@@ -3,6 +3,7 @@
 //! A number without its machine is a rumour: 4 ms on a 2-core VM and 4 ms on a 16-core laptop
 //! are different claims. So results.json and every row of results.csv say where they were taken.
 
+use crate::sys::proc;
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -19,8 +20,6 @@ pub struct Machine {
 impl Machine {
     /// Read the facts; anything unreadable is left empty (0 or "") rather than failing a report.
     pub fn here() -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let kernel = nix::sys::utsname::uname()
             .map(|u| {
                 format!(
@@ -34,11 +33,8 @@ impl Machine {
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(0),
-            cpu_model: field(&cpuinfo, "model name").unwrap_or_default(),
-            mem_total_bytes: field(&meminfo, "MemTotal")
-                .and_then(|v| v.trim_end_matches(" kB").trim().parse::<u64>().ok())
-                .map(|kb| kb * 1024)
-                .unwrap_or(0),
+            cpu_model: proc::cpu_model().unwrap_or_default(),
+            mem_total_bytes: proc::mem_total_bytes().unwrap_or(0),
             kernel,
             concur_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -61,23 +57,12 @@ impl Machine {
     }
 }
 
-/// The value of the first `key: value` line in a /proc file.
-fn field(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(':')?;
-        (k.trim() == key).then(|| v.trim().to_owned())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_proc_fields() {
-        let text = "MemTotal:       24684816 kB\nMemFree: 1 kB\n";
-        assert_eq!(field(text, "MemTotal").as_deref(), Some("24684816 kB"));
-        assert_eq!(field(text, "Nope"), None);
+    fn reads_this_machine() {
         let m = Machine::here();
         assert!(m.cores >= 1);
         assert!(m.mem_total_bytes > 0);

@@ -25,7 +25,7 @@
 pub mod client;
 pub mod proto;
 
-use super::fork::{self, Ending, PROCESSES};
+use super::fork::{self, Ending, Termination, PROCESSES};
 use super::{available, Floor, Props, Setup, StrategyInfo, Workers};
 use crate::error::Error;
 use crate::strategy::rpc::client::{Client, ProtoError, Request, Response};
@@ -38,9 +38,10 @@ use nix::unistd::Pid;
 use proto::error_reply;
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -185,6 +186,15 @@ impl Server {
 }
 
 impl Server {
+    /// Since when each connected worker has been running its current job: (pid, since).
+    fn running_since(&self) -> Vec<(i32, Instant)> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .iter()
+            .map(|(&peer, &(_, since))| (peer, since))
+            .collect()
+    }
+
     /// Note which job `peer` runs now (and since when, if it is a new one).
     fn track(&self, peer: i32, job: Option<u64>) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -270,150 +280,229 @@ fn perform(server: &mut Client, spec: &RunSpec, i: u64) -> anyhow::Result<()> {
 fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     let forker = fork::SingleThreaded::check()?;
     let timeout = spec.job_timeout_ms.map(Duration::from_millis);
-    let mut timed_out: HashMap<Pid, (u64, Instant, bool)> = HashMap::new();
-    let mut hang_detected_s = None;
     let started = Instant::now();
-
-    // tempfile creates the directory with mode 0700: only we can reach the socket inside.
-    let dir = tempfile::Builder::new()
-        .prefix("concur-rpc-")
-        .tempdir()
-        .context("creating a private directory for the rpc socket")?;
-    let path = dir.path().join("server.sock");
-    let listener = UnixListener::bind(&path).context("binding the rpc socket")?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let socket = Socket::bind()?;
     let server = Server::new(spec.items);
 
     // Fork every worker now, while this process is still single-threaded.
-    let mut workers: HashSet<Pid> = HashSet::new();
-    let mut ended: HashMap<Pid, Ending> = HashMap::new();
-    let mut failed: Option<anyhow::Error> = None;
-    for _ in 0..spec.workers {
-        let spawned = forker.fork(|| {
-            // The worker needs the server's address, not its listening socket.
-            let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&listener));
-            worker(&path, spec)
-        });
-        match spawned {
-            Ok(pid) => {
-                workers.insert(pid);
-            }
-            Err(e) => {
-                failed = Some(
-                    Error::Usage(format!(
-                        "cannot fork an rpc worker: {e:#} (out of processes or memory? try fewer --workers)"
-                    ))
-                    .into(),
-                );
-                break;
-            }
-        }
-    }
+    let mut workers = WorkerProcesses::new(timeout);
+    let mut failed = workers.fork(&forker, spec, &socket).err();
 
     let connected = std::thread::scope(|scope| {
-        let mut connected: HashSet<Pid> = HashSet::new();
-        if failed.is_none() {
-            if let Err(e) = listener.set_nonblocking(true) {
-                failed = Some(e.into());
-            }
-        }
-        // Accept one connection per worker; a worker that dies first will never connect.
-        let settled = |connected: &HashSet<Pid>, ended: &HashMap<Pid, Ending>| {
-            connected.len() + ended.keys().filter(|p| !connected.contains(p)).count()
+        let accepted = match failed {
+            None => accept(scope, &socket.listener, &server, &mut workers),
+            Some(_) => Ok(HashSet::new()),
         };
-        while failed.is_none() && settled(&connected, &ended) < workers.len() {
-            match listener.accept() {
-                Ok((stream, _)) => match peer_pid(&stream).map(Pid::from_raw) {
-                    Some(pid) if workers.contains(&pid) && !connected.contains(&pid) => {
-                        let _ = stream.set_nonblocking(false);
-                        connected.insert(pid);
-                        let server = &server;
-                        scope.spawn(move || server.serve(stream, pid.as_raw()));
-                    }
-                    // Not one of our workers: no service.
-                    _ => {
-                        server.refused.fetch_add(1, SeqCst);
-                    }
-                },
-                Err(e) if e.kind() == ErrorKind::WouldBlock => match fork::try_reap() {
-                    Some((pid, ending)) => {
-                        ended.insert(pid, ending);
-                    }
-                    None => std::thread::sleep(Duration::from_micros(200)),
-                },
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => failed = Some(anyhow::Error::from(e).context("accepting a worker")),
-            }
-        }
         // Everyone who will ever connect has: the name is no longer needed.
-        drop(listener);
-        if let Err(e) = dir.close() {
-            eprintln!("concur: could not remove the rpc socket directory: {e}");
-        }
+        socket.remove();
+        let connected = accepted.unwrap_or_else(|e| {
+            failed = Some(e);
+            HashSet::new()
+        });
         if failed.is_some() {
-            kill_all(workers.iter().filter(|p| !ended.contains_key(p)));
+            workers.kill_unreaped();
         }
         // Reap every worker. When the last one is gone, every connection is at its end and the
         // serving threads return; the scope joins them.
-        while ended.len() < workers.len() {
-            if let Some(limit) = timeout {
-                // Poll, and meanwhile kill workers whose job ran past the timeout.
-                match fork::try_reap() {
-                    Some((pid, ending)) => {
-                        ended.insert(pid, ending);
-                    }
-                    None => {
-                        enforce(&server, limit, &mut timed_out, &mut hang_detected_s);
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                }
-                continue;
-            }
-            match fork::reap_any() {
-                Ok((pid, ending)) => {
-                    ended.insert(pid, ending);
-                }
-                Err(e) => {
-                    failed.get_or_insert(e);
-                    break;
-                }
-            }
+        if let Err(e) = workers.reap_all(&server) {
+            failed.get_or_insert(e);
         }
         connected
     });
     if let Some(e) = failed {
         return Err(e);
     }
+    Ok(report(spec, server, &workers, connected.len(), started))
+}
 
-    let mut failures = Vec::new();
+/// The listening socket, in a private directory until every worker has connected.
+struct Socket {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl Socket {
+    /// Bind `server.sock` in a fresh private temp dir, readable by us alone.
+    fn bind() -> anyhow::Result<Socket> {
+        // tempfile creates the directory with mode 0700: only we can reach the socket inside.
+        let dir = tempfile::Builder::new()
+            .prefix("concur-rpc-")
+            .tempdir()
+            .context("creating a private directory for the rpc socket")?;
+        let path = dir.path().join("server.sock");
+        let listener = UnixListener::bind(&path).context("binding the rpc socket")?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .context("making the rpc socket private")?;
+        Ok(Socket {
+            dir,
+            path,
+            listener,
+        })
+    }
+
+    /// Close the listener and remove the socket file and its directory (connections live on).
+    fn remove(self) {
+        drop(self.listener);
+        if let Err(e) = self.dir.close() {
+            eprintln!("concur: could not remove the rpc socket directory: {e}");
+        }
+    }
+}
+
+/// The forked worker processes of a run, and what became of them.
+struct WorkerProcesses {
+    /// `--job-timeout`: how long one job may take.
+    timeout: Option<Duration>,
+    pids: HashSet<Pid>,
+    ended: HashMap<Pid, Ending>,
+    /// Workers sent SIGTERM because their job ran past `--job-timeout`.
+    stopping: HashMap<Pid, Termination>,
+    /// The first such job: from its `pop` to its worker's SIGTERM.
+    hang_detected_s: Option<f64>,
+}
+
+impl WorkerProcesses {
+    fn new(timeout: Option<Duration>) -> WorkerProcesses {
+        WorkerProcesses {
+            timeout,
+            pids: HashSet::new(),
+            ended: HashMap::new(),
+            stopping: HashMap::new(),
+            hang_detected_s: None,
+        }
+    }
+
+    /// Fork `spec.workers` workers that connect to `socket`; the first fork error (those forked
+    /// before it are kept, to be killed and reaped).
+    fn fork(
+        &mut self,
+        forker: &fork::SingleThreaded,
+        spec: &RunSpec,
+        socket: &Socket,
+    ) -> anyhow::Result<()> {
+        for _ in 0..spec.workers {
+            let pid = forker
+                .fork(|| {
+                    // The worker needs the server's address, not its listening socket.
+                    let _ = nix::unistd::close(socket.listener.as_raw_fd());
+                    worker(&socket.path, spec)
+                })
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot fork an rpc worker: {e:#} (out of processes or memory? try fewer --workers)"
+                    ))
+                })?;
+            self.pids.insert(pid);
+        }
+        Ok(())
+    }
+
+    /// Workers that connected or ended without connecting: when it is all of them, nobody
+    /// else will ever connect.
+    fn settled(&self, connected: &HashSet<Pid>) -> usize {
+        let died_first = self.ended.keys().filter(|p| !connected.contains(p)).count();
+        connected.len() + died_first
+    }
+
+    fn kill_unreaped(&self) {
+        for pid in self.pids.iter().filter(|p| !self.ended.contains_key(p)) {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Reap every worker; with a timeout, poll and stop the workers whose job runs past it.
+    fn reap_all(&mut self, server: &Server) -> anyhow::Result<()> {
+        while self.ended.len() < self.pids.len() {
+            let Some(limit) = self.timeout else {
+                let (pid, ending) = fork::reap_any()?;
+                self.ended.insert(pid, ending);
+                continue;
+            };
+            match fork::try_reap() {
+                Some((pid, ending)) => {
+                    self.ended.insert(pid, ending);
+                }
+                None => {
+                    self.enforce(server, limit);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--job-timeout`: SIGTERM every worker whose current job has run past `limit`, SIGKILL it
+    /// [`fork::KILL_GRACE`] later if it is still there. Its connection then drops, and the job
+    /// it held is reported failed.
+    fn enforce(&mut self, server: &Server, limit: Duration) {
+        for (peer, since) in server.running_since() {
+            let pid = Pid::from_raw(peer);
+            let unreaped = !self.ended.contains_key(&pid);
+            if since.elapsed() >= limit && unreaped && !self.stopping.contains_key(&pid) {
+                self.stopping
+                    .insert(pid, Termination::begin(pid, fork::KILL_GRACE));
+                self.hang_detected_s
+                    .get_or_insert(since.elapsed().as_secs_f64());
+            }
+        }
+        for (pid, termination) in self.stopping.iter_mut() {
+            if !self.ended.contains_key(pid) {
+                termination.escalate();
+            }
+        }
+    }
+}
+
+/// Accept one connection per worker, each served on its own thread of `scope`, until every
+/// worker has connected or died first; the workers that connected.
+fn accept<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    listener: &UnixListener,
+    server: &'scope Server,
+    workers: &mut WorkerProcesses,
+) -> anyhow::Result<HashSet<Pid>> {
+    listener
+        .set_nonblocking(true)
+        .context("making the rpc socket non-blocking")?;
+    let mut connected: HashSet<Pid> = HashSet::new();
+    while workers.settled(&connected) < workers.pids.len() {
+        match listener.accept() {
+            Ok((stream, _)) => match peer_pid(&stream).map(Pid::from_raw) {
+                Some(pid) if workers.pids.contains(&pid) && !connected.contains(&pid) => {
+                    let _ = stream.set_nonblocking(false);
+                    connected.insert(pid);
+                    scope.spawn(move || server.serve(stream, pid.as_raw()));
+                }
+                // Not one of our workers: no service.
+                _ => {
+                    server.refused.fetch_add(1, SeqCst);
+                }
+            },
+            // Nobody calling: has a worker died before it could?
+            Err(e) if e.kind() == ErrorKind::WouldBlock => match fork::try_reap() {
+                Some((pid, ending)) => {
+                    workers.ended.insert(pid, ending);
+                }
+                None => std::thread::sleep(Duration::from_micros(200)),
+            },
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(anyhow::Error::from(e).context("accepting a worker")),
+        }
+    }
+    Ok(connected)
+}
+
+/// The run's outcome: the server's books and how every worker ended.
+fn report(
+    spec: &RunSpec,
+    server: Server,
+    workers: &WorkerProcesses,
+    connected: usize,
+    started: Instant,
+) -> Outcome {
     let lost = server.lost.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut explained: HashSet<i32> = HashSet::new();
-    for &(pid, job) in &lost {
-        let how = ended
-            .get(&Pid::from_raw(pid))
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| "ended".into());
-        if timed_out.contains_key(&Pid::from_raw(pid)) {
-            failures.push(Failure::job(
-                job,
-                format!(
-                    "ran past --job-timeout {}; worker {pid} {how}",
-                    crate::sys::units::seconds(timeout.unwrap_or_default().as_secs_f64())
-                ),
-            ));
-        } else {
-            failures.push(Failure::job(
-                job,
-                format!("worker {pid} hung up mid-job: {how}"),
-            ));
-        }
-        explained.insert(pid);
-    }
-    for (pid, ending) in &ended {
-        if !ending.ok() && !explained.contains(&pid.as_raw()) {
-            failures.push(Failure::run(format!("worker {pid} {ending}")));
-        }
-    }
+    let mut failures = workers.failures(&lost);
     let popped = server.next.load(SeqCst).min(spec.items);
     let stop = Stop::requested();
     if popped < spec.items && stop.is_none() {
@@ -424,13 +513,12 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     }
     let wallet = (spec.workload == Workload::Wallet).then(|| server.ledger.outcome(spec.items));
     let notes = vec![format!(
-        "server: {} calls from {} connected workers; socket removed once all had connected; \
-         {} bad frames or strangers refused",
+        "server: {} calls from {connected} connected workers; socket removed once all had \
+         connected; {} bad frames or strangers refused",
         server.calls.load(SeqCst),
-        connected.len(),
         server.refused.load(SeqCst)
     )];
-    Ok(Outcome {
+    Outcome {
         jobs: popped,
         workers: spec.workers,
         failures,
@@ -440,51 +528,43 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             0
         },
         stop: stop.filter(|_| popped < spec.items),
-        jobs_timed_out: timed_out.len() as u64,
-        hang_detected_s,
+        jobs_timed_out: workers.stopping.len() as u64,
+        hang_detected_s: workers.hang_detected_s,
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes,
         ..Default::default()
-    })
-}
-
-/// `--job-timeout`: SIGTERM every worker whose current job has run past `limit`, SIGKILL it
-/// [`fork::KILL_GRACE`] later if it is still there. Its connection then drops, and the job it held
-/// is reported failed.
-fn enforce(
-    server: &Server,
-    limit: Duration,
-    timed_out: &mut HashMap<Pid, (u64, Instant, bool)>,
-    hang_detected_s: &mut Option<f64>,
-) {
-    use nix::sys::signal::{kill, Signal};
-    let running: Vec<(i32, (u64, Instant))> = server
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|(&p, &r)| (p, r))
-        .collect();
-    for (peer, (job, since)) in running {
-        let pid = Pid::from_raw(peer);
-        if since.elapsed() >= limit && !timed_out.contains_key(&pid) {
-            let _ = kill(pid, Signal::SIGTERM);
-            hang_detected_s.get_or_insert(since.elapsed().as_secs_f64());
-            timed_out.insert(pid, (job, Instant::now(), false));
-        }
-    }
-    for (&pid, (_, termed, killed)) in timed_out.iter_mut() {
-        if !*killed && termed.elapsed() >= fork::KILL_GRACE {
-            let _ = kill(pid, Signal::SIGKILL);
-            *killed = true;
-        }
     }
 }
 
-fn kill_all<'a>(pids: impl Iterator<Item = &'a Pid>) {
-    for &pid in pids {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+impl WorkerProcesses {
+    /// One failure per job lost with its worker (`lost`: worker pid, job), explained by how
+    /// the worker ended; then one per worker that ended badly without holding a job.
+    fn failures(&self, lost: &[(i32, u64)]) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        let mut explained: HashSet<i32> = HashSet::new();
+        for &(pid, job) in lost {
+            let how = self
+                .ended
+                .get(&Pid::from_raw(pid))
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "ended".into());
+            let why = if self.stopping.contains_key(&Pid::from_raw(pid)) {
+                let limit = self.timeout.unwrap_or_default().as_secs_f64();
+                let limit = crate::sys::units::seconds(limit);
+                format!("ran past --job-timeout {limit}; worker {pid} {how}")
+            } else {
+                format!("worker {pid} hung up mid-job: {how}")
+            };
+            failures.push(Failure::job(job, why));
+            explained.insert(pid);
+        }
+        for (pid, ending) in &self.ended {
+            if !ending.ok() && !explained.contains(&pid.as_raw()) {
+                failures.push(Failure::run(format!("worker {pid} {ending}")));
+            }
+        }
+        failures
     }
 }
 
