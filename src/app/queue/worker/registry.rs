@@ -167,9 +167,7 @@ impl Clock {
 /// This worker's id (`host:pid:random`, unique across machines and restarts) and what it
 /// registers about itself.
 pub(super) fn registration(args: &WorkerRequest) -> (String, Registration) {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = crate::sys::proc::hostname().unwrap_or_else(|| "localhost".into());
     let pid = std::process::id();
     let id = format!("{host}:{pid}:{:06x}", fastrand::u32(..0xff_ffff));
     let reg = Registration {
