@@ -1,7 +1,6 @@
 //! `concur limits`: every primitive measured, in JSON, with sane values.
 
-mod common;
-use common::concur;
+use crate::common::concur;
 
 #[test]
 fn limits_measures_every_primitive() {

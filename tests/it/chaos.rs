@@ -6,10 +6,8 @@
 //! exec, and keep it when they are re-parented), and a private TMPDIR, so leftover temp files are
 //! this test's too.
 
-mod common;
-
+use crate::common::procs::{descendants, fresh_tag, parent_of, processes_with_env};
 use assert_cmd::Command;
-use common::procs::{descendants, fresh_tag, parent_of, processes_with_env};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};

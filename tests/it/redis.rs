@@ -10,8 +10,7 @@ use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::redis::{redis_server_path, test_redis, TestRedis};
+use crate::common::redis::{redis_server_path, test_redis, TestRedis};
 
 fn concur() -> Command {
     let mut cmd = Command::cargo_bin("concur").unwrap();

@@ -18,8 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::redis::{test_redis, TestRedis};
+use crate::common::redis::{test_redis, TestRedis};
 
 impl TestRedis {
     /// `concur ARGS` against this server, to completion; (status, stdout, stderr).

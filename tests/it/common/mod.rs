@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: run the real binary, parse what it prints.
-#![allow(dead_code)]
 
 pub mod procs;
 pub mod redis;

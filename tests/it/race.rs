@@ -1,8 +1,7 @@
 //! `concur race` through the real binary: forced schedules lose exactly what they say, fixes
 //! lose nothing, random races lose something, and the timeline shows the stale reads.
 
-mod common;
-use common::{concur, json_of};
+use crate::common::{concur, json_of};
 use serde_json::Value;
 
 /// Run `concur race ARGS... --json`, assert it exits 0, and return the JSON object.

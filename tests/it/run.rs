@@ -1,7 +1,6 @@
 //! `concur run` and `concur list` through the real binary: output, JSON, wallet, bad input.
 
-mod common;
-use common::{assert_emoji, concur, run_json};
+use crate::common::{assert_emoji, concur, run_json};
 use predicates::prelude::*;
 
 const IN_PROCESS: &[&str] = &[

@@ -4,10 +4,8 @@
 //! `concur run`'s measured child. Each run carries a unique environment tag so that the checks
 //! for leftover processes see only this test's processes, whatever else runs on the machine.
 
-mod common;
-
+use crate::common::procs::{fresh_tag, processes_with_env};
 use assert_cmd::Command;
-use common::procs::{fresh_tag, processes_with_env};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,9 +1,7 @@
 //! The rest of the seed systems, through the binary: prefork, the SQLite queue (DelayedJob), the
 //! presets, and the cpu and sleep workloads across them.
 
-mod common;
-
-use common::{assert_emoji, concur, run_json};
+use crate::common::{assert_emoji, concur, run_json};
 use serde_json::Value;
 
 /// `concur run ARGS... --json` with extra environment; asserts exit 0.

@@ -1,8 +1,7 @@
 //! The lessons: every file embedded and well-formed, every demo runs, every source exists, and
 //! `lesson next` remembers progress.
 
-mod common;
-use common::concur;
+use crate::common::concur;
 use concur::app::lesson;
 use std::path::Path;
 
