@@ -653,9 +653,11 @@ fn stats_watch_redraws_until_stopped() {
                 Ok(n) => text.extend_from_slice(&buf[..n]),
             }
         }
-        String::from_utf8_lossy(&text).into_owned()
+        // Keep the pipe open: closed, the next redraw would end `stats` with EPIPE before the
+        // check below could see it still running.
+        (String::from_utf8_lossy(&text).into_owned(), out)
     });
-    let text = reader.join().unwrap();
+    let (text, _open_pipe) = reader.join().unwrap();
     assert!(child.try_wait().unwrap().is_none(), "--watch keeps running");
     child.kill().unwrap();
     child.wait().unwrap();
