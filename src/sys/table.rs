@@ -1,0 +1,333 @@
+//! Plain-text tables for the terminal, laid out by comfy-table.
+//!
+//! # Why one table renderer
+//! concur prints a table from nearly every command (compare, its floors, chaos, race, limits,
+//! list). Padded by hand with `{:<10}`, each overflowed the day a strategy was called
+//! `sqlite-fork`, and each looked a little different. This wrapper gives them one look: no
+//! borders, two spaces between columns, numbers right-aligned, every column as wide as its
+//! widest cell (measured in terminal columns, so `µs` and `✓` count as one).
+//!
+//! # Why the width depends on where the output goes
+//! On a terminal the table fits the window (`COLUMNS` if set, else the terminal's width): the
+//! widest cells wrap inside their column instead of the line wrapping across the screen. Off a
+//! terminal (a pipe, a file, a test) there is no width to fit: nothing wraps and nothing is cut,
+//! so each row stays one line that `grep` and the tests can read.
+//!
+//! # Two things comfy-table has no word for
+//! - A *spanning row*: its first cells, then free text that starts where the next column starts
+//!   and runs on past the columns (compare's `pool  skipped: needs Redis`, list's
+//!   `= redis queue + fork per job` under a preset). It is rendered as a row with a marker in
+//!   that next column, and the marker is replaced by the text.
+//! - A *line* between rows that belongs to no column (a heading, a note under a row). Every row
+//!   is rendered with an invisible separator after it, so a row wrapped over several lines is
+//!   still known as one, and the lines go in after it.
+
+use comfy_table::{Cell, CellAlignment, ContentArrangement, LineStyle, TableStyle};
+use std::fmt;
+use std::io::IsTerminal;
+
+/// Spaces between two columns.
+const GAP: u16 = 2;
+/// Marks the cell where a spanning row's free text starts (a private-use character).
+const SPAN: char = '\u{E000}';
+/// Fills the separator comfy-table draws after the header and after each row.
+const BOUNDARY: char = '\u{E001}';
+
+/// One entry of the table, in order.
+enum Entry {
+    Row(Vec<String>),
+    /// Cells, then text from the next column on.
+    Span(Vec<String>, String),
+    /// A line of its own after the rows before it, printed as given.
+    Line(String),
+}
+
+/// A table: a header (or none), rows, and lines between them. Left-aligned unless told.
+pub struct Table {
+    header: Vec<String>,
+    right: Vec<usize>,
+    indent: usize,
+    entries: Vec<Entry>,
+}
+
+impl Table {
+    /// A table with these column headers. A header may hold `\n` for a second line.
+    pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            header: header.into_iter().map(Into::into).collect(),
+            right: Vec::new(),
+            indent: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    /// A table without a header line.
+    pub fn headless() -> Table {
+        Table::new(Vec::<String>::new())
+    }
+
+    /// Right-align these columns (0-based), header included: the numbers.
+    pub fn right(mut self, columns: &[usize]) -> Table {
+        self.right.extend_from_slice(columns);
+        self
+    }
+
+    /// Start every header and row line with `spaces` spaces (free lines are printed as given).
+    pub fn indent(mut self, spaces: usize) -> Table {
+        self.indent = spaces;
+        self
+    }
+
+    /// A row: one cell per column, from the first.
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.entries
+            .push(Entry::Row(cells.into_iter().map(Into::into).collect()));
+    }
+
+    /// A row of these first cells, then `text` from the next column's start to the line's end.
+    pub fn span_row<S: Into<String>>(
+        &mut self,
+        cells: impl IntoIterator<Item = S>,
+        text: impl Into<String>,
+    ) {
+        let cells = cells.into_iter().map(Into::into).collect();
+        self.entries.push(Entry::Span(cells, text.into()));
+    }
+
+    /// A line of free text after the rows so far.
+    pub fn line(&mut self, text: impl Into<String>) {
+        self.entries.push(Entry::Line(text.into()));
+    }
+
+    /// The table, fitted to the terminal's width when stdout is a terminal ([`terminal_width`]).
+    pub fn render(&self) -> String {
+        self.render_at(terminal_width())
+    }
+
+    /// The table fitted to `width` columns, or never wrapped with `None`. Every line ends with a
+    /// newline and has no trailing spaces.
+    pub fn render_at(&self, width: Option<u16>) -> String {
+        let layout = self.layout(width);
+        let mut blocks = Blocks::of(&layout);
+        let mut out = Out::new(self.indent);
+        if !self.header.is_empty() {
+            blocks
+                .next()
+                .into_iter()
+                .flatten()
+                .for_each(|l| out.table(l));
+        }
+        for entry in &self.entries {
+            match entry {
+                Entry::Line(text) => text.split('\n').for_each(|l| out.free(l)),
+                Entry::Row(_) => blocks
+                    .next()
+                    .into_iter()
+                    .flatten()
+                    .for_each(|l| out.table(l)),
+                Entry::Span(_, text) => {
+                    for line in blocks.next().into_iter().flatten() {
+                        match line.split_once(SPAN) {
+                            Some((before, _)) => out.table(&format!("{before}{text}")),
+                            None => out.table(line),
+                        }
+                    }
+                }
+            }
+        }
+        out.text
+    }
+
+    /// comfy-table's lines: the header and each row, every one followed by a boundary line.
+    fn layout(&self, width: Option<u16>) -> Vec<String> {
+        let mut t = comfy_table::Table::new();
+        let boundary = LineStyle::none().fill(BOUNDARY);
+        t.load_style(
+            TableStyle::new()
+                .header_separator(boundary)
+                .row_separator(boundary),
+        );
+        t.force_no_tty();
+        match width {
+            Some(w) => t
+                .set_width(w.saturating_sub(self.indent as u16))
+                .set_content_arrangement(ContentArrangement::Dynamic),
+            None => t.set_content_arrangement(ContentArrangement::Disabled),
+        };
+        if !self.header.is_empty() {
+            t.set_header(self.header.iter().map(Cell::new));
+        }
+        for entry in &self.entries {
+            match entry {
+                Entry::Row(cells) => {
+                    t.add_row(cells.iter().map(Cell::new));
+                }
+                Entry::Span(cells, _) => {
+                    let marker = Cell::new(SPAN).set_alignment(CellAlignment::Left);
+                    t.add_row(cells.iter().map(Cell::new).chain([marker]));
+                }
+                Entry::Line(_) => {}
+            }
+        }
+        for (i, column) in t.column_iter_mut().enumerate() {
+            column.set_padding((0, GAP));
+            if self.right.contains(&i) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        // With no rows after it, comfy-table draws no separator after the last row; add one.
+        let mut lines: Vec<String> = t.lines().collect();
+        lines.push(BOUNDARY.to_string());
+        lines
+    }
+}
+
+/// The text being written: table lines indented, free lines as given, no trailing spaces.
+struct Out {
+    indent: String,
+    text: String,
+}
+
+impl Out {
+    fn new(indent: usize) -> Out {
+        Out {
+            indent: " ".repeat(indent),
+            text: String::new(),
+        }
+    }
+
+    fn table(&mut self, line: &str) {
+        let line = line.trim_end();
+        if !line.is_empty() {
+            self.text.push_str(&self.indent);
+        }
+        self.free(line);
+    }
+
+    fn free(&mut self, line: &str) {
+        self.text.push_str(line.trim_end());
+        self.text.push('\n');
+    }
+}
+
+/// The lines of comfy-table's output, split at the boundaries: the header's, then each row's.
+struct Blocks<'a> {
+    lines: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Blocks<'a> {
+    fn of(lines: &'a [String]) -> Blocks<'a> {
+        Blocks {
+            lines: lines.iter(),
+        }
+    }
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = Vec<&'a str>;
+
+    fn next(&mut self) -> Option<Vec<&'a str>> {
+        let mut block = Vec::new();
+        for line in self.lines.by_ref() {
+            if line.contains(BOUNDARY) {
+                return Some(block);
+            }
+            block.push(line.as_str());
+        }
+        None
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// The width a table on stdout should fit: `COLUMNS` when set, else the terminal's, and `None`
+/// when stdout is not a terminal (then nothing wraps).
+pub fn terminal_width() -> Option<u16> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let columns = std::env::var("COLUMNS").ok();
+    columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&w| w > 0)
+        .or_else(|| comfy_table::Table::new().width())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Table {
+        let mut t = Table::new(["STRATEGY", "JOBS/S", "CHECK"]).right(&[1]);
+        t.row(["sequential", "9000", "ok"]);
+        t.row(["sqlite-fork", "12", "WRONG 1/3"]);
+        t.span_row(
+            ["pool"],
+            "skipped: needs Redis, which is not installed here",
+        );
+        t
+    }
+
+    #[test]
+    fn columns_fit_their_widest_cell_and_numbers_align_right() {
+        assert_eq!(
+            sample().render_at(None),
+            "STRATEGY     JOBS/S  CHECK\n\
+             sequential     9000  ok\n\
+             sqlite-fork      12  WRONG 1/3\n\
+             pool         skipped: needs Redis, which is not installed here\n"
+        );
+    }
+
+    #[test]
+    fn without_a_width_nothing_wraps_or_is_cut() {
+        let mut t = Table::new(["A", "B"]);
+        let long = "word ".repeat(60);
+        t.row(["x", long.trim()]);
+        let out = t.render_at(None);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains(long.trim()));
+    }
+
+    #[test]
+    fn with_a_width_wide_cells_wrap_and_rows_stay_together() {
+        let mut t = Table::new(["NAME", "ABOUT"]).indent(2);
+        t.row([
+            "emoji",
+            "prints one emoji per job, fifty times, each print its own write",
+        ]);
+        t.line("  a note under emoji");
+        t.row(["noop", "nothing"]);
+        let out = t.render_at(Some(40));
+        assert!(out.lines().all(|l| l.chars().count() <= 40), "{out}");
+        let lines: Vec<_> = out.lines().collect();
+        let note = lines.iter().position(|l| l.contains("a note")).unwrap();
+        let noop = lines.iter().position(|l| l.contains("noop")).unwrap();
+        assert!(note > 2 && noop == note + 1, "{out}");
+        assert!(lines[1].starts_with("  emoji"), "{out}");
+    }
+
+    #[test]
+    fn headless_tables_and_indents() {
+        let mut t = Table::headless().indent(2).right(&[1]);
+        t.row(["fork+_exit+waitpid", "120.0 µs", "(1 - 2)"]);
+        t.span_row(["parked thread", "8.0 KiB"], "RSS per parked thread");
+        t.line("  skipped: redis");
+        assert_eq!(
+            t.render_at(None),
+            "  fork+_exit+waitpid  120.0 µs  (1 - 2)\n\
+             \x20 parked thread        8.0 KiB  RSS per parked thread\n\
+             \x20 skipped: redis\n"
+        );
+    }
+
+    #[test]
+    fn two_line_headers_and_empty_tables() {
+        let t = Table::new(["STRATEGY", "SURVIVES\nCRASH"]);
+        assert_eq!(t.render_at(None), "STRATEGY  SURVIVES\n          CRASH\n");
+    }
+}
