@@ -13,6 +13,7 @@
 use crate::actor::{self, ReplyTo};
 use crate::error::usage;
 use crate::sys::process::SingleThreaded;
+use crate::sys::table::Table;
 use crate::sys::units;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -471,24 +472,34 @@ pub fn run(req: &LimitsRequest) -> anyhow::Result<()> {
         "Primitive costs on this machine ({} cores), per operation, median (min-max) of {runs} runs:",
         limits.cores
     );
+    print!("{}", table(&limits));
+    Ok(())
+}
+
+/// Each primitive's median, range and what it is the floor of; the parked thread's memory; what
+/// was skipped.
+fn table(limits: &Limits) -> String {
+    let mut table = Table::headless().right(&[1]).indent(2);
     for l in &limits.primitives {
-        println!(
-            "  {:<30} {:>9}  ({} - {})  {}",
-            l.name,
+        table.row([
+            l.name.clone(),
             per_op(l.median_s),
-            per_op(l.min_s),
-            per_op(l.max_s),
-            l.about
-        );
+            format!("({} - {})", per_op(l.min_s), per_op(l.max_s)),
+            l.about.clone(),
+        ]);
     }
-    println!(
-        "  {:<30} {:>9}  RSS per parked thread ({} threads parked on a channel)",
-        "parked thread",
-        units::bytes(limits.parked_thread.rss_per_thread_bytes),
-        limits.parked_thread.threads
+    table.span_row(
+        [
+            "parked thread".to_owned(),
+            units::bytes(limits.parked_thread.rss_per_thread_bytes),
+        ],
+        format!(
+            "RSS per parked thread ({} threads parked on a channel)",
+            limits.parked_thread.threads
+        ),
     );
     for why in &limits.skipped {
-        println!("  skipped: {why}");
+        table.line(format!("  skipped: {why}"));
     }
-    Ok(())
+    table.render()
 }

@@ -22,7 +22,9 @@
 //!   is rendered with an invisible separator after it, so a row wrapped over several lines is
 //!   still known as one, and the lines go in after it.
 
-use comfy_table::{Cell, CellAlignment, ContentArrangement, LineStyle, TableStyle};
+use comfy_table::{
+    Cell, CellAlignment, ColumnConstraint, ContentArrangement, LineStyle, TableStyle,
+};
 use std::fmt;
 use std::io::IsTerminal;
 
@@ -42,10 +44,12 @@ enum Entry {
     Line(String),
 }
 
-/// A table: a header (or none), rows, and lines between them. Left-aligned unless told.
+/// A table: a header (or none), rows, and lines between them. Left-aligned unless told; on a
+/// terminal too narrow for it, any column but the first, the numbers and the `nowrap` ones wraps.
 pub struct Table {
     header: Vec<String>,
     right: Vec<usize>,
+    nowrap: Vec<usize>,
     indent: usize,
     entries: Vec<Entry>,
 }
@@ -56,6 +60,8 @@ impl Table {
         Table {
             header: header.into_iter().map(Into::into).collect(),
             right: Vec::new(),
+            // The first column names the row: a name split over two lines is no name.
+            nowrap: vec![0],
             indent: 0,
             entries: Vec::new(),
         }
@@ -66,9 +72,17 @@ impl Table {
         Table::new(Vec::<String>::new())
     }
 
-    /// Right-align these columns (0-based), header included: the numbers.
+    /// Right-align these columns (0-based), header included: the numbers. They never wrap
+    /// (`13.9\nMiB` would be no number at all).
     pub fn right(mut self, columns: &[usize]) -> Table {
         self.right.extend_from_slice(columns);
+        self
+    }
+
+    /// Never wrap these columns either (0-based): words a line break would spoil, such as
+    /// `none|shared-atomic|shared`. The others share what the terminal's width leaves.
+    pub fn nowrap(mut self, columns: &[usize]) -> Table {
+        self.nowrap.extend_from_slice(columns);
         self
     }
 
@@ -173,6 +187,9 @@ impl Table {
             column.set_padding((0, GAP));
             if self.right.contains(&i) {
                 column.set_cell_alignment(CellAlignment::Right);
+            }
+            if self.right.contains(&i) || self.nowrap.contains(&i) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
             }
         }
         // With no rows after it, comfy-table draws no separator after the last row; add one.
@@ -309,6 +326,21 @@ mod tests {
         let noop = lines.iter().position(|l| l.contains("noop")).unwrap();
         assert!(note > 2 && noop == note + 1, "{out}");
         assert!(lines[1].starts_with("  emoji"), "{out}");
+    }
+
+    #[test]
+    fn numbers_and_nowrap_columns_keep_their_width() {
+        let mut t = Table::new(["NAME", "SYNC", "RSS", "ABOUT"])
+            .right(&[2])
+            .nowrap(&[1]);
+        t.row([
+            "fork",
+            "none|shared-atomic|shared",
+            "13.9 MiB",
+            "a fork per job, at most N",
+        ]);
+        let out = t.render_at(Some(50));
+        assert!(out.contains("none|shared-atomic|shared  13.9 MiB"), "{out}");
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! this text shows what fits a screen.
 
 use super::{Report, Timeline};
+use crate::sys::table::Table;
 use crate::workload::trace::Op;
 use crate::workload::wallet::START;
 use std::fmt::Write;
 
-const LANE_WIDTH: usize = 22;
 const MAX_SEED_LINES: usize = 12;
 const MAX_LANES: usize = 6;
 const MAX_EVENTS: usize = 24;
@@ -146,7 +146,7 @@ fn balances(r: &Report) -> String {
     out
 }
 
-/// One losing trial, a lane per worker, time flowing down; then who overwrote whom.
+/// One losing trial, a column (lane) per worker, time flowing down; then who overwrote whom.
 fn timeline(t: &Timeline) -> String {
     let mut out = String::new();
     let lanes = t.events.iter().map(|e| e.worker).max().unwrap_or(0);
@@ -157,11 +157,9 @@ fn timeline(t: &Timeline) -> String {
         t.lost_updates,
         if t.lost_updates == 1 { "" } else { "s" }
     );
-    let mut head = format!("  {:>9}  ", "t (µs)");
-    for w in 1..=lanes.min(MAX_LANES) {
-        head.push_str(&format!("{:<LANE_WIDTH$}", format!("W{w}")));
-    }
-    let _ = writeln!(out, "{}", head.trim_end());
+    let lanes = lanes.min(MAX_LANES);
+    let header = std::iter::once("t (µs)".to_owned()).chain((1..=lanes).map(|w| format!("W{w}")));
+    let mut table = Table::new(header).right(&[0]).indent(2);
     let shown: Vec<_> = t
         .events
         .iter()
@@ -179,9 +177,12 @@ fn timeline(t: &Timeline) -> String {
         } else {
             what
         };
-        let pad = " ".repeat(LANE_WIDTH * (e.worker - 1));
-        let _ = writeln!(out, "  {:>9.1}  {pad}{what}", e.t_us);
+        let mut cells = vec![String::new(); e.worker];
+        cells[0] = format!("{:.1}", e.t_us);
+        cells.push(what);
+        table.row(cells);
     }
+    out.push_str(&table.render());
     if shown.len() < t.events.len() {
         let _ = writeln!(
             out,
@@ -189,56 +190,64 @@ fn timeline(t: &Timeline) -> String {
             t.events.len() - shown.len()
         );
     }
-    // Explain the first lost write: who overwrote it, from which stale read.
-    if let Some((i, lost)) = t.events.iter().enumerate().find(|(_, e)| e.lost) {
-        if let Some(over) = t.events[i + 1..].iter().find(|e| e.op != Op::Read) {
-            let _ = writeln!(
-                out,
-                "  ✗ W{} wrote {} (v{}), then W{} wrote {} computed from v{}, a read taken before W{}'s write: W{}'s update is gone.",
-                lost.worker, lost.balance, lost.version, over.worker, over.balance, over.based_on,
-                lost.worker, lost.worker
-            );
-        }
-    }
+    out.push_str(&first_loss(t));
     if t.dropped > 0 {
         let _ = writeln!(out, "  ({} events did not fit the log)", t.dropped);
     }
     out
 }
 
+/// The first lost write explained: who overwrote it, from which stale read.
+fn first_loss(t: &Timeline) -> String {
+    let Some((i, lost)) = t.events.iter().enumerate().find(|(_, e)| e.lost) else {
+        return String::new();
+    };
+    let Some(over) = t.events[i + 1..].iter().find(|e| e.op != Op::Read) else {
+        return String::new();
+    };
+    format!(
+        "  ✗ W{} wrote {} (v{}), then W{} wrote {} computed from v{}, a read taken before W{}'s write: W{}'s update is gone.\n",
+        lost.worker, lost.balance, lost.version, over.worker, over.balance, over.based_on,
+        lost.worker, lost.worker
+    )
+}
+
 /// Strategy × fix: each row's lost trials and updates, where it ran, and where its update is
 /// written in the source; a row's notes under it.
 fn matrix(r: &Report) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Strategy × fix: lost updates over {} trials of {} jobs each",
+    let mut out = format!(
+        "Strategy × fix: lost updates over {} trials of {} jobs each\n",
         r.trials, r.items
     );
-    let _ = writeln!(
-        out,
-        "  {:<10} {:<14} {:>12} {:>13}  {:<11} implemented in",
-        "strategy", "sync", "lost trials", "lost updates", "path"
-    );
+    let mut table = Table::new([
+        "strategy",
+        "sync",
+        "lost trials",
+        "lost updates",
+        "path",
+        "implemented in",
+    ])
+    .right(&[2, 3])
+    .nowrap(&[1, 4])
+    .indent(2);
     for row in &r.fixes {
         let ok = if row.lost_updates == 0 && row.wrong_balance_trials == 0 {
             "✓"
         } else {
             "✗"
         };
-        let _ = writeln!(
-            out,
-            "  {:<10} {:<14} {:>12} {:>11} {ok}  {:<11} {}",
-            row.strategy,
-            row.sync,
+        table.row([
+            row.strategy.clone(),
+            row.sync.clone(),
             format!("{}/{}", row.losing_trials, row.trials),
-            row.lost_updates,
-            row.path,
-            row.file
-        );
+            format!("{} {ok}", row.lost_updates),
+            row.path.to_owned(),
+            row.file.clone(),
+        ]);
         for n in &row.notes {
-            let _ = writeln!(out, "      {n}");
+            table.line(format!("      {n}"));
         }
     }
+    out.push_str(&table.render());
     out
 }
