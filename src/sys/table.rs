@@ -8,10 +8,11 @@
 //! widest cell (measured in terminal columns, so `µs` and `✓` count as one).
 //!
 //! # Why the width depends on where the output goes
-//! On a terminal the table fits the window (`COLUMNS` if set, else the terminal's width): the
-//! widest cells wrap inside their column instead of the line wrapping across the screen. Off a
-//! terminal (a pipe, a file, a test) there is no width to fit: nothing wraps and nothing is cut,
-//! so each row stays one line that `grep` and the tests can read.
+//! On a terminal a table too wide for the window (`COLUMNS` if set, else the terminal's width)
+//! wraps its widest text columns between words, inside the column, instead of the line wrapping
+//! across the screen; numbers, names and words are never split, and a table that cannot fit
+//! that way is left whole. Off a terminal (a pipe, a file, a test) there is no width to fit:
+//! nothing wraps and nothing is cut, so each row stays one line that `grep` and the tests read.
 //!
 //! # Two things comfy-table has no word for
 //! - A *spanning row*: its first cells, then free text that starts where the next column starts
@@ -23,7 +24,7 @@
 //!   still known as one, and the lines go in after it.
 
 use comfy_table::{
-    Cell, CellAlignment, ColumnConstraint, ContentArrangement, LineStyle, TableStyle,
+    Cell, CellAlignment, ColumnConstraint, ContentArrangement, LineStyle, TableStyle, Width,
 };
 use std::fmt;
 use std::io::IsTerminal;
@@ -154,7 +155,7 @@ impl Table {
 
     /// comfy-table's lines: the header and each row, every one followed by a boundary line.
     fn layout(&self, width: Option<u16>) -> Vec<String> {
-        let mut t = comfy_table::Table::new();
+        let mut t = self.comfy(true, str::to_owned);
         let boundary = LineStyle::none().fill(BOUNDARY);
         t.load_style(
             TableStyle::new()
@@ -162,23 +163,29 @@ impl Table {
                 .row_separator(boundary),
         );
         t.force_no_tty();
-        match width {
-            Some(w) => t
-                .set_width(w.saturating_sub(self.indent as u16))
-                .set_content_arrangement(ContentArrangement::Dynamic),
-            None => t.set_content_arrangement(ContentArrangement::Disabled),
-        };
-        if !self.header.is_empty() {
-            t.set_header(self.header.iter().map(Cell::new));
+        self.fit(&mut t, width);
+        // With no rows after it, comfy-table draws no separator after the last row; add one.
+        let mut lines: Vec<String> = t.lines().collect();
+        lines.push(BOUNDARY.to_string());
+        lines
+    }
+
+    /// The comfy-table of the rows (and the header if `header`), each cell's text through `text`.
+    fn comfy(&self, header: bool, text: impl Fn(&str) -> String) -> comfy_table::Table {
+        let cells =
+            |cells: &[String]| -> Vec<Cell> { cells.iter().map(|c| Cell::new(text(c))).collect() };
+        let mut t = comfy_table::Table::new();
+        if header && !self.header.is_empty() {
+            t.set_header(cells(&self.header));
         }
         for entry in &self.entries {
             match entry {
-                Entry::Row(cells) => {
-                    t.add_row(cells.iter().map(Cell::new));
+                Entry::Row(row) => {
+                    t.add_row(cells(row));
                 }
-                Entry::Span(cells, _) => {
+                Entry::Span(row, _) => {
                     let marker = Cell::new(SPAN).set_alignment(CellAlignment::Left);
-                    t.add_row(cells.iter().map(Cell::new).chain([marker]));
+                    t.add_row(cells(row).into_iter().chain([marker]));
                 }
                 Entry::Line(_) => {}
             }
@@ -188,14 +195,58 @@ impl Table {
             if self.right.contains(&i) {
                 column.set_cell_alignment(CellAlignment::Right);
             }
-            if self.right.contains(&i) || self.nowrap.contains(&i) {
-                column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+        t
+    }
+
+    /// Fit `t` to `width`. A table that fits keeps its natural widths. One that does not gives
+    /// up width from its widest column that can spare it, a character at a time: the numbers and
+    /// `nowrap` columns keep their cells whole, the others wrap between words, never inside one,
+    /// and so do the headers. If even that does not fit (or there is no width), nothing wraps:
+    /// the terminal's own line wrap reads better than a column of single letters.
+    fn fit(&self, t: &mut comfy_table::Table, width: Option<u16>) {
+        t.set_content_arrangement(ContentArrangement::Disabled);
+        let Some(width) = width.map(|w| usize::from(w).saturating_sub(self.indent)) else {
+            return;
+        };
+        let total =
+            |widths: &[u16]| -> usize { widths.iter().map(|&w| usize::from(w + GAP)).sum() };
+        let mut widths = t.column_max_content_widths();
+        let narrowest = self.narrowest();
+        if total(&widths) <= width || total(&narrowest) > width {
+            return;
+        }
+        while total(&widths) > width {
+            let widest = (0..widths.len())
+                .filter(|&i| widths[i] > narrowest.get(i).copied().unwrap_or(0))
+                .max_by_key(|&i| widths[i]);
+            match widest {
+                Some(i) => widths[i] -= 1,
+                None => break,
             }
         }
-        // With no rows after it, comfy-table draws no separator after the last row; add one.
-        let mut lines: Vec<String> = t.lines().collect();
-        lines.push(BOUNDARY.to_string());
-        lines
+        for (column, &w) in t.column_iter_mut().zip(&widths) {
+            column.set_constraint(ColumnConstraint::Absolute(Width::Fixed(w + GAP)));
+        }
+    }
+
+    /// How narrow each column may get: its longest header word, and its longest cell if it is
+    /// kept whole, else its longest word (all measured by comfy-table, a word a line per cell).
+    fn narrowest(&self) -> Vec<u16> {
+        let words = |c: &str| c.split_whitespace().collect::<Vec<_>>().join("\n");
+        let mut header = comfy_table::Table::new();
+        header.set_header(self.header.iter().map(|h| Cell::new(words(h))));
+        let header = header.column_max_content_widths();
+        let whole = self.comfy(false, str::to_owned).column_max_content_widths();
+        let split = self.comfy(false, words).column_max_content_widths();
+        let at = |widths: &[u16], i: usize| widths.get(i).copied().unwrap_or(0);
+        (0..whole.len().max(header.len()))
+            .map(|i| {
+                let keep = self.right.contains(&i) || self.nowrap.contains(&i);
+                let cells = if keep { at(&whole, i) } else { at(&split, i) };
+                cells.max(at(&header, i))
+            })
+            .collect()
     }
 }
 
@@ -341,6 +392,25 @@ mod tests {
         ]);
         let out = t.render_at(Some(50));
         assert!(out.contains("none|shared-atomic|shared  13.9 MiB"), "{out}");
+    }
+
+    #[test]
+    fn words_are_never_split_and_a_table_too_wide_for_that_does_not_wrap() {
+        let mut t = Table::new(["STRATEGY", "RSS", "MEMORY", "CRASH"]).right(&[1]);
+        t.row(["sequential", "13.9 MiB", "shared", "no"]);
+        t.row(["sqlite-fork", "48.1 MiB", "isolated memory", "yes"]);
+        let wide = t.render_at(None);
+        let fits = t.render_at(Some(44));
+        assert!(fits.lines().all(|l| l.chars().count() <= 44), "{fits}");
+        assert!(
+            fits.contains("isolated") && !fits.contains("isolated memory"),
+            "{fits}"
+        );
+        assert_eq!(
+            t.render_at(Some(30)),
+            wide,
+            "no room even between words: no wrap"
+        );
     }
 
     #[test]
