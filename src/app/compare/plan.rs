@@ -111,6 +111,16 @@ pub enum Axis {
 }
 
 impl Axis {
+    /// The axis title of a sweep chart, with its unit.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Axis::Workers => "workers",
+            Axis::Items => "jobs",
+            Axis::AppMb => "app size, MiB",
+            Axis::Dirty => "dirty: % of the app each forked worker writes",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Axis::Workers => "workers",

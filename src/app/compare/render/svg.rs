@@ -370,7 +370,7 @@ impl Panel<'_> {
                 SegmentValue::CenterOf(i) if *i < n => values[*i].to_string(),
                 _ => String::new(),
             })
-            .x_desc(self.axis.axis.name())
+            .x_desc(self.axis.axis.unit())
             .y_desc(self.unit)
             .y_label_formatter(&|y| tick(*y, max))
             .draw()
