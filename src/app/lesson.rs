@@ -163,11 +163,20 @@ pub enum Demos {
 }
 
 fn render(markdown: &str) {
-    if std::io::stdout().is_terminal() {
-        termimad::MadSkin::default().print_text(markdown);
-    } else {
-        // Off a terminal: the markdown itself, with no escape codes.
+    if !std::io::stdout().is_terminal() {
+        // Off a terminal: the markdown itself (termimad would write escape codes into a pipe).
         println!("{markdown}");
+    } else {
+        // On a terminal: laid out to its width. With NO_COLOR, termimad's no-style skin, and
+        // through anstream, which strips the resets and underlines even that skin writes: not a
+        // single escape code.
+        let skin = if crate::sys::style::stdout_styled() {
+            termimad::MadSkin::default()
+        } else {
+            termimad::MadSkin::no_style()
+        };
+        let text = skin.term_text(markdown).to_string();
+        let _ = anstream::stdout().write_all(text.as_bytes());
     }
 }
 

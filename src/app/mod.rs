@@ -20,7 +20,7 @@ use std::path::PathBuf;
 pub enum Request {
     /// Plain `concur` on a terminal.
     Menu,
-    /// Plain `concur` off a terminal: the help text.
+    /// Plain `concur` off a terminal: the help text, on stderr, and exit 2.
     Help(String),
     List,
     Limits(limits::LimitsRequest),
@@ -34,6 +34,8 @@ pub enum Request {
     Stats(queue::stats::StatsRequest),
     Retry(queue::RetryRequest),
     QueueDemo(queue::demo::DemoRequest),
+    /// Bytes to print on stdout as they are: a completion script, the man page.
+    Print(Vec<u8>),
     /// The measured child (`concur __exec`).
     Exec {
         spec: PathBuf,
@@ -46,7 +48,14 @@ pub fn execute(request: Request) -> anyhow::Result<()> {
     match request {
         Request::Menu => lesson::menu(),
         Request::Help(text) => {
-            print!("{text}");
+            // No command and no terminal to offer a menu on: a mistake in a script, so the help
+            // goes to stderr and the exit code is 2, as clap does for a missing subcommand.
+            eprint!("{text}");
+            crate::error::usage("no command given (concur --help lists them)")
+        }
+        Request::Print(bytes) => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
             Ok(())
         }
         Request::List => {

@@ -159,13 +159,16 @@ fn verdict(out: &mut String, m: &Measurement) {
         let _ = writeln!(out, "  failed    ... and {} more", m.failures.len() - 5);
     }
     if !m.correct && m.lost_updates.unwrap_or(0) > 0 {
-        let _ = writeln!(
-            out,
-            "  why       read, pause, write is not atomic: another job wrote in between; try --sync {}",
-            crate::strategy::find(&m.strategy)
-                .and_then(|s| s.syncs.iter().find(|x| x.name() != "none"))
-                .map(|s| s.name())
-                .unwrap_or("mutex")
-        );
+        let fix = crate::strategy::find(&m.strategy)
+            .and_then(|s| s.syncs.iter().find(|x| x.name() != "none"))
+            .map(|s| s.name())
+            .unwrap_or("mutex");
+        let cause = if m.wallet_isolated {
+            "isolation, not a race: each forked child changed its own copy of the balance, \
+             and the copy died with the child"
+        } else {
+            "read, pause, write is not atomic: another job wrote in between"
+        };
+        let _ = writeln!(out, "  why       {cause}; try --sync {fix}");
     }
 }

@@ -14,7 +14,7 @@ use crate::app::Request;
 use crate::request::MAX_APP_MB;
 use crate::strategy::StrategyInfo;
 use clap::{CommandFactory, Parser, Subcommand};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 pub(crate) const EXAMPLES: &str = "\
@@ -120,6 +120,20 @@ The same primitives as criterion benches: cargo bench -- primitive"
     /// Self-contained: private Redis, 3 workers, kill -9 one, reliable vs basic fetch
     #[command(name = "queue-demo")]
     QueueDemo(queue::DemoArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "Examples:\n  concur completions bash > ~/.local/share/bash-completion/completions/concur\n  concur completions zsh > ~/.zfunc/_concur        (with fpath+=~/.zfunc before compinit)\n  concur completions fish > ~/.config/fish/completions/concur.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): concur man > concur.1; man ./concur.1
+    #[command(
+        after_help = "Examples:\n  concur man | man -l -\n  concur man > /usr/local/share/man/man1/concur.1"
+    )]
+    Man,
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
@@ -153,6 +167,64 @@ pub(crate) fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     crate::sys::units::parse_timeout(s)
 }
 
+/// The completion script for `shell`, generated from the clap definitions above (so it never
+/// falls behind a flag).
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "concur", &mut out);
+    out
+}
+
+/// The man page, concur(1) with every subcommand's options in it, as roff.
+pub fn man_page() -> Vec<u8> {
+    let mut command = Cli::command();
+    command.build();
+    let mut out = Vec::new();
+    let page = clap_mangen::Man::new(command.clone());
+    // Writing to a Vec cannot fail.
+    let _ = page.render_title(&mut out);
+    let _ = page.render_name_section(&mut out);
+    let _ = page.render_synopsis_section(&mut out);
+    let _ = page.render_description_section(&mut out);
+    // Each command in full, in a section of its own (clap_mangen would make a page per command
+    // and list them; one page is what `man concur` finds).
+    for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = format!("concur {}", sub.get_name());
+        let _ = writeln!(out, ".SH \"{}\"", name.to_uppercase());
+        if let Some(about) = sub.get_about() {
+            let _ = writeln!(out, "{}", roff_text(&about.to_string()));
+        }
+        let sub_page = clap_mangen::Man::new(sub.clone().bin_name(name));
+        let mut synopsis = Vec::new();
+        let _ = sub_page.render_synopsis_section(&mut synopsis);
+        // Keep the synopsis line, drop its own section header: it sits under this one.
+        let synopsis = String::from_utf8_lossy(&synopsis).replacen(".SH SYNOPSIS\n", ".PP\n", 1);
+        out.extend_from_slice(synopsis.as_bytes());
+        let mut options = Vec::new();
+        let _ = sub_page.render_options_section(&mut options);
+        let options = String::from_utf8_lossy(&options).replacen(".SH OPTIONS", ".SS Options", 1);
+        out.extend_from_slice(options.as_bytes());
+    }
+    let _ = page.render_extra_section(&mut out);
+    let _ = page.render_version_section(&mut out);
+    out
+}
+
+/// Plain text for a roff paragraph: a leading `.` or `'` would read as a request.
+fn roff_text(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let l = l.replace('\\', "\\e");
+            if l.starts_with('.') || l.starts_with('\'') {
+                format!("\\&{l}")
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl From<Cli> for Request {
     fn from(cli: Cli) -> Request {
         match cli.command {
@@ -184,6 +256,8 @@ impl From<Cli> for Request {
             Some(Command::Retry(args)) => Request::Retry(args.into()),
             Some(Command::QueueDemo(args)) => Request::QueueDemo(args.into()),
             Some(Command::Exec { spec, result }) => Request::Exec { spec, result },
+            Some(Command::Completions { shell }) => Request::Print(completions(shell)),
+            Some(Command::Man) => Request::Print(man_page()),
         }
     }
 }

@@ -109,9 +109,9 @@ pub struct WorkerArgs {
     /// and demos); the schedule is logged unscaled
     #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]
     pub time_scale: f64,
-    /// Seconds between heartbeats; a worker silent for 3 of them is presumed dead and its jobs
-    /// in flight are requeued by any other worker's reaper
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_heartbeat)]
+    /// Time between heartbeats (5, 5s, 500ms); a worker silent for 3 of them is presumed dead
+    /// and its jobs in flight are requeued by any other worker's reaper
+    #[arg(long, value_name = "DUR", default_value_t = 5.0, value_parser = parse_heartbeat)]
     pub heartbeat: f64,
     /// Exit once the queues, the retry and schedule sets and every processing list are empty
     /// (so it waits for scheduled jobs and retries, however far off)
@@ -133,8 +133,8 @@ pub struct StatsArgs {
     /// Redraw every --interval seconds until Ctrl-C, like top
     #[arg(long)]
     pub watch: bool,
-    /// Seconds between redraws with --watch
-    #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_heartbeat)]
+    /// Time between redraws with --watch (1, 1s, 500ms)
+    #[arg(long, value_name = "DUR", default_value_t = 1.0, value_parser = parse_heartbeat)]
     pub interval: f64,
     /// One JSON object on stdout
     #[arg(long, conflicts_with = "watch")]
@@ -192,10 +192,14 @@ fn parse_scale(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A period in seconds, in the one duration grammar every flag takes (`5`, `5s`, `250ms`, `1m`),
+/// from 50 ms to an hour.
 fn parse_heartbeat(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if (0.05..=3600.0).contains(&f) => Ok(f),
-        _ => Err(format!("'{s}' is not a number of seconds in [0.05, 3600]")),
+    let secs = super::parse_duration(s)?.as_secs_f64();
+    if (0.05..=3600.0).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("'{s}' is not between 50ms and 1h"))
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Measurement {
     pub final_balance: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost_updates: Option<u64>,
+    /// The lost updates were made to private copies (forked children's own memory): isolation,
+    /// not a race.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wallet_isolated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emoji_seen: Option<u64>,
     /// Sleep workload: (peak RSS - RSS before the strategy) / peak jobs in flight (see
@@ -162,7 +166,12 @@ fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, Stri
             // (the +10s and -10s that were lost can cancel, and under fork none arrive at all).
             let ok =
                 w.final_balance == w.expected_balance && w.lost_updates == 0 && failed_jobs == 0;
-            let lost = if w.lost_updates > 0 {
+            let lost = if w.isolated {
+                format!(
+                    ", {} of {} updates never reached the parent (isolation)",
+                    w.lost_updates, outcome.jobs
+                )
+            } else if w.lost_updates > 0 {
                 format!(", {} of {} updates lost", w.lost_updates, outcome.jobs)
             } else {
                 String::new()
@@ -238,6 +247,7 @@ pub(super) fn build(
         expected_balance: outcome.wallet.as_ref().map(|w| w.expected_balance),
         final_balance: outcome.wallet.as_ref().map(|w| w.final_balance),
         lost_updates: outcome.wallet.as_ref().map(|w| w.lost_updates),
+        wallet_isolated: outcome.wallet.as_ref().is_some_and(|w| w.isolated),
         emoji_seen: (spec.workload == Workload::Emoji).then(|| tally.total()),
         mem_per_in_flight_bytes: None,
         peak_in_flight: None,

@@ -303,7 +303,10 @@ impl Wallet {
     pub fn outcome(self, items: u64, notes: &mut Vec<String>) -> WalletOutcome {
         match self {
             Wallet::Isolated(ledger) => {
-                let out = ledger.outcome(items);
+                let out = WalletOutcome {
+                    isolated: true,
+                    ..ledger.outcome(items)
+                };
                 notes.push(format!(
                     "isolated: {} of {items} updates reached the parent (each child changed its own \
                      copy-on-write copy of the balance, which died with it; try --sync shared-atomic)",
@@ -491,6 +494,7 @@ impl SharedLedger {
             expected_balance: wallet::START + wallet::delta_sum(jobs),
             final_balance: balance,
             lost_updates: jobs.saturating_sub(survived),
+            isolated: false,
         }
     }
 }

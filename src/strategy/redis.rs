@@ -794,6 +794,7 @@ pub(crate) fn wallet_outcome(
         expected_balance: expected,
         final_balance: balance,
         lost_updates: lost,
+        isolated: false,
     })
 }
 

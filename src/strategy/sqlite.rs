@@ -712,6 +712,7 @@ fn wallet_outcome(con: &Connection, items: u64) -> anyhow::Result<WalletOutcome>
         expected_balance: wallet::START + wallet::delta_sum(items),
         final_balance: balance,
         lost_updates: items.saturating_sub(survived),
+        isolated: false,
     })
 }
 

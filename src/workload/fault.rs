@@ -100,33 +100,6 @@ pub fn hang() -> ! {
     }
 }
 
-/// Parse a duration: `1s`, `500ms`, `2m`, `1.5s`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(at) => t.split_at(at),
-        None => (t, "s"),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (try 1s, 500ms, 2m)"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{text}' (use ms, s or m)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 24.0 * 3600.0 {
-        return Err(format!("'{text}' must be more than 0 and at most 24h"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,16 +117,5 @@ mod tests {
         assert_eq!(f.count(24), 4);
         let all = FaultSpec { every: 1, ..f };
         assert!((0..5).all(|i| all.hits(i)));
-    }
-
-    #[test]
-    fn durations_parse_with_units_and_refuse_nonsense() {
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "s", "0s", "-1s", "3h", "1 fortnight", "nan"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 }

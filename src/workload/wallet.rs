@@ -70,6 +70,10 @@ pub struct WalletOutcome {
     pub final_balance: i64,
     /// Updates that were overwritten by a concurrent read-pause-write (the race made visible).
     pub lost_updates: u64,
+    /// The updates were not lost to a race: each was made to a private copy of the balance (a
+    /// forked child's own memory) and none reached the books. Isolation, not a race.
+    #[serde(default)]
+    pub isolated: bool,
 }
 
 /// Expected final wallet balance after `items` jobs alternating +10, -10, +10, ...
@@ -261,6 +265,7 @@ impl Ledger {
             expected_balance: START + delta_sum(jobs),
             final_balance: balance,
             lost_updates: jobs.saturating_sub(survived),
+            isolated: false,
         }
     }
 

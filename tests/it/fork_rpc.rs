@@ -4,6 +4,7 @@
 //! `concur run`'s measured child. Each run carries a unique environment tag so that the checks
 //! for leftover processes see only this test's processes, whatever else runs on the machine.
 
+use crate::common::concur;
 use crate::common::procs::{fresh_tag, processes_with_env};
 use assert_cmd::Command;
 use serde_json::Value;
@@ -139,7 +140,18 @@ fn fork_without_shared_memory_changes_only_the_childrens_copies() {
         notes.contains("isolated: 0 of 100 updates reached the parent"),
         "{notes}"
     );
+    assert_eq!(v["wallet_isolated"], true, "{v}");
     assert_clean_run(&v);
+
+    // The summary names the cause: isolation, not a race.
+    let out = concur(&["run", "-s", "fork", "-w", "wallet", "--quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("why       isolation, not a race") && !text.contains("not atomic"),
+        "{text}"
+    );
 
     // An odd number of jobs should end at 110; the parent still says 100.
     let v = run_json(&["-s", "fork", "-w", "wallet", "--items", "3"]);

@@ -10,6 +10,7 @@
 mod common;
 
 mod chaos;
+mod cli;
 mod compare;
 mod fork_rpc;
 mod lessons;
