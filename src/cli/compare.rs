@@ -2,7 +2,7 @@
 
 use super::parse_strategy;
 use super::run::WorkloadKnobs;
-use crate::app::compare::{CompareRequest, Preset, Sweep};
+use crate::app::compare::{CompareRequest, Preset, Sweep, MAX_WARMUPS};
 use crate::request::{MAX_APP_MB, MAX_ITEMS, MAX_WORKERS};
 use crate::strategy::StrategyInfo;
 use crate::workload::wallet::SyncMode;
@@ -23,6 +23,10 @@ Examples:
   concur compare -w noop --items 2000 --preset quick
                                                 each strategy's cost per job against its floor
   concur compare --preset workshop              the memory picture as a sweep of workers 1, 8, 32
+  concur compare --runs 10 --warmup 3 --export-markdown results.md
+                                                steadier numbers, and a table to paste
+  concur diff before/results.json after/results.json
+                                                what changed between two reports
 
 Without --preset the scene is 'tradeoff'; any flag given wins over the preset's value.";
 
@@ -38,9 +42,14 @@ pub struct CompareArgs {
           value_delimiter = ',', value_parser = parse_strategy)]
     pub strategies: Vec<&'static StrategyInfo>,
 
-    /// Measured runs per strategy, after one warm-up run [default: the preset's, 3]
+    /// Measured runs per strategy, after the warm-ups [default: the preset's, 3]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub runs: Option<u32>,
+
+    /// Unmeasured runs per strategy before the measured ones (page cache, binary, allocator
+    /// warmed) [default: 1; 0 with --runs 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=MAX_WARMUPS as i64))]
+    pub warmup: Option<u32>,
 
     /// Workers for the strategies that take a count (not sequential or threads, which fix their
     /// own; the table says so) [default: the preset's, 8 for tradeoff]
@@ -86,6 +95,15 @@ pub struct CompareArgs {
     /// Named settings [default: tradeoff]; flags given explicitly win over the preset's
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
+
+    /// Also write the table as Markdown to FILE (as hyperfine does), for a README or an issue
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+
+    /// Show every column of the table; without it, a table too wide for the terminal (COLUMNS)
+    /// drops its least important columns first
+    #[arg(long)]
+    pub wide: bool,
 }
 
 impl From<CompareArgs> for CompareRequest {
@@ -94,6 +112,7 @@ impl From<CompareArgs> for CompareRequest {
             workload: a.workload,
             strategies: a.strategies,
             runs: a.runs,
+            warmups: a.warmup,
             workers: a.workers,
             items: a.items,
             knobs: (&a.knobs).into(),
@@ -104,13 +123,15 @@ impl From<CompareArgs> for CompareRequest {
             out: a.out,
             sweep: a.sweep,
             preset: a.preset,
+            export_markdown: a.export_markdown,
+            wide: a.wide,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::app::compare::{Axis, Plan, DEFAULT_RUNS};
+    use crate::app::compare::{Axis, Plan, DEFAULT_RUNS, DEFAULT_WARMUPS};
     use crate::cli::{Cli, Command};
     use crate::error::is_usage;
     use crate::strategy::{self, STRATEGIES};
@@ -128,9 +149,14 @@ mod tests {
     fn presets_fill_in_what_flags_leave_out() {
         let p = plan(&[]).unwrap();
         assert_eq!(
-            (p.runs, p.app_mb, p.sweep.is_none()),
-            (DEFAULT_RUNS, 0, true)
+            (p.runs, p.warmups, p.app_mb, p.sweep.is_none()),
+            (DEFAULT_RUNS, DEFAULT_WARMUPS, 64, true),
+            "the tradeoff scene"
         );
+        assert_eq!(plan(&["--runs", "1"]).unwrap().warmups, 0, "one quick look");
+        let p = plan(&["--runs", "1", "--warmup", "2"]).unwrap();
+        assert_eq!((p.runs, p.warmups), (1, 2), "unless asked");
+        assert!(plan(&["--warmup", "101"]).is_err());
         assert_eq!(p.strategies.len(), STRATEGIES.len(), "all by default");
 
         let p = plan(&["--preset", "workshop"]).unwrap();

@@ -8,6 +8,7 @@ pub mod queue;
 pub mod race;
 pub mod run;
 
+use crate::app::compare::diff::DiffRequest;
 use crate::app::lesson::{Demos, LessonRequest};
 use crate::app::limits::LimitsRequest;
 use crate::app::Request;
@@ -62,6 +63,18 @@ pub enum Command {
     /// Run every strategy several times, each in a fresh measured child, and report side by side
     #[command(after_help = compare::COMPARE_EXAMPLES)]
     Compare(compare::CompareArgs),
+    /// Compare two results.json files strategy by strategy: faster, slower, or within noise
+    #[command(
+        after_help = "Examples:\n  concur compare --out before; (change something); concur compare --out after\n  concur diff before/results.json after/results.json\n  concur diff my-laptop.json your-laptop.json"
+    )]
+    Diff {
+        /// The baseline: a results.json written by concur compare
+        #[arg(value_name = "A.json")]
+        a: PathBuf,
+        /// The one to compare with it
+        #[arg(value_name = "B.json")]
+        b: PathBuf,
+    },
     /// The wallet race: lost updates over many trials, the losing interleaving, and every fix
     #[command(after_help = race::RACE_EXAMPLES, long_about = race::RACE_ABOUT)]
     Race(race::RaceArgs),
@@ -248,6 +261,7 @@ impl From<Cli> for Request {
             }),
             Some(Command::Run(args)) => Request::Run(args.into()),
             Some(Command::Compare(args)) => Request::Compare(args.into()),
+            Some(Command::Diff { a, b }) => Request::Diff(DiffRequest { a, b }),
             Some(Command::Race(args)) => Request::Race(args.into()),
             Some(Command::Chaos(args)) => Request::Chaos(args.into()),
             Some(Command::Enqueue(args)) => Request::Enqueue(args.into()),

@@ -143,7 +143,18 @@ impl Table {
                 Entry::Span(_, text) => {
                     for line in blocks.next().into_iter().flatten() {
                         match line.split_once(SPAN) {
-                            Some((before, _)) => out.table(&format!("{before}{text}")),
+                            Some((before, _)) => {
+                                let at = self.indent + before.chars().count();
+                                let room = width.map(|w| usize::from(w).saturating_sub(at));
+                                for (k, part) in wrap_lines(text, room).iter().enumerate() {
+                                    let lead = if k == 0 {
+                                        before.to_owned()
+                                    } else {
+                                        " ".repeat(before.chars().count())
+                                    };
+                                    out.table(&format!("{lead}{part}"));
+                                }
+                            }
                             None => out.table(line),
                         }
                     }
@@ -312,17 +323,75 @@ impl fmt::Display for Table {
     }
 }
 
-/// The width a table on stdout should fit: `COLUMNS` when set, else the terminal's, and `None`
-/// when stdout is not a terminal (then nothing wraps).
+/// The width a table on stdout should fit: `COLUMNS` when set (on a terminal or not: asked
+/// for, it is meant), else the terminal's, and `None` when stdout is not a terminal (then
+/// nothing wraps).
 pub fn terminal_width() -> Option<u16> {
+    let columns = std::env::var("COLUMNS").ok();
+    let asked = columns
+        .and_then(|c| c.trim().parse::<u16>().ok())
+        .filter(|&w| w > 0);
+    if asked.is_some() {
+        return asked;
+    }
     if !std::io::stdout().is_terminal() {
         return None;
     }
-    let columns = std::env::var("COLUMNS").ok();
-    columns
-        .and_then(|c| c.trim().parse::<u16>().ok())
-        .filter(|&w| w > 0)
-        .or_else(|| comfy_table::Table::new().width())
+    comfy_table::Table::new().width()
+}
+
+/// `text` broken between words into lines of at most `width` characters (a word longer than
+/// that gets a line of its own); one line, as given, without a width. Never empty.
+pub fn wrap_lines(text: &str, width: Option<usize>) -> Vec<String> {
+    let Some(width) = width.filter(|&w| w > 0 && text.chars().count() > w) else {
+        return vec![text.to_owned()];
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// `text` wrapped to `width` as [`wrap_lines`] does, each line after the first starting with
+/// `indent` spaces, every line ending with a newline: a note or a heading printed around a table.
+pub fn wrap_words(text: &str, width: Option<u16>, indent: usize) -> String {
+    let lead = " ".repeat(indent);
+    // Leading spaces are the first line's own indent: kept, and not counted as words.
+    let first_indent = text.len() - text.trim_start_matches(' ').len();
+    let body = &text[first_indent..];
+    let first = wrap_lines(
+        body,
+        width.map(|w| usize::from(w).saturating_sub(first_indent)),
+    );
+    let mut out = String::new();
+    let Some((head, rest)) = first.split_first() else {
+        return out;
+    };
+    out.push_str(&text[..first_indent]);
+    out.push_str(head);
+    out.push('\n');
+    if rest.is_empty() {
+        return out;
+    }
+    // Wrap what is left again at the narrower width the indent leaves.
+    let tail = rest.join(" ");
+    let room = width.map(|w| usize::from(w).saturating_sub(indent.max(first_indent)));
+    for line in wrap_lines(&tail, room) {
+        out.push_str(&lead);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -424,6 +493,38 @@ mod tests {
             "  fork+_exit+waitpid  120.0 µs  (1 - 2)\n\
              \x20 parked thread        8.0 KiB  RSS per parked thread\n\
              \x20 skipped: redis\n"
+        );
+    }
+
+    #[test]
+    fn words_wrap_to_a_width_with_an_indent() {
+        assert_eq!(wrap_words("a b c", None, 2), "a b c\n");
+        assert_eq!(
+            wrap_words("aaa bbb ccc ddd", Some(8), 2),
+            "aaa bbb\n  ccc\n  ddd\n"
+        );
+        assert_eq!(wrap_words("  aa bb cc", Some(7), 4), "  aa bb\n    cc\n");
+        assert_eq!(wrap_lines("x", Some(0)), ["x"]);
+        let long = "word ".repeat(40);
+        let out = wrap_words(long.trim(), Some(30), 4);
+        assert!(out.lines().all(|l| l.chars().count() <= 30), "{out}");
+        assert_eq!(out.split_whitespace().count(), 40);
+    }
+
+    #[test]
+    fn spanning_text_wraps_under_its_start() {
+        let mut t = Table::new(["NAME", "N"]);
+        t.row(["sequential", "1"]);
+        t.span_row(
+            ["pool"],
+            "skipped: needs Redis, which is not installed here at all",
+        );
+        let out = t.render_at(Some(30));
+        assert!(out.lines().all(|l| l.chars().count() <= 30), "{out}");
+        assert!(out.contains("pool        skipped: needs"), "{out}");
+        assert!(
+            out.lines().nth(3).unwrap().starts_with("            "),
+            "{out}"
         );
     }
 

@@ -8,6 +8,14 @@ pub fn now() -> f64 {
     Timestamp::now().as_duration().as_secs_f64()
 }
 
+/// Now as RFC 3339 in UTC, to the second: `2026-11-30T21:40:07Z`.
+pub fn now_rfc3339() -> String {
+    Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| Timestamp::now())
+        .to_string()
+}
+
 /// Unix seconds (`1764093600`, `@1764093600`) or RFC 3339 (`2026-11-25T18:00:00Z`,
 /// `2026-11-25T19:00:00+01:00`) -> Unix seconds. Anything outside the years 1970..=9999 is
 /// refused, so no time can overflow a score or park a job for ever.

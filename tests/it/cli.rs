@@ -15,12 +15,22 @@ fn completions_are_generated_for_three_shells() {
         assert!(out.status.success(), "{shell}");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains(marker), "{shell}: {marker} in {text:.200}");
-        for word in ["compare", "--export-markdown", "diff", "--job-timeout"] {
+        for word in [
+            "compare",
+            "export-markdown",
+            "diff",
+            "job-timeout",
+            "completions",
+        ] {
             assert!(text.contains(word), "{shell} completes {word}");
         }
     }
     let out = concur(&["completions", "tcsh"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
 }
 
 #[test]
@@ -28,11 +38,23 @@ fn the_man_page_names_every_command() {
     let out = concur(&["man"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with(".ie") || text.contains(".TH concur 1"), "{text:.200}");
-    for section in [".SH NAME", ".SH SYNOPSIS", "CONCUR RUN", "CONCUR COMPARE", "CONCUR DIFF"] {
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH concur 1"),
+        "{text:.200}"
+    );
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        "CONCUR RUN",
+        "CONCUR COMPARE",
+        "CONCUR DIFF",
+    ] {
         assert!(text.contains(section), "{section}");
     }
-    assert!(!text.contains("CONCUR __EXEC"), "hidden commands stay hidden");
+    assert!(
+        !text.contains("CONCUR __EXEC"),
+        "hidden commands stay hidden"
+    );
 }
 
 #[test]
@@ -41,7 +63,10 @@ fn plain_concur_off_a_terminal_prints_help_on_stderr_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "nothing on stdout");
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("Usage: concur") && err.contains("no command given"), "{err}");
+    assert!(
+        err.contains("Usage: concur") && err.contains("no command given"),
+        "{err}"
+    );
 }
 
 /// `concur ARGS` on a pseudo-terminal (util-linux `script`), with `env` added; what it printed.
@@ -57,7 +82,11 @@ fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> Vec<u8> {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("script(1) from util-linux runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -69,7 +98,11 @@ fn no_color_leaves_no_escape_byte_in_lesson_output() {
     assert!(String::from_utf8_lossy(&styled).contains("a thread per job"));
     // ...and with NO_COLOR there is not one, on a terminal or off it.
     let plain = on_a_terminal("lesson 2 --no-run", &[("NO_COLOR", "1")]);
-    assert!(!plain.contains(&0x1b), "{}", String::from_utf8_lossy(&plain));
+    assert!(
+        !plain.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&plain)
+    );
     assert!(String::from_utf8_lossy(&plain).contains("a thread per job"));
     let state = tempfile::tempdir().unwrap();
     let piped = concur(&["lesson", "2", "--no-run"])
@@ -90,7 +123,10 @@ fn no_color_leaves_no_escape_byte_in_the_compare_charts() {
         out.display()
     );
     let coloured = on_a_terminal(&args, &[]);
-    assert!(coloured.contains(&0x1b), "strategies in their colours on a terminal");
+    assert!(
+        coloured.contains(&0x1b),
+        "strategies in their colours on a terminal"
+    );
     let plain = on_a_terminal(&args, &[("NO_COLOR", "1")]);
     let text = String::from_utf8_lossy(&plain);
     // indicatif draws its bar with cursor moves on a terminal; those are not colour. Only SGR
@@ -102,14 +138,36 @@ fn no_color_leaves_no_escape_byte_in_the_compare_charts() {
 #[test]
 fn one_duration_grammar_for_every_flag() {
     // --job-timeout takes hours, as enqueue --in always did.
-    let out = concur(&["run", "-s", "fork", "--items", "2", "--quiet", "--job-timeout", "1h"])
+    let out = concur(&[
+        "run",
+        "-s",
+        "fork",
+        "--items",
+        "2",
+        "--quiet",
+        "--job-timeout",
+        "1h",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (flag, value) in [("--job-timeout", "90m"), ("--shutdown-timeout", "1h 30m")] {
+        let out = concur(&[
+            "run",
+            "-s",
+            "sequential",
+            "--items",
+            "1",
+            "--quiet",
+            flag,
+            value,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for (flag, value) in [("--job-timeout", "90m"), ("--shutdown-timeout", "1h 30m")] {
-        let out = concur(&["run", "-s", "sequential", "--items", "1", "--quiet", flag, value])
-            .output()
-            .unwrap();
         assert!(out.status.success(), "{flag} {value}");
     }
     let out = concur(&["run", "-s", "fork", "--job-timeout", "1 fortnight"])
@@ -118,5 +176,9 @@ fn one_duration_grammar_for_every_flag() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a duration"), "{err}");
-    assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{err}"
+    );
 }

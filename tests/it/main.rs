@@ -18,5 +18,6 @@ mod limits;
 mod queue;
 mod race;
 mod redis;
+mod report;
 mod run;
 mod seeds;

@@ -249,7 +249,9 @@ fn summary_explains_a_race() {
         .success()
         .stderr(
             predicate::str::contains("updates lost")
-                .and(predicate::str::contains("why       read, pause, write is not atomic"))
+                .and(predicate::str::contains(
+                    "why       read, pause, write is not atomic",
+                ))
                 .and(predicate::str::contains("try --sync"))
                 .and(predicate::str::contains("isolation").not()),
         );

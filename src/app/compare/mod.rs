@@ -19,8 +19,9 @@
 //! The parts, in the order a comparison goes through them: [`plan`] resolves flags and preset
 //! into what will run, `runner` runs it, [`results`] holds and summarises what it found,
 //! [`floors`] prices each strategy's per-job overhead against `concur limits`, and [`render`]
-//! draws the table and the charts and writes the files.
+//! draws the table and the charts and writes the files. [`diff`] compares two results files.
 
+pub mod diff;
 pub mod floors;
 pub mod machine;
 pub mod plan;
@@ -30,10 +31,12 @@ pub mod results;
 mod runner;
 
 pub use plan::{
-    Axis, CompareRequest, Plan, Preset, Sweep, DEFAULT_RUNS, MAX_SWEEP_POINTS, WARMUPS,
+    Axis, CompareRequest, Plan, Preset, Sweep, DEFAULT_RUNS, DEFAULT_WARMUPS, MAX_SWEEP_POINTS,
+    MAX_WARMUPS,
 };
 pub use results::{
-    median_f, safety_score, Cell, PointResult, Ratio, Results, RunRow, Status, Summary,
+    median_f, safety_score, stddev, Cell, PointResult, Ratio, Results, RunRow, Status, Summary,
+    NOISY_CV,
 };
 pub use runner::SKIP_ENV;
 
@@ -56,6 +59,9 @@ pub fn compare(args: &CompareRequest) -> anyhow::Result<()> {
     // Ctrl-C stops after the current run (the harness forwards it to the measured child), and
     // the report of what ran is still written; then exit 130.
     signals::catch()?;
+    // The machine as it was before concur's own runs loaded it.
+    let machine = Machine::here();
+    let started_at = crate::sys::time::now_rfc3339();
     let started = Instant::now();
     let rows = runner::run_all(&plan, &mut points, specs);
     let safety = if plan.probe {
@@ -71,7 +77,8 @@ pub fn compare(args: &CompareRequest) -> anyhow::Result<()> {
     let ratios = points.iter().filter_map(Ratio::at).collect();
     let mut results = Results {
         plan,
-        machine: Machine::here(),
+        machine,
+        started_at,
         points,
         rows,
         ratios,
@@ -89,6 +96,11 @@ pub fn compare(args: &CompareRequest) -> anyhow::Result<()> {
     print!("{}", floors::render(&results.floors));
     print!("{}", render::chart::render(&results));
     render::write_report(&results)?;
+    if let Some(path) = &results.plan.export_markdown {
+        std::fs::write(path, render::markdown::render(&results))
+            .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("concur: wrote the table as Markdown to {}", path.display());
+    }
     match signals::interrupted() {
         Some(sig) => Err(Error::Interrupted(sig).into()),
         None => Ok(()),

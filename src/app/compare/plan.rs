@@ -16,8 +16,11 @@ use std::path::PathBuf;
 
 /// Measured runs per strategy when neither `--runs` nor a preset says otherwise.
 pub const DEFAULT_RUNS: u32 = 3;
-/// Unmeasured runs before the measured ones (page cache, binary, allocator warmed).
-pub const WARMUPS: u32 = 1;
+/// Unmeasured runs before the measured ones (page cache, binary, allocator warmed), unless
+/// `--warmup` says otherwise; with `--runs 1` there is none unless asked (one quick look).
+pub const DEFAULT_WARMUPS: u32 = 1;
+/// The most warm-ups `--warmup` takes.
+pub const MAX_WARMUPS: u32 = 100;
 
 /// Named settings: the scene a comparison shows. Flags given explicitly win over the preset's
 /// values; without `--preset`, the scene is [`Preset::Tradeoff`].
@@ -191,6 +194,8 @@ pub struct CompareRequest {
     /// Empty: every strategy.
     pub strategies: Vec<&'static StrategyInfo>,
     pub runs: Option<u32>,
+    /// `--warmup N`: unmeasured runs first [default: 1, or 0 with `--runs 1`].
+    pub warmups: Option<u32>,
     pub workers: Option<u64>,
     pub items: Option<u64>,
     pub knobs: Knobs,
@@ -203,6 +208,10 @@ pub struct CompareRequest {
     pub preset: Option<Preset>,
     /// Run the crash and hang probe per strategy (`--no-probe` turns it off).
     pub probe: bool,
+    /// `--export-markdown FILE`: the table as Markdown, also written there.
+    pub export_markdown: Option<PathBuf>,
+    /// `--wide`: every column, however wide the terminal.
+    pub wide: bool,
 }
 
 /// Everything `compare` will do, resolved from flags and preset before anything runs.
@@ -211,6 +220,8 @@ pub struct Plan {
     pub workload: Workload,
     pub strategies: Vec<&'static StrategyInfo>,
     pub runs: u32,
+    /// Unmeasured runs before the measured ones, per strategy and point.
+    pub warmups: u32,
     pub workers: Option<u64>,
     pub items: Option<u64>,
     pub knobs: Knobs,
@@ -222,6 +233,10 @@ pub struct Plan {
     /// Probe each strategy with a crashing and a hanging job.
     pub probe: bool,
     pub out: PathBuf,
+    /// Also write the Markdown table here.
+    pub export_markdown: Option<PathBuf>,
+    /// Show every column of the table, however wide the terminal.
+    pub wide: bool,
     /// The command line, to reproduce the report.
     pub command: String,
     /// Things the user should know about how flags were resolved.
@@ -250,10 +265,14 @@ impl Plan {
         if (args.dirty_pct > 0 || dirty_sweep) && app_mb == 0 {
             return usage("--dirty writes part of the app's pages: give it an app with --app-mb");
         }
+        let runs = args.runs.unwrap_or(scene.runs);
         Ok(Plan {
             workload: args.workload.unwrap_or(scene.workload),
             strategies,
-            runs: args.runs.unwrap_or(scene.runs),
+            runs,
+            warmups: args
+                .warmups
+                .unwrap_or(if runs == 1 { 0 } else { DEFAULT_WARMUPS }),
             workers: args.workers.or(scene.workers),
             items: args.items.or(scene.items),
             knobs: args.knobs,
@@ -264,6 +283,8 @@ impl Plan {
             preset,
             probe: args.probe,
             out: args.out.clone(),
+            export_markdown: args.export_markdown.clone(),
+            wide: args.wide,
             command: command_line(),
             notes,
         })

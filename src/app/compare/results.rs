@@ -49,6 +49,8 @@ pub struct Summary {
     pub wall_median_s: f64,
     pub wall_min_s: f64,
     pub wall_max_s: f64,
+    /// The sample standard deviation of the walls (0 for one run).
+    pub wall_stddev_s: f64,
     /// User + system CPU.
     pub cpu_median_s: f64,
     pub peak_rss_median_bytes: u64,
@@ -82,6 +84,7 @@ impl Summary {
             wall_median_s: median_f(&walls),
             wall_min_s: walls.iter().copied().fold(f64::INFINITY, f64::min),
             wall_max_s: walls.iter().copied().fold(0.0, f64::max),
+            wall_stddev_s: stddev(&walls),
             cpu_median_s: median_f(
                 &runs
                     .iter()
@@ -103,6 +106,33 @@ impl Summary {
     pub fn all_correct(&self) -> bool {
         self.correct_runs == self.runs
     }
+
+    /// The spread of the walls relative to their median (σ / median): 0.1 is 10 %. `None` for
+    /// one run, which has no spread to judge.
+    pub fn wall_cv(&self) -> Option<f64> {
+        (self.runs >= 2 && self.wall_median_s > 0.0)
+            .then(|| self.wall_stddev_s / self.wall_median_s)
+    }
+
+    /// Are these runs noisy: a spread above [`NOISY_CV`] of the median?
+    pub fn noisy(&self) -> bool {
+        self.wall_cv().is_some_and(|cv| cv > NOISY_CV)
+    }
+}
+
+/// Runs whose standard deviation exceeds this fraction of their median are called noisy: a
+/// difference between two strategies smaller than that is not worth reading.
+pub const NOISY_CV: f64 = 0.10;
+
+/// The sample standard deviation (n - 1 in the denominator); 0 for fewer than two values.
+pub fn stddev(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let ss: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+    (ss / (n - 1) as f64).sqrt()
 }
 
 /// The median; the mean of the middle two for an even count.
@@ -263,7 +293,10 @@ impl Ratio {
 #[derive(Clone)]
 pub struct Results {
     pub plan: Plan,
+    /// The machine, read before the first run.
     pub machine: Machine,
+    /// When the comparison started, RFC 3339 in UTC.
+    pub started_at: String,
     pub points: Vec<PointResult>,
     pub rows: Vec<RunRow>,
     pub ratios: Vec<Ratio>,
@@ -289,6 +322,46 @@ impl Results {
     pub fn headline(&self) -> &PointResult {
         self.points.last().expect("a plan has at least one point")
     }
+
+    /// What makes these numbers noisy, one warning a line: runs spread over more than
+    /// [`NOISY_CV`] of their median, and a machine busy when the comparison started.
+    pub fn noise_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let noisy: Vec<String> = self
+            .points
+            .iter()
+            .flat_map(|p| p.cells.iter().map(move |c| (p, c)))
+            .filter_map(|(p, c)| {
+                let s = c.summary.as_ref().filter(|s| s.noisy())?;
+                let at = if p.label.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {}", p.label)
+                };
+                Some(format!(
+                    "{}{at} σ {:.0}%",
+                    c.info.name,
+                    s.wall_cv().unwrap_or(0.0) * 100.0
+                ))
+            })
+            .collect();
+        if !noisy.is_empty() {
+            out.push(format!(
+                "warning: noisy runs ({}; σ above {:.0}% of the median): differences smaller \
+                 than that are noise. Close other programs, or try --runs 10 --warmup 3",
+                noisy.join(", "),
+                NOISY_CV * 100.0
+            ));
+        }
+        if let Some(load) = self.machine.busy() {
+            out.push(format!(
+                "warning: the machine was busy: load average {load:.1} on {} cores when compare \
+                 started, so every time here is slower and more spread than on an idle machine",
+                self.machine.cores
+            ));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +369,22 @@ mod tests {
     use super::*;
     use crate::strategy;
     use crate::workload::wallet::SyncMode;
+
+    #[test]
+    fn spreads() {
+        assert_eq!(stddev(&[1.0]), 0.0);
+        assert!((stddev(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]) - 2.138).abs() < 1e-3);
+        let mut s = summary(3, 1, 1);
+        s.runs = 3;
+        s.wall_median_s = 0.1;
+        s.wall_stddev_s = 0.02;
+        assert!((s.wall_cv().unwrap() - 0.2).abs() < 1e-9);
+        assert!(s.noisy());
+        s.wall_stddev_s = 0.005;
+        assert!(!s.noisy());
+        s.runs = 1;
+        assert_eq!(s.wall_cv(), None, "one run has no spread");
+    }
 
     #[test]
     fn medians() {
@@ -324,6 +413,7 @@ mod tests {
             wall_median_s: 0.01,
             wall_min_s: 0.01,
             wall_max_s: 0.01,
+            wall_stddev_s: 0.0,
             cpu_median_s: 0.01,
             peak_rss_median_bytes: rss,
             peak_pss_median_bytes: pss,

@@ -10,7 +10,7 @@
 //! Everything the user sees while it runs goes through one [`Progress`]: the bar, and the lines
 //! printed above it (a strategy's result, a child's stderr, a skip), so they never tear the bar.
 
-use super::plan::{Plan, WARMUPS};
+use super::plan::Plan;
 use super::results::{Cell, PointResult, RunRow, Status, Summary};
 use crate::error::is_usage;
 use crate::harness::{self, Measurement, Stream};
@@ -155,7 +155,7 @@ impl At<'_> {
 /// Run every prepared cell: a warm-up, then the measured runs; stop a strategy at its first
 /// failure, and everything at Ctrl-C. Returns one row per measured run (and per failed warm-up).
 pub(super) fn run_all(plan: &Plan, points: &mut [PointResult], specs: Specs) -> Vec<RunRow> {
-    let per_cell = u64::from(WARMUPS + plan.runs);
+    let per_cell = u64::from(plan.warmups + plan.runs);
     let total: u64 = specs.iter().flatten().filter(|s| s.is_some()).count() as u64 * per_cell;
     let progress = Progress::new(total);
     let mut rows = Vec::new();
@@ -201,12 +201,13 @@ fn run_cell(
     progress: &Progress,
     rows: &mut Vec<RunRow>,
 ) {
-    let per_cell = WARMUPS + plan.runs;
+    let warmups = plan.warmups;
+    let per_cell = warmups + plan.runs;
     for run in 0..per_cell {
-        let what = if run < WARMUPS {
-            "warm-up".to_owned()
+        let what = if run < warmups {
+            format!("warm-up {}/{warmups}", run + 1)
         } else {
-            format!("run {}/{}", run - WARMUPS + 1, plan.runs)
+            format!("run {}/{}", run - warmups + 1, plan.runs)
         };
         let name = cell.info.name;
         progress
@@ -219,19 +220,19 @@ fn run_cell(
             cell.status = Status::Failed(format!("stopped by {}", sig.as_str()));
             break;
         }
-        let number = (run + 1).saturating_sub(WARMUPS);
+        let number = (run + 1).saturating_sub(warmups);
         match result {
             Ok((m, child_stderr)) => {
                 for line in child_stderr.lines().filter(|l| !l.trim().is_empty()) {
                     progress.say(&format!("  [{name}] {line}"));
                 }
-                if run >= WARMUPS {
+                if run >= warmups {
                     rows.push(at.row(cell, number, Ok(m.clone())));
                     cell.runs.push(m);
                 }
             }
             Err(why) => {
-                let why = if run < WARMUPS {
+                let why = if run < warmups {
                     format!("warm-up: {why}")
                 } else {
                     why

@@ -1,10 +1,12 @@
 //! Compact bar charts for the terminal: time and memory at a glance, under the table.
 //!
-//! Plain Unicode blocks, no colour and no escape codes, so they survive `| less`, a log file and
-//! a projector alike. They show one point (the only one, or a sweep's last); sweep.svg has the
-//! rest.
+//! Plain Unicode blocks, each strategy's bars in its colour (the one its figures use) on a
+//! terminal, and no escape code at all in a pipe, a log file or with `NO_COLOR`. They show one
+//! point (the only one, or a sweep's last); sweep.svg has the rest.
 
+use super::palette;
 use crate::app::compare::Results;
+use crate::sys::style::paint;
 use crate::sys::units::{bytes, seconds};
 use std::fmt::Write;
 
@@ -34,6 +36,10 @@ pub fn render(results: &Results) -> String {
         .map(|c| c.info.name.len())
         .max()
         .unwrap_or(0);
+    let colour = crate::sys::style::stdout_colour();
+    // Padded, then painted: escape codes take no columns.
+    let painted =
+        |bar: String, name: &str| paint(&format!("{bar:<WIDTH$}"), palette::colour(name), colour);
     let mut out = super::tradeoff::terminal(results);
     let max_wall = point
         .cells
@@ -45,12 +51,8 @@ pub fn render(results: &Results) -> String {
         let name = c.info.name;
         match &c.summary {
             Some(s) => {
-                let b = bar(s.wall_median_s, max_wall, '█');
-                let _ = writeln!(
-                    out,
-                    "  {name:<name_w$}  {b:<WIDTH$}  {}",
-                    seconds(s.wall_median_s)
-                );
+                let b = painted(bar(s.wall_median_s, max_wall, '█'), name);
+                let _ = writeln!(out, "  {name:<name_w$}  {b}  {}", seconds(s.wall_median_s));
             }
             None => {
                 let _ = writeln!(out, "  {name:<name_w$}  ({})", c.status.name());
@@ -71,16 +73,16 @@ pub fn render(results: &Results) -> String {
         let name = c.info.name;
         match &c.summary {
             Some(s) => {
-                let rss = bar(s.peak_rss_median_bytes as f64, max_mem, '█');
-                let pss = bar(s.peak_pss_median_bytes as f64, max_mem, '░');
+                let rss = painted(bar(s.peak_rss_median_bytes as f64, max_mem, '█'), name);
+                let pss = painted(bar(s.peak_pss_median_bytes as f64, max_mem, '░'), name);
                 let _ = writeln!(
                     out,
-                    "  {name:<name_w$}  {rss:<WIDTH$}  RSS {}",
+                    "  {name:<name_w$}  {rss}  RSS {}",
                     bytes(s.peak_rss_median_bytes)
                 );
                 let _ = writeln!(
                     out,
-                    "  {:<name_w$}  {pss:<WIDTH$}  PSS {}",
+                    "  {:<name_w$}  {pss}  PSS {}",
                     "",
                     bytes(s.peak_pss_median_bytes)
                 );

@@ -10,16 +10,27 @@ use crate::app::compare::floors::Floor;
 use crate::app::compare::machine::Machine;
 use crate::app::compare::probe::Safety;
 use crate::app::compare::{
-    safety_score, Cell, PointResult, Preset, Ratio, Results, RunRow, Summary, Sweep, WARMUPS,
+    safety_score, Cell, PointResult, Preset, Ratio, Results, RunRow, Summary, Sweep,
 };
 use crate::harness::Measurement;
 use crate::strategy::Props;
 use crate::workload::Workload;
 use serde::Serialize;
 
+/// The version of results.json's shape: raised when a field is renamed, removed or changes its
+/// meaning (adding one does not). `concur diff` reads this and older files.
+///
+/// 1: `schema`, `started_at`, and the machine's `os`, `hostname`, `load_average`,
+///    `pss_available` and `git_commit` added; `summary.wall_stddev_s` added. (Files without
+///    `schema` are version 0.)
+pub const SCHEMA: u32 = 1;
+
 /// results.json: the whole story of a comparison.
 #[derive(Serialize)]
 struct Document<'a> {
+    schema: u32,
+    /// When the comparison started, RFC 3339 in UTC.
+    started_at: &'a str,
     machine: &'a Machine,
     /// The command line, to reproduce the report.
     command: &'a str,
@@ -97,13 +108,15 @@ impl<'a> Document<'a> {
     fn of(results: &'a Results) -> Document<'a> {
         let plan = &results.plan;
         Document {
+            schema: SCHEMA,
+            started_at: &results.started_at,
             machine: &results.machine,
             command: &plan.command,
             config: Config {
                 workload: plan.workload,
                 strategies: plan.strategies.iter().map(|s| s.name).collect(),
                 runs: plan.runs,
-                warmups: WARMUPS,
+                warmups: plan.warmups,
                 workers: plan.workers,
                 items: plan.items,
                 repeat: plan.knobs.repeat,
@@ -209,6 +222,11 @@ struct CsvRow<'a> {
     mem_total_bytes: u64,
     kernel: &'a str,
     concur_version: &'a str,
+    started_at: &'a str,
+    hostname: &'a str,
+    os: &'a str,
+    load_average_1m: Option<f64>,
+    git_commit: Option<&'a str>,
 }
 
 /// results.csv.
@@ -248,6 +266,11 @@ pub fn csv(results: &Results) -> anyhow::Result<Vec<u8>> {
             mem_total_bytes: machine.mem_total_bytes,
             kernel: &machine.kernel,
             concur_version: &machine.concur_version,
+            started_at: &results.started_at,
+            hostname: &machine.hostname,
+            os: &machine.os,
+            load_average_1m: machine.load_average.map(|l| l.one),
+            git_commit: machine.git_commit.as_deref(),
         })?;
     }
     // With no rows, serialize never wrote the header: write it so the file still says what it is.
@@ -257,7 +280,7 @@ pub fn csv(results: &Results) -> anyhow::Result<Vec<u8>> {
     w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-const HEADER: [&str; 30] = [
+const HEADER: [&str; 35] = [
     "point",
     "strategy",
     "run",
@@ -288,6 +311,11 @@ const HEADER: [&str; 30] = [
     "mem_total_bytes",
     "kernel",
     "concur_version",
+    "started_at",
+    "hostname",
+    "os",
+    "load_average_1m",
+    "git_commit",
 ];
 
 #[cfg(test)]
@@ -328,6 +356,11 @@ mod tests {
             mem_total_bytes: 1,
             kernel: "k",
             concur_version: "v",
+            started_at: "t",
+            hostname: "h",
+            os: "o",
+            load_average_1m: None,
+            git_commit: None,
         })
         .unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();

@@ -27,7 +27,8 @@ padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:1
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;white-space:nowrap}\
 th{background:#f3f3f3}td.bad{color:#b00;font-weight:bold}tr.missing td{color:#777}\
 figure{margin:2em 0}figcaption{color:#555;font-size:14px}svg{max-width:100%;height:auto}\
-code{background:#f3f3f3;padding:1px 4px}.note{color:#444;font-size:14px}";
+code{background:#f3f3f3;padding:1px 4px}.note{color:#444;font-size:14px}\
+.warn{color:#8a5300;background:#fff4e0;padding:6px 10px;font-size:14px}";
 
 /// The page. `svgs` are (file name, SVG text) pairs, inlined in order.
 pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
@@ -81,16 +82,23 @@ fn intro(results: &Results) -> String {
     let _ = writeln!(h, "<p><b>{}</b></p>", escape(&results.plan.scene()));
     let _ = writeln!(
         h,
-        "<p>Machine: {}.<br>Command: <code>{}</code><br>{} measured runs in {:.1} s; every \
-         run is a fresh child process measured from outside (wall from the parent's clock, CPU \
-         from wait4, RSS and PSS of the whole process tree sampled from /proc).</p>",
+        "<p>Machine: {} ({}, {}), started {}.<br>Command: <code>{}</code><br>{} measured runs \
+         in {:.1} s; every run is a fresh child process measured from outside (wall from the \
+         parent's clock, CPU from wait4, RSS and PSS of the whole process tree sampled from \
+         /proc).</p>",
         escape(&results.machine.describe()),
+        escape(&results.machine.hostname),
+        escape(&results.machine.os),
+        escape(&results.started_at),
         escape(&results.plan.command),
         results.measured_runs(),
         results.elapsed_s
     );
     for note in &results.plan.notes {
         let _ = writeln!(h, "<p class=\"note\">Note: {}</p>", escape(note));
+    }
+    for warning in results.noise_warnings() {
+        let _ = writeln!(h, "<p class=\"warn\">{}</p>", escape(&warning));
     }
     if !results.ratios.is_empty() {
         let _ = writeln!(h, "<h2>Processes versus threads</h2>\n<ul>");
@@ -107,12 +115,13 @@ fn point_section(results: &Results, point: &PointResult) -> String {
     let mut h = String::new();
     let _ = writeln!(h, "<h2>{}</h2>", escape(&table::heading(results, point)));
     let _ = writeln!(h, "<table>\n<tr>");
-    for head in table::HEADERS {
-        let _ = write!(h, "<th>{}</th>", escape(head));
+    let columns = table::columns(results);
+    for c in &columns {
+        let _ = write!(h, "<th>{}</th>", escape(c.header));
     }
     let _ = writeln!(h, "</tr>");
     for row in table::rows(results, point) {
-        h.push_str(&table_row(row));
+        h.push_str(&table_row(row, columns.len()));
     }
     let _ = writeln!(h, "</table>");
     for note in table::footnotes(results, point) {
@@ -122,7 +131,7 @@ fn point_section(results: &Results, point: &PointResult) -> String {
 }
 
 /// A row of the table; a strategy that did not run spans the columns with why.
-fn table_row(row: Row) -> String {
+fn table_row(row: Row, columns: usize) -> String {
     let mut h = String::new();
     match row {
         Row::Measured(cells) => {
@@ -142,7 +151,7 @@ fn table_row(row: Row) -> String {
                 h,
                 "<tr class=\"missing\"><td>{}</td><td colspan=\"{}\">{}: {}</td></tr>",
                 escape(&name),
-                table::HEADERS.len() - 1,
+                columns - 1,
                 escape(status),
                 escape(&why)
             );

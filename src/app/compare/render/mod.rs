@@ -1,11 +1,13 @@
 //! Turning measurements into something people read: the terminal table ([`table`]), the
 //! trade-off ([`tradeoff`]) and charts ([`chart`]), and the files of a report: SVG figures
-//! ([`tradeoff`], [`svg`]), one self-contained HTML page ([`html`]), and every run as JSON and
-//! CSV ([`export`]).
+//! ([`tradeoff`], [`svg`]), one self-contained HTML page ([`html`]), every run as JSON and
+//! CSV ([`export`]), and the table as Markdown ([`markdown`]).
 
 pub mod chart;
 pub mod export;
 pub mod html;
+pub mod markdown;
+pub mod palette;
 pub mod svg;
 pub mod table;
 pub mod tradeoff;
@@ -37,6 +39,10 @@ pub fn write_report(results: &Results) -> anyhow::Result<()> {
     let mut files: Vec<(String, anyhow::Result<Vec<u8>>)> = vec![
         ("results.json".into(), export::json(results)),
         ("results.csv".into(), export::csv(results)),
+        (
+            "results.md".into(),
+            Ok(markdown::render(results).into_bytes()),
+        ),
     ];
     for (name, text) in &svgs {
         files.push(((*name).to_owned(), Ok(text.clone().into_bytes())));

@@ -11,7 +11,9 @@
 //!   shows as the gap between the two panels;
 //! - `sweep.svg`: time, RSS and PSS along a sweep, a line per strategy.
 
+use super::{palette, table};
 use crate::app::compare::{PointResult, Results, Status, Sweep};
+use crate::sys::units::bytes;
 use anyhow::anyhow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -19,25 +21,36 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-const MIB: f64 = 1024.0 * 1024.0;
 const FONT: &str = "sans-serif";
 
-/// A colour per strategy, stable across figures (Tableau 10).
-const COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
+/// Text sizes as plotters takes them: its SVG backend writes 0.806 of the size asked for as
+/// the font size in pixels, so these come out at 16, 14.5 and 12.1 px: nothing under 12 (a
+/// projector and a laptop screen both read it; a test checks every `<text>`).
+const TITLE: u32 = 20;
+const HEADING: u32 = 18;
+const LABEL: u32 = 15;
 
-fn color(i: usize) -> RGBColor {
-    COLORS[i % COLORS.len()]
+/// A byte axis's unit, chosen by its largest value: (bytes per unit, name).
+pub fn byte_unit(max_bytes: f64) -> (f64, &'static str) {
+    const KIB: f64 = 1024.0;
+    if max_bytes >= KIB * KIB * KIB {
+        (KIB * KIB * KIB, "GiB")
+    } else if max_bytes >= KIB * KIB {
+        (KIB * KIB, "MiB")
+    } else {
+        (KIB, "KiB")
+    }
+}
+
+/// A time axis's unit, chosen by its largest value: (seconds per unit, name).
+pub fn time_unit(max_s: f64) -> (f64, &'static str) {
+    if max_s >= 10.0 {
+        (1.0, "s")
+    } else if max_s >= 10e-3 {
+        (1e-3, "ms")
+    } else {
+        (1e-6, "µs")
+    }
 }
 
 /// plotters' drawing errors carry the backend's error type; flatten them for anyhow.
@@ -94,15 +107,18 @@ struct Bars<'a> {
     statuses: Vec<&'static str>,
     values: Vec<Option<f64>>,
     spans: Vec<Option<(f64, f64)>>,
+    /// The text beside each bar: the value as the table prints it.
+    labels: Vec<String>,
     max: f64,
-    fill: RGBColor,
+    /// Each bar's colour: its strategy's.
+    fills: Vec<RGBColor>,
 }
 
 fn draw_bars(area: &Area<'_>, b: &Bars<'_>) -> anyhow::Result<()> {
     let n = b.names.len();
     let max = if b.max > 0.0 { b.max * 1.25 } else { 1.0 };
     let mut chart = ChartBuilder::on(area)
-        .caption(b.title, (FONT, 16))
+        .caption(b.title, (FONT, HEADING))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(90)
@@ -120,6 +136,8 @@ fn draw_bars(area: &Area<'_>, b: &Bars<'_>) -> anyhow::Result<()> {
             _ => String::new(),
         })
         .x_desc(b.unit)
+        .label_style((FONT, LABEL))
+        .axis_desc_style((FONT, LABEL))
         .x_label_formatter(&|x| tick(*x, max))
         .draw()
         .map_err(e)?;
@@ -131,7 +149,7 @@ fn draw_bars(area: &Area<'_>, b: &Bars<'_>) -> anyhow::Result<()> {
                     (0.0, SegmentValue::Exact(row(i))),
                     (v, SegmentValue::Exact(row(i) + 1)),
                 ],
-                b.fill.mix(0.85).filled(),
+                b.fills[i].mix(0.85).filled(),
             );
             r.set_margin(5, 5, 0, 0);
             Some(r)
@@ -147,14 +165,14 @@ fn draw_bars(area: &Area<'_>, b: &Bars<'_>) -> anyhow::Result<()> {
             ))
         }))
         .map_err(e)?;
-    let label = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let label = TextStyle::from((FONT, LABEL).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     chart
         .draw_series(b.values.iter().enumerate().map(|(i, v)| {
             let y = SegmentValue::CenterOf(row(i));
             let (x, text) = match v {
                 Some(v) => {
                     let hi = b.spans[i].map_or(*v, |(_, hi)| hi.max(*v));
-                    (hi, format!("{v:.2} {}", b.unit))
+                    (hi, b.labels[i].clone())
                 }
                 None => (0.0, b.statuses[i].to_owned()),
             };
@@ -184,7 +202,16 @@ fn height(point: &PointResult) -> u32 {
     140 + 42 * point.cells.len() as u32
 }
 
-/// `time.svg`: median wall per strategy, with the min-max whisker.
+fn fills(point: &PointResult) -> Vec<RGBColor> {
+    point
+        .cells
+        .iter()
+        .map(|c| palette::plotters(c.info.name))
+        .collect()
+}
+
+/// `time.svg`: median wall per strategy, with the min-max whisker; the axis in s, ms or µs,
+/// whichever the slowest run needs.
 pub fn time(results: &Results) -> anyhow::Result<String> {
     let point = results.headline();
     let sums: Vec<_> = point.cells.iter().map(|c| c.summary.as_ref()).collect();
@@ -193,16 +220,14 @@ pub fn time(results: &Results) -> anyhow::Result<String> {
         .flatten()
         .map(|s| s.wall_max_s)
         .fold(0.0, f64::max);
-    let (scale, unit) = if max >= 10.0 { (1.0, "s") } else { (1e3, "ms") };
-    let t = title(
-        point,
-        &format!(
-            "Wall time, median of {} run{}, whisker min-max",
-            results.plan.runs,
-            if results.plan.runs == 1 { "" } else { "s" }
-        ),
-    );
-    draw_svg((800, height(point)), |root| {
+    let (per, unit) = time_unit(max);
+    let spread = if results.plan.runs == 1 {
+        "1 run".to_owned()
+    } else {
+        format!("median of {} runs, whisker min-max", results.plan.runs)
+    };
+    let t = title(point, &format!("Wall time, {spread}"));
+    draw_svg((900, height(point)), |root| {
         draw_bars(
             root,
             &Bars {
@@ -212,58 +237,78 @@ pub fn time(results: &Results) -> anyhow::Result<String> {
                 statuses: statuses(point),
                 values: sums
                     .iter()
-                    .map(|s| s.map(|s| s.wall_median_s * scale))
+                    .map(|s| s.map(|s| s.wall_median_s / per))
                     .collect(),
                 spans: sums
                     .iter()
-                    .map(|s| s.map(|s| (s.wall_min_s * scale, s.wall_max_s * scale)))
+                    .map(|s| {
+                        s.filter(|s| s.runs > 1)
+                            .map(|s| (s.wall_min_s / per, s.wall_max_s / per))
+                    })
                     .collect(),
-                max: max * scale,
-                fill: color(0),
+                labels: sums
+                    .iter()
+                    .map(|s| {
+                        s.map(|s| table::time_spread(s.wall_median_s, s.wall_stddev_s, s.runs))
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+                max: max / per,
+                fills: fills(point),
             },
         )
     })
 }
 
-/// `memory.svg`: peak RSS and peak PSS panels side by side, on the same scale.
+/// `memory.svg`: peak RSS and peak PSS panels side by side, on the same scale, in KiB, MiB or
+/// GiB, whichever the largest needs; each bar labelled as the table prints it.
 pub fn memory(results: &Results) -> anyhow::Result<String> {
     let point = results.headline();
     let sums: Vec<_> = point.cells.iter().map(|c| c.summary.as_ref()).collect();
     let max = sums
         .iter()
         .flatten()
-        .map(|s| s.peak_rss_median_bytes.max(s.peak_pss_median_bytes) as f64 / MIB)
+        .map(|s| s.peak_rss_median_bytes.max(s.peak_pss_median_bytes) as f64)
         .fold(0.0, f64::max);
+    let (per, unit) = byte_unit(max);
     let t = title(
         point,
         "Peak memory of the whole process tree (median): RSS counts shared pages in every process, PSS splits them",
     );
-    draw_svg((1100, height(point) + 30), |root| {
-        let root = root.titled(&t, (FONT, 15)).map_err(e)?;
-        let (left, right) = root.split_horizontally(550);
-        for (area, what, fill, pick) in [
+    let pss_note = if results.machine.pss_available {
+        "peak PSS"
+    } else {
+        "peak PSS (unavailable on this OS)"
+    };
+    draw_svg((1200, height(point) + 34), |root| {
+        let root = root.titled(&t, (FONT, HEADING)).map_err(e)?;
+        let (left, right) = root.split_horizontally(600);
+        for (area, what, pick) in [
             (
                 &left,
                 "peak RSS",
-                color(0),
                 (|s: &crate::app::compare::Summary| s.peak_rss_median_bytes) as fn(&_) -> u64,
             ),
-            (&right, "peak PSS", color(1), |s| s.peak_pss_median_bytes),
+            (&right, pss_note, |s| s.peak_pss_median_bytes),
         ] {
             draw_bars(
                 area,
                 &Bars {
                     title: what,
-                    unit: "MiB",
+                    unit,
                     names: names(point),
                     statuses: statuses(point),
                     values: sums
                         .iter()
-                        .map(|s| s.map(|s| pick(s) as f64 / MIB))
+                        .map(|s| s.map(|s| pick(s) as f64 / per))
                         .collect(),
                     spans: vec![None; sums.len()],
-                    max,
-                    fill,
+                    labels: sums
+                        .iter()
+                        .map(|s| s.map(|s| bytes(pick(s))).unwrap_or_default())
+                        .collect(),
+                    max: max / per,
+                    fills: fills(point),
                 },
             )?;
         }
@@ -280,13 +325,14 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
         .as_ref()
         .ok_or_else(|| anyhow!("no sweep"))?;
     let strategies: Vec<&'static str> = results.plan.strategies.iter().map(|s| s.name).collect();
-    let panels: [(&str, &str, Pick); 3] = [
-        ("wall time (median)", "ms", |s| s.wall_median_s * 1e3),
-        ("peak RSS (median)", "MiB", |s| {
-            s.peak_rss_median_bytes as f64 / MIB
+    // Raw seconds and bytes; each panel picks the unit its largest value needs.
+    let panels: [(&str, Unit, Pick); 3] = [
+        ("wall time (median)", time_unit, |s| s.wall_median_s),
+        ("peak RSS (median)", byte_unit, |s| {
+            s.peak_rss_median_bytes as f64
         }),
-        ("peak PSS (median)", "MiB", |s| {
-            s.peak_pss_median_bytes as f64 / MIB
+        ("peak PSS (median)", byte_unit, |s| {
+            s.peak_pss_median_bytes as f64
         }),
     ];
     let t = format!(
@@ -297,15 +343,20 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
         if results.plan.runs == 1 { "" } else { "s" }
     );
     draw_svg((1400, 480), |root| {
-        let root = root.titled(&t, (FONT, 16)).map_err(e)?;
+        let root = root.titled(&t, (FONT, TITLE)).map_err(e)?;
         let (plots, legend) = root.split_horizontally(1230);
         let panes = plots.split_evenly((1, 3));
-        for (area, (what, unit, pick)) in panes.iter().zip(panels) {
+        for (area, (what, unit_of, pick)) in panes.iter().zip(panels) {
+            let mut lines = sweep_lines(results, &strategies, pick);
+            let max = lines.iter().flatten().map(|(_, v)| *v).fold(0.0, f64::max);
+            let (per, unit) = unit_of(max);
+            lines.iter_mut().flatten().for_each(|(_, v)| *v /= per);
             let panel = Panel {
                 what,
                 unit,
                 axis: sweep,
-                lines: sweep_lines(results, &strategies, pick),
+                names: &strategies,
+                lines,
             };
             panel.draw(area)?;
         }
@@ -313,8 +364,10 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
     })
 }
 
-/// What a sweep panel plots of a summary.
+/// What a sweep panel plots of a summary (seconds or bytes).
 type Pick = fn(&crate::app::compare::Summary) -> f64;
+/// The unit for a panel whose largest value is the argument: (per unit, name).
+type Unit = fn(f64) -> (f64, &'static str);
 
 /// Each strategy's (point index, value) pairs, at the points where it has a summary.
 fn sweep_lines(results: &Results, strategies: &[&str], pick: Pick) -> Vec<Vec<(usize, f64)>> {
@@ -340,6 +393,8 @@ struct Panel<'a> {
     what: &'a str,
     unit: &'a str,
     axis: &'a Sweep,
+    /// The strategies, in legend order (for their colours).
+    names: &'a [&'a str],
     /// Per strategy, in legend order: (point index, value).
     lines: Vec<Vec<(usize, f64)>>,
 }
@@ -356,7 +411,7 @@ impl Panel<'_> {
         let max = if max > 0.0 { max * 1.15 } else { 1.0 };
         let n = values.len();
         let mut chart = ChartBuilder::on(area)
-            .caption(self.what, (FONT, 14))
+            .caption(self.what, (FONT, HEADING))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(55)
@@ -372,11 +427,13 @@ impl Panel<'_> {
             })
             .x_desc(self.axis.axis.unit())
             .y_desc(self.unit)
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, LABEL))
             .y_label_formatter(&|y| tick(*y, max))
             .draw()
             .map_err(e)?;
         for (k, points) in self.lines.iter().enumerate() {
-            let c = color(k);
+            let c = palette::plotters(self.names[k]);
             let at = |(i, v): &(usize, f64)| (SegmentValue::CenterOf(*i), *v);
             chart
                 .draw_series(LineSeries::new(points.iter().map(at), c.stroke_width(2)))
@@ -391,13 +448,13 @@ impl Panel<'_> {
 
 /// The legend, once, beside the panels: a coloured stroke and the name.
 fn sweep_legend(legend: &Area<'_>, results: &Results, strategies: &[&str]) -> anyhow::Result<()> {
-    let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let style = TextStyle::from((FONT, LABEL).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     for (k, name) in strategies.iter().enumerate() {
         let y = 60 + 22 * k as i32;
         legend
             .draw(&PathElement::new(
                 vec![(4, y), (28, y)],
-                color(k).stroke_width(3),
+                palette::plotters(name).stroke_width(3),
             ))
             .map_err(e)?;
         legend
@@ -426,5 +483,25 @@ fn legend_label(results: &Results, name: &str) -> String {
         format!("{name} (fixed workers)")
     } else {
         name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_axis_picks_the_unit_its_largest_value_needs() {
+        const MIB: f64 = 1024.0 * 1024.0;
+        assert_eq!(
+            byte_unit(3336.25 * MIB).1,
+            "GiB",
+            "3.3 GiB, as the table says"
+        );
+        assert_eq!(byte_unit(545.0 * MIB).1, "MiB");
+        assert_eq!(byte_unit(20_000.0).1, "KiB");
+        assert_eq!(time_unit(12.0).1, "s");
+        assert_eq!(time_unit(0.37).1, "ms");
+        assert_eq!(time_unit(0.000_5).1, "µs");
     }
 }

@@ -13,8 +13,10 @@
 //! The SVG is written by hand, not with plotters: the layout is a table of bars, and by placing
 //! each label on its own row the labels can never overlap (a test checks the text positions).
 
+use super::palette;
 use crate::app::compare::probe::Safety;
 use crate::app::compare::{Cell, Results, Status};
+use crate::sys::style::paint;
 use crate::sys::units::bytes;
 use std::fmt::Write;
 
@@ -121,6 +123,7 @@ fn text_bar(rss: f64, pss: f64, max: f64) -> String {
 
 /// The trade-off for the terminal.
 pub fn terminal(results: &Results) -> String {
+    let colour = crate::sys::style::stdout_colour();
     let groups = groups(results);
     let max = max_rss(&groups);
     let name_w = groups
@@ -152,10 +155,13 @@ pub fn terminal(results: &Results) -> String {
                 Some((rss, pss)) if !r.baseline => text_bar(rss, pss, max),
                 _ => String::new(),
             };
+            // Padded first, then painted: escape codes take no columns.
+            let bar = format!("{bar:<WIDTH$}");
             let _ = writeln!(
                 out,
-                "    {:<name_w$}  {bar:<WIDTH$}  {fig:<fig_w$}  {}",
+                "    {:<name_w$}  {}  {fig:<fig_w$}  {}",
                 r.name,
+                paint(&bar, palette::colour(r.name), colour),
                 marks(r)
             );
         }
@@ -181,6 +187,8 @@ const GROUP_H: f64 = 30.0;
 const TOP: f64 = 78.0;
 const FONT: f64 = 13.0;
 const WIDTH_PX: f64 = 1000.0;
+/// RSS is drawn in the strategy's colour, paler, behind its PSS in the full colour.
+const RSS_OPACITY: f64 = 0.35;
 
 /// Escape text for SVG.
 fn esc(s: &str) -> String {
@@ -245,13 +253,13 @@ fn legend(out: &mut String) {
     let y = 64.0;
     let _ = writeln!(
         out,
-        r##"<rect x="16" y="{}" width="14" height="10" fill="#08519c"/>"##,
+        r##"<rect x="16" y="{}" width="14" height="10" fill="#555555"/>"##,
         y - 9.0
     );
     text(out, 36.0, y, 12.0, "", "PSS: what it really costs");
     let _ = writeln!(
         out,
-        r##"<rect x="220" y="{}" width="14" height="10" fill="#9ecae1"/>"##,
+        r##"<rect x="220" y="{}" width="14" height="10" fill="#555555" fill-opacity="{RSS_OPACITY}"/>"##,
         y - 9.0
     );
     text(
@@ -286,15 +294,16 @@ fn row(out: &mut String, r: &Row, y: f64, max: f64) {
     match r.per_worker.filter(|_| !r.baseline) {
         Some((rss, pss)) => {
             let w = |v: f64| (v / max * BAR_W).max(if v > 0.0 { 1.0 } else { 0.0 });
+            let fill = palette::colour(r.name).hex();
             let _ = writeln!(
                 out,
-                r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="16" fill="#9ecae1"/>"##,
+                r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="16" fill="{fill}" fill-opacity="{RSS_OPACITY}"/>"##,
                 mid - 8.0,
                 w(rss)
             );
             let _ = writeln!(
                 out,
-                r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="16" fill="#08519c"/>"##,
+                r##"<rect x="{LEFT}" y="{:.1}" width="{:.1}" height="16" fill="{fill}"/>"##,
                 mid - 8.0,
                 w(pss)
             );
@@ -312,8 +321,9 @@ fn row(out: &mut String, r: &Row, y: f64, max: f64) {
     text(out, 830.0, mid + 4.5, FONT, "", &marks(r));
 }
 
-/// The x axis under the bars: 0, half and the maximum, in MiB per worker.
+/// The x axis under the bars: 0, half and the maximum, in KiB, MiB or GiB per worker.
 fn axis(out: &mut String, y: f64, max: f64) {
+    let (per, unit) = super::svg::byte_unit(max);
     let _ = writeln!(
         out,
         r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="black"/>"#,
@@ -326,14 +336,13 @@ fn axis(out: &mut String, y: f64, max: f64) {
             r#"<line x1="{x:.1}" y1="{y:.1}" x2="{x:.1}" y2="{:.1}" stroke="black"/>"#,
             y + 4.0
         );
-        let mib = frac * max / (1024.0 * 1024.0);
         text(
             out,
             x,
             y + 17.0,
-            11.0,
+            12.0,
             r#" text-anchor="middle""#,
-            &format!("{mib:.1}"),
+            &format!("{:.1}", frac * max / per),
         );
     }
     text(
@@ -342,7 +351,7 @@ fn axis(out: &mut String, y: f64, max: f64) {
         y + 35.0,
         12.0,
         r#" text-anchor="middle""#,
-        "MiB one more worker adds (its peak over sequential's, per worker)",
+        &format!("{unit} one more worker adds (its peak over sequential's, per worker)"),
     );
 }
 
