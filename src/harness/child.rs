@@ -143,7 +143,8 @@ fn wait_for_last_sample() {
 
 /// If the harness dies (Ctrl-C, kill), take this child down with it instead of running on.
 fn die_with_harness() {
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = crate::sys::process::set_parent_death_signal(nix::sys::signal::Signal::SIGKILL);
+    crate::sys::signals::stop_when_parent_dies();
     // The harness may have died before the line above; then we have been re-parented already.
     if let Some(harness) = std::env::var("CONCUR_HARNESS_PID")
         .ok()

@@ -58,7 +58,8 @@ pub fn measure_within(
     limit: Option<Duration>,
 ) -> anyhow::Result<Measurement> {
     // Orphaned grandchildren are re-parented to us rather than to init, so we can reap them.
-    nix::sys::prctl::set_child_subreaper(true).context("becoming the child subreaper")?;
+    // (Where there is no subreaper, macOS, the child gets a process group of its own instead.)
+    crate::sys::process::become_subreaper().context("becoming the child subreaper")?;
     // Ctrl-C from now on is a graceful stop of the run (see `signals`); one that came between
     // two runs of the same command stops the command.
     signals::catch()?;
@@ -73,7 +74,8 @@ pub fn measure_within(
     let mut shutdown = Shutdown::new(Duration::from_millis(spec.shutdown_timeout_ms), limit);
     let ended = run.supervise(&mut sampler, &mut shutdown)?;
     let (status, rusage) = ended.reaped?;
-    let orphans_killed = kill_orphans(&ours_before);
+    let orphans_killed =
+        kill_orphans(&ours_before) + u64::from(crate::sys::process::kill_group(run.pid));
     let tally = run
         .reader
         .join()
@@ -183,6 +185,7 @@ impl Running {
         std::fs::write(&spec_path, serde_json::to_vec(spec)?).context("writing the run spec")?;
         let mut cmd = exec_command(&spec_path, result, dir)?;
         cmd.stderr(stderr);
+        crate::sys::process::own_group_without_subreaper(&mut cmd);
         let start = Instant::now();
         let mut child = cmd.spawn().context("starting the measured child")?;
         let pid = child.id() as i32;

@@ -53,7 +53,7 @@ pub(super) fn wait4(pid: i32) -> anyhow::Result<(i32, libc::rusage)> {
 /// alone the children we already had (`keep`); how many there were.
 pub(super) fn kill_orphans(keep: &[i32]) -> u64 {
     use nix::sys::signal::{kill, Signal};
-    use nix::sys::wait::{waitpid, WaitPidFlag};
+    use nix::sys::wait::waitpid;
     use nix::unistd::Pid;
     let me = std::process::id() as i32;
     let mut killed = 0;
@@ -74,11 +74,18 @@ pub(super) fn kill_orphans(keep: &[i32]) -> u64 {
             }
         }
         for &p in &pids {
-            let _ = waitpid(Pid::from_raw(p), Some(WaitPidFlag::__WALL));
+            let _ = waitpid(Pid::from_raw(p), Some(ALL_CHILDREN));
         }
     }
     killed
 }
+
+/// Wait for any kind of child: Linux's `__WALL` also takes children that report to their parent
+/// with a signal other than SIGCHLD; elsewhere every child is of the one kind.
+#[cfg(target_os = "linux")]
+const ALL_CHILDREN: nix::sys::wait::WaitPidFlag = nix::sys::wait::WaitPidFlag::__WALL;
+#[cfg(not(target_os = "linux"))]
+const ALL_CHILDREN: nix::sys::wait::WaitPidFlag = nix::sys::wait::WaitPidFlag::empty();
 
 /// SIGKILL `root` and every process below it, deepest first (they are reaped afterwards: the
 /// root by the watcher, the rest by [`kill_orphans`] as their subreaper).

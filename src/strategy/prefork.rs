@@ -35,7 +35,6 @@ use crate::strategy::spec::{Failure, Outcome, RunSpec};
 use crate::workload::wallet::SyncMode;
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{send, MsgFlags};
 use nix::unistd::Pid;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -74,7 +73,7 @@ struct Worker {
 /// Send `job` to a worker; false if it is gone (EPIPE/ECONNRESET: it died).
 fn feed(sock: &UnixStream, job: u64) -> bool {
     let buf = job.to_le_bytes();
-    matches!(send(sock.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL), Ok(8))
+    matches!(crate::sys::socket::send_no_sigpipe(sock, &buf), Ok(8))
 }
 
 /// The worker's loop: read a job, perform it, answer, until told to stop (or the parent is gone).

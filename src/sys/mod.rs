@@ -7,6 +7,7 @@ pub mod proc;
 pub mod process;
 pub mod redis_server;
 pub mod signals;
+pub mod socket;
 pub mod style;
 pub mod table;
 pub mod time;

@@ -150,7 +150,7 @@ impl SingleThreaded {
         self.fork_bare(move || {
             // Die with the parent; and if it is already gone (we were re-parented before the
             // prctl took effect), do not run the job at all.
-            if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+            if set_parent_death_signal(Signal::SIGKILL).is_err()
                 || std::os::unix::process::parent_id() != parent
             {
                 return 1;
@@ -193,6 +193,84 @@ impl SingleThreaded {
     }
 }
 
+/// Ask the kernel to send this process `sig` when its parent dies, even by SIGKILL (Linux's
+/// `PR_SET_PDEATHSIG`, tied to the thread that forked it).
+///
+/// macOS has no such request, and a watcher thread or kqueue loop is no option in a process
+/// that forks (it must stay single-threaded). There a child learns of its parent's death
+/// otherwise: its parent's end of a socket or pipe closes (prefork's and rpc's workers read
+/// EOF), the measured child polls `getppid()` between jobs
+/// ([`super::signals::stop_when_parent_dies`]), and the harness kills its child's whole process
+/// group at the end ([`kill_group`]). A job that hangs after its harness was SIGKILLed is left
+/// running there: a Linux-only guarantee, said in the README.
+pub fn set_parent_death_signal(sig: Signal) -> nix::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::prctl::set_pdeathsig(sig)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = sig;
+        Ok(())
+    }
+}
+
+/// Have orphaned descendants re-parented to this process, so it can kill and reap them (Linux's
+/// `PR_SET_CHILD_SUBREAPER`); whether it could. macOS has none: there the measured child gets a
+/// process group of its own ([`own_group_without_subreaper`]) and [`kill_group`] ends it.
+pub fn become_subreaper() -> nix::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::prctl::set_child_subreaper(true).map(|()| true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok(false)
+    }
+}
+
+/// Where there is no subreaper (macOS), start `cmd`'s process in a process group of its own, so
+/// that [`kill_group`] can end everything it leaves behind. On Linux nothing changes: the child
+/// stays in the terminal's group, and the subreaper finds its orphans.
+pub fn own_group_without_subreaper(cmd: &mut std::process::Command) {
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let _ = cmd;
+    }
+}
+
+/// SIGKILL whatever is left of the process group `pgid` where there is no subreaper (macOS);
+/// whether anything was. On Linux nothing is sent (the subreaper reaps the orphans instead).
+pub fn kill_group(pgid: i32) -> bool {
+    #[cfg(not(target_os = "linux"))]
+    {
+        nix::sys::signal::killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok()
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let _ = pgid;
+        false
+    }
+}
+
+/// Name this process as `ps -o comm` and `top` show it (Linux's `PR_SET_NAME`, 15 bytes at
+/// most); a no-op where the kernel has no such name (macOS names threads, not processes).
+pub fn set_process_name(name: &std::ffi::CStr) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::sys::prctl::set_name(name);
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = name;
+    }
+}
+
 /// Make the program `cmd` starts die by `sig` when this thread's process dies, even by
 /// SIGKILL; if this process is already gone when the child gets to exec, the exec fails.
 ///
@@ -206,7 +284,7 @@ pub fn die_with_parent(cmd: &mut std::process::Command, sig: Signal) {
     // not a boxed message) and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(sig)?;
+            set_parent_death_signal(sig)?;
             // If our parent died before the line above, nobody would ever signal us.
             if nix::unistd::getppid().as_raw() != parent {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));

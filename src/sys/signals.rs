@@ -98,8 +98,26 @@ pub fn interrupted() -> Option<Signal> {
     to_signal(FIRST.load(SeqCst))
 }
 
+/// The parent to outlive, where the kernel cannot signal its death (see
+/// [`stop_when_parent_dies`]); 0 = none.
+static PARENT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Measured child, where there is no parent-death signal (macOS): from now on, a parent that
+/// has died (we were re-parented, so `getppid()` changed) counts as a SIGTERM, noticed by
+/// [`stop_requested`] between jobs. On Linux the kernel's parent-death signal does this.
+pub fn stop_when_parent_dies() {
+    if !cfg!(target_os = "linux") {
+        PARENT.store(std::os::unix::process::parent_id(), SeqCst);
+    }
+}
+
 /// Measured child: has a stop been asked for? Strategies check this before each job.
 pub fn stop_requested() -> bool {
+    let parent = PARENT.load(SeqCst);
+    if parent != 0 && std::os::unix::process::parent_id() != parent {
+        // Orphaned: stop as if the harness had sent SIGTERM.
+        let _ = slot().compare_exchange(0, Signal::SIGTERM as usize, SeqCst, SeqCst);
+    }
     slot().load(SeqCst) != 0
 }
 

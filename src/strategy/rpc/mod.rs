@@ -213,8 +213,7 @@ impl Server {
 
 /// The pid of the process at the other end of a Unix socket, from the kernel (`SO_PEERCRED`).
 fn peer_pid(stream: &UnixStream) -> Option<i32> {
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    getsockopt(stream, PeerCredentials).ok().map(|c| c.pid())
+    crate::sys::socket::peer_pid(stream)
 }
 
 /// A worker process: connect, then pop and perform jobs until the queue is empty. Returns the

@@ -246,7 +246,7 @@ fn fork_job(forker: &SingleThreaded, job: &Job) -> anyhow::Result<(i32, std::fs:
         // The parent blocks its signals (see the signals module); the child must die of TERM,
         // QUIT and USR1's SIGKILL like any process, so it unblocks them.
         let _ = SigSet::all().thread_unblock();
-        let _ = nix::sys::prctl::set_name(c"concur: job");
+        crate::sys::process::set_process_name(c"concur: job");
         match job::perform(&child_job) {
             Ok(()) => 0,
             Err(f) => {

@@ -142,7 +142,7 @@ impl Worker {
             s => format!("concur: {s}"),
         };
         if let Ok(name) = std::ffi::CString::new(text) {
-            let _ = nix::sys::prctl::set_name(&name);
+            crate::sys::process::set_process_name(&name);
         }
     }
 }

@@ -32,7 +32,36 @@ impl Signals {
         Ok(Signals { set })
     }
 
+    /// The signals that arrived since the last call (each pending signal once). macOS has no
+    /// `sigtimedwait`: there each pending one is found with `sigpending` and taken with
+    /// `sigwait`, which does not block for a signal already pending.
+    #[cfg(not(target_os = "linux"))]
+    fn arrived(&self) -> Vec<Signal> {
+        let mut got = Vec::new();
+        loop {
+            // SAFETY: all-zero bytes are a valid (empty) sigset_t, and sigpending only writes
+            // into it.
+            let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `pending` is a valid, exclusively borrowed sigset_t for the call.
+            if unsafe { libc::sigpending(&mut pending) } != 0 {
+                return got;
+            }
+            // SAFETY: sigpending filled `pending` in above.
+            let pending = unsafe { SigSet::from_sigset_t_unchecked(pending) };
+            let Some(sig) = self.set.iter().find(|s| pending.contains(*s)) else {
+                return got;
+            };
+            let mut one = SigSet::empty();
+            one.add(sig);
+            match one.wait() {
+                Ok(s) => got.push(s),
+                Err(_) => return got,
+            }
+        }
+    }
+
     /// The signals that arrived since the last call, in order (each pending signal once).
+    #[cfg(target_os = "linux")]
     fn arrived(&self) -> Vec<Signal> {
         let zero = libc::timespec {
             tv_sec: 0,
