@@ -122,43 +122,30 @@ fn dirty_needs_an_app_and_makes_forked_children_pay_for_their_copy() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("give it an app with --app-mb"));
-    let clean = run_json(&[
-        "-s",
-        "fork",
-        "-w",
-        "sleep",
-        "--items",
-        "4",
-        "--workers",
-        "4",
-        "--wait-ms",
-        "200",
-        "--app-mb",
-        "32",
-    ]);
-    let dirty = run_json(&[
-        "-s",
-        "fork",
-        "-w",
-        "sleep",
-        "--items",
-        "4",
-        "--workers",
-        "4",
-        "--wait-ms",
-        "200",
-        "--app-mb",
-        "32",
-        "--dirty",
-        "100",
-    ]);
-    let pss = |v: &serde_json::Value| v["peak_pss_bytes"].as_f64().unwrap();
+    let peak_pss = |dirty: &str| {
+        let v = run_json(&[
+            "-s",
+            "fork",
+            "-w",
+            "sleep",
+            "--items",
+            "4",
+            "--workers",
+            "4",
+            "--wait-ms",
+            "200",
+            "--app-mb",
+            "32",
+            "--dirty",
+            dirty,
+        ]);
+        v["peak_pss_bytes"].as_f64().unwrap()
+    };
+    let (clean, dirty) = (peak_pss("0"), peak_pss("100"));
     // 4 children, each writing its whole 32 MiB copy: about 3 apps more than sharing it.
     assert!(
-        pss(&dirty) > pss(&clean) + 2.0 * 32.0 * 1048576.0,
-        "clean {} dirty {}",
-        pss(&clean),
-        pss(&dirty)
+        dirty > clean + 2.0 * 32.0 * 1048576.0,
+        "clean {clean} dirty {dirty}"
     );
 }
 
