@@ -232,9 +232,10 @@ fn in_flight_of(con: &mut redis::Connection, pid: u32, fetch: &str) -> anyhow::R
     }
     for (id, reg) in fetch::registered(con)? {
         if reg.pid == pid {
-            let n: u64 = redis::cmd("LLEN")
-                .arg(keys::processing(&id, "default"))
-                .query(con)?;
+            let mut n = 0;
+            for (list, _) in reg.processing_lists(&id) {
+                n += redis::cmd("LLEN").arg(list).query::<u64>(con)?;
+            }
             return Ok(Some(n));
         }
     }

@@ -72,9 +72,10 @@ pub mod keys {
     pub fn beat(id: &str) -> String {
         format!("concur:worker:{id}")
     }
-    /// Jobs worker `id` took from queue `q` and has not finished (reliable fetch).
-    pub fn processing(id: &str, q: &str) -> String {
-        format!("concur:processing:{id}:{q}")
+    /// Jobs fetching slot `slot` of worker `id` took from queue `q` and has not finished
+    /// (reliable fetch).
+    pub fn processing(id: &str, slot: u64, q: &str) -> String {
+        format!("concur:processing:{id}:{slot}:{q}")
     }
 }
 

@@ -19,22 +19,24 @@
 //! children (their jobs fail and follow the retry schedule); USR2 pauses fetching; CONT resumes.
 
 mod fork;
+mod link;
 mod registry;
 mod settle;
 mod signals;
+mod slot;
 mod threads;
 
 use crate::app::queue::fetch::{self, FetchMode, Fetched, Registration};
 use crate::app::queue::job::{now, Job};
-use crate::app::queue::{keys, move_to_dead, move_to_queue, open, redis_url, RESPONSE_TIMEOUT};
-use crate::sys::redis_server::connect;
+use crate::app::queue::{keys, move_to_dead, move_to_queue, open, redis_url};
 use anyhow::Context;
+use link::Link;
 use registry::{Clock, BEATS_TO_DEATH};
-use signals::Signals;
+use signals::{on_signals, Signals};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct WorkerRequest {
@@ -134,8 +136,17 @@ struct Worker {
     phase: AtomicPhase,
     paused: AtomicBool,
     running: Mutex<HashMap<usize, Current>>,
+    /// Jobs this worker finished and failed, counted in memory and added to Redis's counters
+    /// with each heartbeat and at exit (see `registry`).
     processed: AtomicU64,
     failed: AtomicU64,
+    /// Since when Redis has been out of reach, if it is (see `link`).
+    down: Mutex<Option<Instant>>,
+    down_flag: AtomicBool,
+    /// The counts Redis is known to have (the last flush whose reply came back), and when the
+    /// last heartbeat landed.
+    flushed: Mutex<(u64, u64)>,
+    last_beat: Mutex<Option<Instant>>,
 }
 
 impl Worker {
@@ -221,9 +232,17 @@ impl Worker {
         clock: &mut Clock,
         running: &[Current],
     ) -> redis::RedisResult<()> {
+        let started = Instant::now();
+        let gap = clock.last_duties.elapsed();
         self.enqueue_due(con)?;
         self.beat_if_due(con, clock, running)?;
+        // Duties that ran late, or round trips that took a heartbeat: Redis (or this process)
+        // stalled, and heartbeats that expired meanwhile prove nothing.
+        if gap > 2 * self.heartbeat() || started.elapsed() > self.heartbeat() {
+            clock.distrust();
+        }
         self.reap_if_due(con, clock)?;
+        clock.last_duties = Instant::now();
         if self.args.exit_when_empty
             && running.is_empty()
             && self.phase.get() == Phase::Running
@@ -253,6 +272,10 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         running: Mutex::new(HashMap::new()),
         processed: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        down: Mutex::new(None),
+        down_flag: AtomicBool::new(false),
+        flushed: Mutex::new((0, 0)),
+        last_beat: Mutex::new(None),
     });
     w.beat(&mut con, &[]).context("registering the worker")?;
     w.log(&format!(
@@ -268,9 +291,9 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         args.time_scale,
     ));
     let result = if args.fork {
-        fork::fork_loop(&w, &signals, &mut con)
+        fork::fork_loop(&w, &signals, con)
     } else {
-        threads::thread_loop(&w, &signals, &mut con)
+        threads::thread_loop(&w, &signals, con)
     };
     w.log(&format!(
         "exiting: {} processed, {} failed",
@@ -280,22 +303,44 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
     result
 }
 
-/// Run `f` on a connection, reconnecting after a failure; false when it failed (logged).
-fn with_redis(
-    w: &Worker,
-    con: &mut redis::Connection,
-    what: &str,
-    f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<()>,
-) -> bool {
-    match f(con) {
-        Ok(()) => true,
-        Err(e) => {
-            w.log(&format!("{what}: {e}; reconnecting"));
-            std::thread::sleep(Duration::from_millis(500));
-            if let Ok(c) = connect(&w.client, Duration::from_secs(2), RESPONSE_TIMEOUT) {
-                *con = c;
+impl Worker {
+    /// The main loop's duties on `link`; a failure is logged once per outage and retried with
+    /// backoff, and a reaper that could not watch Redis for a while trusts no expiry it saw.
+    fn housekeep(&self, link: &mut Link, clock: &mut Clock, running: &[Current]) {
+        let Some(con) = link.get(self) else {
+            clock.distrust();
+            return;
+        };
+        match self.housekeeping(con, clock, running) {
+            Ok(()) => link.ok(self),
+            Err(e) => {
+                link.failed(self, "housekeeping", &e);
+                clock.distrust();
             }
-            false
+        }
+    }
+
+    /// Leave after the last job: put back anything left in our processing lists, flush the
+    /// counters and deregister, retrying while Redis is out of reach until TERM or INT.
+    fn leave(&self, s: &Signals, link: &mut Link) -> anyhow::Result<()> {
+        loop {
+            if let Some(con) = link.get(self) {
+                let done = fetch::requeue_processing(con, &self.id, &self.reg)
+                    .and_then(|_| self.deregister(con));
+                match done {
+                    Ok(()) => {
+                        link.ok(self);
+                        return Ok(());
+                    }
+                    Err(e) => link.failed(self, "leaving", &e),
+                }
+            }
+            if on_signals(self, s, None) {
+                anyhow::bail!(
+                    "stopped while Redis was out of reach: this worker's registration stays for a reaper, which will requeue anything left in its processing lists"
+                );
+            }
+            std::thread::sleep(link.wait().clamp(Duration::from_millis(1), TICK));
         }
     }
 }
