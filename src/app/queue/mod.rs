@@ -21,6 +21,7 @@
 //! (LPUSH in, pop from the right), schedule/retry/dead are sorted sets scored by time, workers
 //! register in a hash and prove they are alive with a heartbeat key that expires.
 
+pub mod bench;
 pub mod demo;
 mod enqueue;
 pub mod fetch;

@@ -60,6 +60,8 @@ pub(super) struct Link {
     backoff: Backoff,
     /// How long a blocking command on this connection may block, added to the reply timeout.
     block: Duration,
+    /// Connections opened so far (a new one is a new Redis client, with a new client id).
+    pub(super) generation: u64,
 }
 
 impl Link {
@@ -69,6 +71,7 @@ impl Link {
             con: None,
             backoff: Backoff::new(w.heartbeat()),
             block,
+            generation: 0,
         }
     }
 
@@ -79,6 +82,7 @@ impl Link {
         let _ = con.set_write_timeout(timeout);
         Link {
             con: Some(con),
+            generation: 1,
             ..Link::new(w, block)
         }
     }
@@ -91,7 +95,10 @@ impl Link {
                 CONNECT_TIMEOUT,
                 w.response_timeout() + self.block,
             ) {
-                Ok(con) => self.con = Some(con),
+                Ok(con) => {
+                    self.con = Some(con);
+                    self.generation += 1;
+                }
                 Err(e) => {
                     w.redis_down("connect", &e);
                     self.backoff.failed();

@@ -31,6 +31,7 @@ use crate::app::queue::job::{now, Job};
 use crate::app::queue::{keys, move_to_dead, move_to_queue, open, redis_url};
 use anyhow::Context;
 use link::Link;
+use nix::sys::resource::UsageWho;
 use registry::{Clock, BEATS_TO_DEATH};
 use signals::{on_signals, Signals};
 use std::collections::HashMap;
@@ -147,6 +148,53 @@ struct Worker {
     /// last heartbeat landed.
     flushed: Mutex<(u64, u64)>,
     last_beat: Mutex<Option<Instant>>,
+    /// From the first job fetched to the last one finished.
+    busy: Busy,
+    /// Each processor's Redis client id, so that a quitting worker can end their blocking
+    /// fetches at once (`CLIENT UNBLOCK`) instead of waiting out the fetch timeout.
+    client_ids: Mutex<HashMap<u64, i64>>,
+}
+
+/// When the worker fetched its first job and finished its last, as nanoseconds from its start:
+/// the span its throughput is measured over (`concur bench queue` reads it from the exit line).
+struct Busy {
+    t0: Instant,
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+impl Busy {
+    fn new() -> Busy {
+        Busy {
+            t0: Instant::now(),
+            first: AtomicU64::new(u64::MAX),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    fn fetched(&self) {
+        if self.first.load(SeqCst) == u64::MAX {
+            self.first.fetch_min(self.now(), SeqCst);
+        }
+    }
+
+    fn finished(&self) {
+        self.last.fetch_max(self.now(), SeqCst);
+    }
+
+    /// Seconds from the first fetch to the last job finished (0 if none ran).
+    fn seconds(&self) -> f64 {
+        let (first, last) = (self.first.load(SeqCst), self.last.load(SeqCst));
+        if first == u64::MAX || last < first {
+            0.0
+        } else {
+            (last - first) as f64 / 1e9
+        }
+    }
 }
 
 impl Worker {
@@ -276,6 +324,8 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         down_flag: AtomicBool::new(false),
         flushed: Mutex::new((0, 0)),
         last_beat: Mutex::new(None),
+        busy: Busy::new(),
+        client_ids: Mutex::new(HashMap::new()),
     });
     w.beat(&mut con, &[]).context("registering the worker")?;
     w.log(&format!(
@@ -296,11 +346,19 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         threads::thread_loop(&w, &signals, con)
     };
     w.log(&format!(
-        "exiting: {} processed, {} failed",
+        "exiting: {} processed, {} failed; busy {:.6} s (first job fetched to last finished); peak RSS {} KiB (job children at most {} KiB)",
         w.processed.load(SeqCst),
-        w.failed.load(SeqCst)
+        w.failed.load(SeqCst),
+        w.busy.seconds(),
+        peak_rss_kib(UsageWho::RUSAGE_SELF),
+        peak_rss_kib(UsageWho::RUSAGE_CHILDREN),
     ));
     result
+}
+
+/// The peak RSS of this process, or of the largest child it reaped, in KiB.
+fn peak_rss_kib(who: UsageWho) -> i64 {
+    nix::sys::resource::getrusage(who).map_or(0, |u| u.max_rss())
 }
 
 impl Worker {

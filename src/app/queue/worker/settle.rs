@@ -71,6 +71,7 @@ impl Worker {
         result: Result<(), Failure>,
         started: Instant,
     ) -> Finished {
+        self.busy.finished();
         let outcome = match result {
             Ok(()) => {
                 self.processed.fetch_add(1, SeqCst);

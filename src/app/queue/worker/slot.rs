@@ -105,6 +105,9 @@ impl<'w> Slot<'w> {
                     self.w.not_owned(f);
                 }
                 self.acks.clear();
+                if got.job.is_some() {
+                    self.w.busy.fetched();
+                }
                 got.job
             }
             Err(e) => {

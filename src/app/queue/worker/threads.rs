@@ -33,12 +33,18 @@ pub(super) fn thread_loop(
     let handles = spawn_processors(w)?;
     let mut clock = Clock::new();
     let mut link = Link::with(w, con, Duration::ZERO);
+    let mut unblocked = false;
     loop {
         if on_signals(w, s, None) {
             return stop_now(w, &mut link); // the processor threads end with the process
         }
-        if w.phase.get() == Phase::Quitting && handles.iter().all(|h| h.is_finished()) {
-            break;
+        if w.phase.get() == Phase::Quitting {
+            if handles.iter().all(|h| h.is_finished()) {
+                break;
+            }
+            if !unblocked {
+                unblocked = unblock_processors(w, &mut link);
+            }
         }
         let running = w.running();
         w.housekeep(&mut link, &mut clock, &running);
@@ -49,6 +55,23 @@ pub(super) fn thread_loop(
     }
     // Nothing is in flight any more: every thread settled its jobs before it returned.
     w.leave(s, &mut link)
+}
+
+/// Quitting: end the processors' blocking fetches now (they return no job, as on a timeout),
+/// rather than after up to [`THREAD_BLOCK_S`]. Whether it was done.
+fn unblock_processors(w: &Worker, link: &mut Link) -> bool {
+    let ids: Vec<i64> = {
+        let map = w.client_ids.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().copied().collect()
+    };
+    let Some(con) = link.get(w) else {
+        return false;
+    };
+    let mut pipe = redis::pipe();
+    for id in ids {
+        pipe.cmd("CLIENT").arg("UNBLOCK").arg(id).ignore();
+    }
+    pipe.exec(con).is_ok()
 }
 
 /// One thread per `--concurrency` slot, each running [`processor`].
@@ -105,6 +128,7 @@ fn processor(w: &Worker, slot: u64) {
     let mut p = Processor {
         w,
         slot: Slot::new(w, slot, link),
+        generation: 0,
     };
     p.run();
 }
@@ -113,13 +137,15 @@ fn processor(w: &Worker, slot: u64) {
 struct Processor<'w> {
     w: &'w Worker,
     slot: Slot<'w>,
+    /// The connection whose client id the worker knows.
+    generation: u64,
 }
 
 impl Processor<'_> {
     /// Fetch, run and settle jobs until QUIT or TERM; after QUIT, settle what is owed.
     fn run(&mut self) {
         while self.w.phase.get() == Phase::Running {
-            if !self.slot.restore(&[]) {
+            if !self.slot.restore(&[]) || !self.known() {
                 self.nap();
                 continue;
             }
@@ -148,6 +174,29 @@ impl Processor<'_> {
                 self.slot.flush();
             } else {
                 self.nap();
+            }
+        }
+    }
+
+    /// Tell the worker this connection's client id (once per connection), so that QUIT can
+    /// unblock its fetch; false if Redis failed.
+    fn known(&mut self) -> bool {
+        if self.slot.link.generation == self.generation {
+            return true;
+        }
+        let Some(con) = self.slot.link.get(self.w) else {
+            return false;
+        };
+        match redis::cmd("CLIENT").arg("ID").query::<i64>(con) {
+            Ok(id) => {
+                let mut map = self.w.client_ids.lock().unwrap_or_else(|p| p.into_inner());
+                map.insert(self.slot.fetcher.slot, id);
+                self.generation = self.slot.link.generation;
+                true
+            }
+            Err(e) => {
+                self.slot.failed("CLIENT ID", &e);
+                false
             }
         }
     }
