@@ -407,10 +407,7 @@ impl ModeBench<'_> {
 /// The number after `label` in `line`.
 fn field(line: &str, label: &str) -> Option<f64> {
     let rest = &line[line.find(label)? + label.len()..];
-    rest.split([' ', ';'])
-        .next()?
-        .parse()
-        .ok()
+    rest.split([' ', ';']).next()?.parse().ok()
 }
 
 /// `n` NoopJobs on `queue`, 1000 per round trip.

@@ -65,6 +65,9 @@ pub mod keys {
     pub const FAILED: &str = "concur:stat:failed";
     /// Hash jid -> times it finished, written by workers run with `--record-jids`.
     pub const DONE: &str = "concur:done";
+    /// Set of run tokens already counted in [`DONE`] (a count retried after a lost reply is
+    /// not counted twice).
+    pub const DONE_RUNS: &str = "concur:done:runs";
 
     pub fn queue(q: &str) -> String {
         format!("concur:queue:{q}")

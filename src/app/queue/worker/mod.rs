@@ -150,6 +150,8 @@ struct Worker {
     last_beat: Mutex<Option<Instant>>,
     /// From the first job fetched to the last one finished.
     busy: Busy,
+    /// Jobs run to the end so far: each run's `--record-jids` token.
+    runs: AtomicU64,
     /// Each processor's Redis client id, so that a quitting worker can end their blocking
     /// fetches at once (`CLIENT UNBLOCK`) instead of waiting out the fetch timeout.
     client_ids: Mutex<HashMap<u64, i64>>,
@@ -325,6 +327,7 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         flushed: Mutex::new((0, 0)),
         last_beat: Mutex::new(None),
         busy: Busy::new(),
+        runs: AtomicU64::new(0),
         client_ids: Mutex::new(HashMap::new()),
     });
     w.beat(&mut con, &[]).context("registering the worker")?;

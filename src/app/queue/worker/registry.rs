@@ -107,7 +107,7 @@ impl Worker {
                 .suspects
                 .entry(id.clone())
                 .or_insert_with(Instant::now);
-            if since.elapsed() < h / 2 {
+            if since.elapsed() < h {
                 continue;
             }
             clock.suspects.remove(&id);

@@ -25,8 +25,9 @@ pub(super) struct Finished {
 }
 
 enum Outcome {
-    /// Ran to the end; `recorded`: its `--record-jids` count is written.
-    Done { recorded: bool },
+    /// Ran to the end; `recorded`: its `--record-jids` count is written; `run`: this run's
+    /// token, so that a count retried after a lost reply is not counted twice.
+    Done { recorded: bool, run: u64 },
     /// Failed (or not a job): where it goes.
     Failed(Plan),
 }
@@ -50,6 +51,15 @@ if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
   local keep = tonumber(ARGV[5])
   if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -keep - 1) end
+end
+return 1
+"#;
+
+/// KEYS[1] `concur:done`, KEYS[2] `concur:done:runs`; ARGV[1] the jid, ARGV[2] the run's token:
+/// count one more run of the jid, once per token.
+const RECORD: &str = r#"
+if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 end
 return 1
 "#;
@@ -85,7 +95,10 @@ impl Worker {
                         now()
                     ));
                 }
-                Outcome::Done { recorded: false }
+                Outcome::Done {
+                    recorded: false,
+                    run: self.runs.fetch_add(1, SeqCst),
+                }
             }
             Err(failure) => {
                 self.failed.fetch_add(1, SeqCst);
@@ -162,14 +175,17 @@ impl Worker {
         f: &mut Finished,
     ) -> redis::RedisResult<Settled> {
         match &mut f.outcome {
-            Outcome::Done { recorded } => {
+            Outcome::Done { recorded, run } => {
                 if self.args.record_jids && !*recorded {
                     // A separate step, like a real job's side effect: a worker killed between
                     // this and the acknowledgement runs the job again (counted as a duplicate).
-                    redis::cmd("HINCRBY")
+                    redis::cmd("EVAL")
+                        .arg(RECORD)
+                        .arg(2)
                         .arg(keys::DONE)
+                        .arg(keys::DONE_RUNS)
                         .arg(&f.jid)
-                        .arg(1)
+                        .arg(format!("{}:{run}", self.id))
                         .exec(con)?;
                     *recorded = true;
                 }
