@@ -209,6 +209,11 @@ fn three_workers_drain_10000_jobs_each_exactly_once() {
 /// Enqueue sleep jobs, keep 3 workers running, and 20 times kill -9 one of them mid-run and
 /// start a replacement. Returns (jobs, finished, duplicate runs).
 fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
+    kill_trial_with(redis, &["--fetch", fetch])
+}
+
+/// [`kill_trial`] with the workers' fetch flags `fetch`.
+fn kill_trial_with(redis: &TestRedis, fetch: &[&str]) -> (usize, usize, u64) {
     let items = 2000;
     let jids = redis.enqueue(&[
         "-w",
@@ -219,15 +224,17 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
         &items.to_string(),
     ]);
     let args = [
-        "-c",
-        "3",
-        "--exit-when-empty",
-        "--record-jids",
-        "--heartbeat",
-        "0.2",
-        "--fetch",
+        &[
+            "-c",
+            "3",
+            "--exit-when-empty",
+            "--record-jids",
+            "--heartbeat",
+            "0.2",
+        ][..],
         fetch,
-    ];
+    ]
+    .concat();
     let mut workers: Vec<Worker> = (0..3).map(|_| redis.worker(&args)).collect();
     let mut kills = 0;
     let mut last = 0;
@@ -253,7 +260,7 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
     let duplicates = done.values().map(|n| n - 1).sum();
     let _ = writeln!(
         std::io::stderr(),
-        "kill -9 x20, {fetch} fetch: {items} jobs, {finished} finished, {} lost, {duplicates} duplicate runs",
+        "kill -9 x20, {fetch:?}: {items} jobs, {finished} finished, {} lost, {duplicates} duplicate runs",
         items - finished
     );
     (items, finished, duplicates)
@@ -273,6 +280,19 @@ fn kill_9_with_reliable_fetch_loses_nothing() {
         "{}",
         redis.stats()
     );
+}
+
+#[test]
+fn kill_9_with_batched_reliable_fetch_loses_nothing() {
+    let Some(redis) = test_redis("kill_9_with_batched_reliable_fetch_loses_nothing") else {
+        return;
+    };
+    let (items, finished, _duplicates) = kill_trial_with(&redis, &["--batch", "10"]);
+    assert_eq!(
+        finished, items,
+        "0 jobs lost: a killed batch is requeued whole"
+    );
+    assert_eq!(redis.processing(), 0, "every processing list drained");
 }
 
 #[test]
@@ -970,10 +990,15 @@ fn bench_queue_measures_every_mode() {
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 8, "{report}");
+    assert_eq!(rows.len(), 10, "{report}");
     for row in rows {
         assert!(row["jobs_per_s"].as_f64().unwrap() > 0.0, "{row}");
         let cmds = row["commands_per_job"].as_f64().unwrap();
+        if row["batch"].as_u64().unwrap() > 1 {
+            // One script (LLEN, DEL, LMPOP, LPUSH inside) per 50 jobs.
+            assert!(cmds < 0.5, "batched: far fewer commands: {row}");
+            continue;
+        }
         match (
             row["fork"].as_bool().unwrap(),
             row["fetch"].as_str().unwrap(),

@@ -1,7 +1,7 @@
 //! `concur bench queue`: the real queue against its floors.
 //!
 //! For each worker mode (threads with reliable and basic fetch at 1, 5 and 10 connections,
-//! `--fork` at 1 and 2 children) it enqueues `--items` no-op jobs, runs `concur worker
+//! reliable `--batch 50` at 1 and 5, `--fork` at 1 and 2 children) it enqueues `--items` no-op jobs, runs `concur worker
 //! --exit-when-empty` on them as a separate process, and reports:
 //!
 //! - **jobs/s** over the worker's busy span (first job fetched to last finished, from its exit
@@ -51,12 +51,19 @@ pub struct Mode {
     pub fork: bool,
     pub fetch: &'static str,
     pub concurrency: u64,
+    /// `--batch` (1: none).
+    pub batch: u64,
 }
+
+/// The batch size of the batched modes.
+const BATCH: u64 = 50;
 
 impl Mode {
     fn name(&self) -> String {
         if self.fork {
             format!("fork -c {}", self.concurrency)
+        } else if self.batch > 1 {
+            format!("threads -c {} batch {}", self.concurrency, self.batch)
         } else {
             format!("threads -c {} {}", self.concurrency, self.fetch)
         }
@@ -65,22 +72,23 @@ impl Mode {
 
 /// Every mode measured, in order.
 pub fn modes() -> Vec<Mode> {
+    let mode = |fork, fetch, concurrency, batch| Mode {
+        fork,
+        fetch,
+        concurrency,
+        batch,
+    };
     let mut all = Vec::new();
     for fetch in ["reliable", "basic"] {
         for c in [1, 5, 10] {
-            all.push(Mode {
-                fork: false,
-                fetch,
-                concurrency: c,
-            });
+            all.push(mode(false, fetch, c, 1));
         }
     }
+    for c in [1, 5] {
+        all.push(mode(false, "reliable", c, BATCH));
+    }
     for c in [1, 2] {
-        all.push(Mode {
-            fork: true,
-            fetch: "reliable",
-            concurrency: c,
-        });
+        all.push(mode(true, "reliable", c, 1));
     }
     all
 }
@@ -101,6 +109,7 @@ pub struct Row {
     pub fork: bool,
     pub fetch: String,
     pub concurrency: u64,
+    pub batch: u64,
     pub jobs: u64,
     pub busy_s: f64,
     pub jobs_per_s: f64,
@@ -179,7 +188,7 @@ pub fn run(req: &BenchQueueRequest) -> anyhow::Result<()> {
         };
         let mut row = bench.measure(&mut con, req.runs, &floors)?;
         if let Ok(rb) = &lpop {
-            row.lpop_per_s = rb.lpop(mode.concurrency);
+            row.lpop_per_s = rb.lpop(mode.concurrency, (req.items * 5).clamp(10_000, 200_000));
             row.vs_lpop = row.lpop_per_s.map(|l| row.jobs_per_s / l);
         }
         if !req.json {
@@ -339,6 +348,7 @@ impl ModeBench<'_> {
             fork: self.mode.fork,
             fetch: self.mode.fetch.into(),
             concurrency: self.mode.concurrency,
+            batch: self.mode.batch,
             jobs: self.jobs,
             busy_s: r.busy_s,
             jobs_per_s: if r.busy_s > 0.0 { jobs / r.busy_s } else { 0.0 },
@@ -374,6 +384,7 @@ impl ModeBench<'_> {
         .arg("-c")
         .arg(self.mode.concurrency.to_string())
         .args(["--fetch", self.mode.fetch])
+        .args(["--batch", &self.mode.batch.to_string()])
         .args(if self.mode.fork {
             &["--fork"][..]
         } else {
@@ -475,13 +486,16 @@ impl RedisBenchmark {
         Ok(RedisBenchmark { target })
     }
 
-    /// LPOPs per second at `connections` connections (median of 3 runs), if it ran.
-    fn lpop(&self, connections: u64) -> Option<f64> {
+    /// LPOPs per second at `connections` connections, `requests` per run (median of 3 runs),
+    /// if it ran.
+    fn lpop(&self, connections: u64, requests: u64) -> Option<f64> {
         let mut rates = Vec::new();
         for _ in 0..3 {
             let out = Command::new("redis-benchmark")
                 .args(&self.target)
-                .args(["-t", "lpop", "-n", "100000", "--csv", "-c"])
+                .args(["-t", "lpop", "--csv", "-n"])
+                .arg(requests.to_string())
+                .arg("-c")
                 .arg(connections.to_string())
                 .stdin(Stdio::null())
                 .stderr(Stdio::null())

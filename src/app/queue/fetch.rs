@@ -26,6 +26,13 @@
 //! `LREM` runs again, and so does the job of a worker that was only too slow to beat. Jobs must be
 //! idempotent. concur counts those duplicates instead of hiding them (`--record-jids`).
 //!
+//! **Batched** (`--batch K`, reliable only): one script acknowledges the whole previous batch
+//! (it deletes the slot's lists: by then everything in them has finished) and moves the next K
+//! jobs into the processing list at once (`LMPOP` + `LPUSH`): a round trip and a handful of
+//! commands per K jobs. The price: a batch waits in one worker, so a slow job delays the jobs
+//! behind it while other workers may be idle, and a worker killed mid-batch has all of it
+//! requeued, the jobs it had finished too (up to K-1 run twice, where K=1 runs at most one).
+//!
 //! Several queues are fetched in priority order: a non-blocking `LMOVE` on each, then a blocking
 //! `BLMOVE` on one of them (BLMOVE takes a single source list) for at most the fetch timeout.
 
@@ -330,6 +337,80 @@ impl Fetcher {
             }
         }
         Ok(n)
+    }
+}
+
+/// KEYS: the queues in priority order, then this slot's processing lists in the same order.
+/// ARGV[1] how many jobs to take, ARGV[2] '1' to acknowledge first. Acknowledge the previous
+/// batch by deleting the lists (everything left in them has finished: failures left them one by
+/// one), then move up to ARGV[1] jobs from the first non-empty queue into its processing list.
+/// Returns {jobs that were acknowledged, index of the queue (0: none), the jobs...}.
+const BATCH: &str = r#"
+local n = #KEYS / 2
+local acked = 0
+if ARGV[2] == '1' then
+  for i = n + 1, 2 * n do
+    acked = acked + redis.call('LLEN', KEYS[i])
+    redis.call('DEL', KEYS[i])
+  end
+end
+local args = {'LMPOP', n}
+for i = 1, n do args[#args + 1] = KEYS[i] end
+args[#args + 1] = 'RIGHT'
+args[#args + 1] = 'COUNT'
+args[#args + 1] = ARGV[1]
+local got = redis.call(unpack(args))
+if not got then return {acked, 0} end
+local idx = 0
+for i = 1, n do if KEYS[i] == got[1] then idx = i end end
+redis.call('LPUSH', KEYS[n + idx], unpack(got[2]))
+local out = {acked, idx}
+for _, v in ipairs(got[2]) do out[#out + 1] = v end
+return out
+"#;
+
+/// The most jobs one batched fetch takes (Lua unpacks them onto its stack).
+pub const MAX_BATCH: u64 = 1000;
+
+impl Fetcher {
+    /// Reliable batched fetch: acknowledge `acks` (the whole previous batch, which must have
+    /// finished) and move up to `k` jobs into this slot's processing list, in one script and one
+    /// round trip. The jobs, and how many of `acks` were no longer in the list.
+    pub fn fetch_batch(
+        &self,
+        con: &mut redis::Connection,
+        acks: &[Fetched],
+        k: u64,
+    ) -> redis::RedisResult<(Vec<Fetched>, u64)> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(BATCH).arg(2 * self.queues.len());
+        for q in &self.queues {
+            cmd.arg(keys::queue(q));
+        }
+        for q in &self.queues {
+            cmd.arg(self.list(q));
+        }
+        cmd.arg(k.clamp(1, MAX_BATCH))
+            .arg(if acks.is_empty() { "0" } else { "1" });
+        let mut reply: Vec<redis::Value> = cmd.query(con)?;
+        let jobs = reply.split_off(2.min(reply.len()));
+        let mut head = reply.into_iter();
+        let acked: u64 = redis::from_redis_value(head.next().unwrap_or(redis::Value::Nil))?;
+        let idx: usize = redis::from_redis_value(head.next().unwrap_or(redis::Value::Nil))?;
+        let gone = (acks.len() as u64).saturating_sub(acked);
+        let Some(queue) = idx.checked_sub(1).and_then(|i| self.queues.get(i)) else {
+            return Ok((vec![], gone));
+        };
+        let jobs = jobs
+            .into_iter()
+            .map(|v| {
+                redis::from_redis_value::<String>(v).map(|raw| Fetched {
+                    raw,
+                    queue: queue.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((jobs, gone))
     }
 }
 

@@ -49,6 +49,8 @@ pub struct WorkerRequest {
     pub fork: bool,
     /// How jobs are taken from the queue
     pub fetch: FetchMode,
+    /// Reliable fetch, threads: take this many jobs per round trip (1: one at a time)
+    pub batch: u64,
     /// Retries for a failing job with "retry": true, then the dead set
     pub max_retries: u64,
     /// Multiply retry delays by this (0.001 turns Sidekiq's minutes into milliseconds, for tests
@@ -308,6 +310,11 @@ impl Worker {
 
 /// `concur worker`.
 pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
+    if args.batch > 1 && (args.fork || args.fetch != FetchMode::Reliable) {
+        return crate::error::usage(
+            "--batch needs the threaded worker with --fetch reliable (a batch is acknowledged by emptying a processing list that holds only finished jobs)",
+        );
+    }
     let url = redis_url(args.redis_url.as_deref(), "worker")?;
     let signals = Signals::install().context("blocking the worker's signals")?;
     let (client, mut con) = open(&url)?;
@@ -332,12 +339,13 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
     });
     w.beat(&mut con, &[]).context("registering the worker")?;
     w.log(&format!(
-        "started {} on queues {}: {} {}, {} fetch, heartbeat every {} s (dead after {:.2} s), max {} retries, time scale {}",
+        "started {} on queues {}: {} {}, {} fetch{}, heartbeat every {} s (dead after {:.2} s), max {} retries, time scale {}",
         w.id,
         w.reg.queues.join(","),
         args.concurrency,
         if args.fork { "forked children at most" } else { "threads" },
         w.reg.fetch,
+        if args.batch > 1 { format!(" in batches of {}", args.batch) } else { String::new() },
         args.heartbeat,
         args.heartbeat * BEATS_TO_DEATH,
         args.max_retries,

@@ -24,6 +24,8 @@ pub(super) struct Slot<'w> {
     finished: VecDeque<Finished>,
     /// A round trip failed: the lists may hold a job the slot never saw, until [`Slot::restore`].
     broken: bool,
+    /// Jobs of the current batch not started yet (`--batch`).
+    buffer: VecDeque<Fetched>,
 }
 
 impl<'w> Slot<'w> {
@@ -35,6 +37,7 @@ impl<'w> Slot<'w> {
             acks: Vec::new(),
             finished: VecDeque::new(),
             broken: false,
+            buffer: VecDeque::new(),
         }
     }
 
@@ -43,9 +46,9 @@ impl<'w> Slot<'w> {
         self.link.is_up() && !self.broken
     }
 
-    /// Nothing owed to Redis.
+    /// Nothing owed to Redis, and no job of a batch waiting.
     pub(super) fn idle(&self) -> bool {
-        self.acks.is_empty() && self.finished.is_empty()
+        self.acks.is_empty() && self.finished.is_empty() && self.buffer.is_empty()
     }
 
     /// How long until a broken slot may try again.
@@ -90,12 +93,18 @@ impl<'w> Slot<'w> {
     /// Acknowledge the finished jobs and fetch the next one, blocking at most `block_s`: one
     /// round trip. `None` if there was none or Redis failed (the slot is then broken).
     pub(super) fn fetch(&mut self, block_s: Option<f64>) -> Option<Fetched> {
+        if let Some(job) = self.buffer.pop_front() {
+            return Some(job);
+        }
         if !self.healthy() {
             return None;
         }
         self.drain();
         if !self.finished.is_empty() {
             return None;
+        }
+        if self.w.args.batch > 1 && self.fetch_batch() {
+            return self.buffer.pop_front();
         }
         let con = self.link.get(self.w)?;
         match self.fetcher.fetch(con, &self.acks, block_s) {
@@ -113,6 +122,49 @@ impl<'w> Slot<'w> {
             Err(e) => {
                 self.failed("fetch", &e);
                 None
+            }
+        }
+    }
+
+    /// One batched round trip: acknowledge the last batch, take the next. True if it brought
+    /// jobs (else the caller blocks for one job, with nothing left to acknowledge).
+    fn fetch_batch(&mut self) -> bool {
+        let Some(con) = self.link.get(self.w) else {
+            return false;
+        };
+        match self.fetcher.fetch_batch(con, &self.acks, self.w.args.batch) {
+            Ok((jobs, gone)) => {
+                self.link.ok(self.w);
+                if gone > 0 {
+                    self.w.log(&format!(
+                        "{gone} finished job(s) of the last batch had left the processing list (requeued by a reaper while this worker was presumed dead); not acknowledged here"
+                    ));
+                }
+                self.acks.clear();
+                if !jobs.is_empty() {
+                    self.w.busy.fetched();
+                }
+                self.buffer.extend(jobs);
+                !self.buffer.is_empty()
+            }
+            Err(e) => {
+                self.failed("batched fetch", &e);
+                false
+            }
+        }
+    }
+
+    /// Put the jobs of the batch not started back on their queues (paused, quitting).
+    pub(super) fn release(&mut self) {
+        while let Some(job) = self.buffer.front().cloned() {
+            let Some(con) = self.link.get(self.w) else {
+                return;
+            };
+            match self.fetcher.requeue(con, &job) {
+                Ok(()) => {
+                    self.buffer.pop_front();
+                }
+                Err(e) => return self.failed("putting a batch back", &e),
             }
         }
     }
@@ -171,10 +223,11 @@ impl<'w> Slot<'w> {
         };
         // An acknowledgement retried after a lost reply may find its job gone already: that
         // is not news, so those are not reported.
+        let held: Vec<Fetched> = held.iter().chain(&self.buffer).cloned().collect();
         let result = self
             .fetcher
             .ack(con, &acks)
-            .and_then(|_| self.fetcher.recover(con, held));
+            .and_then(|_| self.fetcher.recover(con, &held));
         match result {
             Ok(n) => {
                 self.link.ok(self.w);

@@ -150,6 +150,7 @@ impl Processor<'_> {
                 continue;
             }
             if self.w.paused.load(SeqCst) {
+                self.slot.release();
                 self.slot.flush();
                 std::thread::sleep(TICK);
                 continue;
@@ -167,10 +168,11 @@ impl Processor<'_> {
             // After TERM the main thread has requeued it already and the process is about to end.
             self.work(fetched);
         }
-        // QUIT: acknowledge what finished (through an outage if need be) before the main thread
-        // deregisters. TERM: the process is ending; the main thread requeued everything.
+        // QUIT: put back the rest of a batch and acknowledge what finished (through an outage
+        // if need be) before the main thread deregisters. TERM: the process is ending; the main thread requeued everything.
         while !self.slot.idle() && self.w.phase.get() == Phase::Quitting {
             if self.slot.restore(&[]) {
+                self.slot.release();
                 self.slot.flush();
             } else {
                 self.nap();
