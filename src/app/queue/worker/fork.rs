@@ -58,7 +58,7 @@ pub(super) fn fork_loop(
             break;
         }
         let until_duties = duties.saturating_duration_since(Instant::now());
-        if !children.slot.restore(&children.held()) {
+        if !children.slot.healthy() && !children.slot.restore(&children.held()) {
             s.wait(children.slot.wait().min(until_duties));
             continue;
         }
