@@ -565,3 +565,40 @@ pub fn render(r: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_line_gives_the_busy_span_and_the_peak_rss() {
+        let line = "concur worker 7: exiting: 20000 processed, 0 failed; busy 0.481313 s (first job fetched to last finished); peak RSS 6272 KiB (job children at most 0 KiB)";
+        assert_eq!(field(line, "busy "), Some(0.481313));
+        assert_eq!(field(line, "peak RSS "), Some(6272.0));
+        assert_eq!(field(line, "nothing "), None);
+    }
+
+    #[test]
+    fn every_mode_is_measured_once_and_named_apart() {
+        let names: Vec<String> = modes().iter().map(Mode::name).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(
+            modes().iter().all(|m| !(m.fork && m.batch > 1)),
+            "no batched fork"
+        );
+    }
+
+    #[test]
+    fn redis_benchmark_is_pointed_at_the_same_server_or_skipped() {
+        let Ok(rb) = RedisBenchmark::find("unix:///tmp/x/redis.sock") else {
+            return; // redis-benchmark not installed here
+        };
+        assert_eq!(rb.target, ["-s", "/tmp/x/redis.sock"]);
+        let rb = RedisBenchmark::find("redis://127.0.0.1:6390/0").unwrap();
+        assert_eq!(rb.target, ["-h", "127.0.0.1", "-p", "6390"]);
+        assert!(RedisBenchmark::find("redis://:secret@127.0.0.1:6390").is_err());
+    }
+}

@@ -182,3 +182,26 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_minimum_up_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(300));
+        assert_eq!(b.wait(), Duration::ZERO, "the first try is now");
+        let mut delays = Vec::new();
+        for _ in 0..5 {
+            delays.push(b.delay);
+            b.failed();
+        }
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [50, 100, 200, 300, 300]);
+        assert!(b.wait() > Duration::ZERO);
+        b.reset();
+        assert_eq!((b.wait(), b.delay), (Duration::ZERO, BACKOFF_MIN));
+        // A heartbeat longer than a second still retries every second at least.
+        assert_eq!(Backoff::new(Duration::from_secs(5)).cap, BACKOFF_MAX);
+    }
+}
