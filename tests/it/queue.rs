@@ -1011,3 +1011,50 @@ fn bench_queue_measures_every_mode() {
     }
     assert_eq!(redis.llen("concur:queue:default"), 0);
 }
+
+#[test]
+fn a_payload_that_is_not_a_job_is_buried_in_a_dead_set_kept_to_10000() {
+    let Some(redis) =
+        test_redis("a_payload_that_is_not_a_job_is_buried_in_a_dead_set_kept_to_10000")
+    else {
+        return;
+    };
+    let mut con = redis.con();
+    for mode in [&[][..], &["--fork"][..]] {
+        redis::cmd("FLUSHDB").exec(&mut con).unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..10_000 {
+            pipe.cmd("ZADD")
+                .arg("concur:dead")
+                .arg(i)
+                .arg(format!("old-{i}"))
+                .ignore();
+        }
+        pipe.cmd("SADD")
+            .arg("concur:queues")
+            .arg("default")
+            .ignore();
+        pipe.cmd("LPUSH")
+            .arg("concur:queue:default")
+            .arg("not a job")
+            .ignore();
+        pipe.exec(&mut con).unwrap();
+        let mut w =
+            redis.worker(&[&["--exit-when-empty", "--heartbeat", "0.2"][..], mode].concat());
+        assert_eq!(w.wait(LONG), 0, "{mode:?}: {}", w.log_text());
+        let dead: u64 = redis::cmd("ZCARD")
+            .arg("concur:dead")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(dead, 10_000, "{mode:?}: trimmed like every dead job");
+        let newest: Vec<String> = redis::cmd("ZRANGE")
+            .arg("concur:dead")
+            .arg(-1)
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(newest, ["not a job"], "{mode:?}");
+        assert_eq!(redis.stats()["failed"], 1, "{mode:?}");
+        assert_eq!(redis.processing(), 0, "{mode:?}");
+    }
+}
