@@ -15,8 +15,8 @@
 //! - the worker's **peak RSS**;
 //! - the ratio to **`redis-benchmark -t lpop`** at the same connection count (how fast the
 //!   server answers the simplest pop at all), and to the **floors** of `concur limits` measured
-//!   in this same run: a round trip per job for threads (shared by the connections), a fork plus
-//!   two round trips for `--fork`.
+//!   just before each run, under the same load: a round trip per job for threads (shared by the
+//!   connections), a fork plus two round trips for `--fork`.
 //!
 //! Against `REDIS_URL` it uses a queue of its own (`bench-<random>`) and never flushes; the
 //! stats counters (`concur:stat:*`) grow by the jobs it runs, and other clients' commands would
@@ -129,6 +129,8 @@ pub struct Row {
     /// connections for threads.
     pub floor_us: f64,
     pub vs_floor: f64,
+    /// The floors this row is compared with, measured just before each of its runs (median).
+    pub floors: Floors,
 }
 
 #[derive(Debug, Serialize)]
@@ -142,22 +144,10 @@ pub struct Report {
 
 /// `concur bench queue`.
 pub fn run(req: &BenchQueueRequest) -> anyhow::Result<()> {
-    // Fork floor first, while this process is single-threaded for sure.
-    let fork_us = fork_floor()?;
     let (url, _server) = env_or_private()?;
     let (_, mut con) = super::open(&url)?;
-    let round_trip_us = median(
-        (0..5)
-            .map(|_| {
-                crate::app::limits::redis_pings(&mut con, 2000)
-                    .map(|d| d.as_secs_f64() * 1e6 / 2000.0)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
-    );
-    let floors = Floors {
-        fork_us,
-        round_trip_us,
-    };
+    let floors = Floors::measure(&mut con, true)?;
+    let (fork_us, round_trip_us) = (floors.fork_us, floors.round_trip_us);
     let dir = tempfile::Builder::new()
         .prefix("concur-bench-")
         .tempdir()
@@ -215,7 +205,27 @@ pub fn run(req: &BenchQueueRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// fork + `_exit` + waitpid, median of 5 runs of 200, in µs.
+impl Floors {
+    /// The round trip on `con`, and (`fork`) the fork floor, measured now.
+    fn measure(con: &mut redis::Connection, fork: bool) -> anyhow::Result<Floors> {
+        let round_trip_us = median(
+            (0..5)
+                .map(|_| {
+                    crate::app::limits::redis_pings(con, 1000)
+                        .map(|d| d.as_secs_f64() * 1e6 / 1000.0)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        );
+        let fork_us = if fork { fork_floor()? } else { 0.0 };
+        Ok(Floors {
+            fork_us,
+            round_trip_us,
+        })
+    }
+}
+
+/// fork + `_exit` + waitpid, median of 5 runs of 200, in µs (this process has no threads: the
+/// workers and redis-server are processes of their own).
 fn fork_floor() -> anyhow::Result<f64> {
     let forker = SingleThreaded::check().context("measuring the fork floor")?;
     let mut runs = Vec::new();
@@ -317,12 +327,21 @@ impl ModeBench<'_> {
     ) -> anyhow::Result<Row> {
         let empty = self.run_worker(con, 0)?;
         let mut all = Vec::new();
+        let (mut forks, mut trips) = (vec![floors.fork_us], vec![floors.round_trip_us]);
         for _ in 0..runs.max(1) {
+            // The floors just before each run, under the same load as the run.
+            let now = Floors::measure(con, self.mode.fork)?;
+            forks.push(now.fork_us);
+            trips.push(now.round_trip_us);
             all.push(self.run_worker(con, self.jobs)?);
         }
         all.sort_by(|a, b| a.busy_s.total_cmp(&b.busy_s));
         let mid = &all[all.len() / 2];
-        Ok(self.row(mid, &empty, floors))
+        let floors = Floors {
+            fork_us: median(forks.split_off(1)),
+            round_trip_us: median(trips.split_off(1)),
+        };
+        Ok(self.row(mid, &empty, &floors))
     }
 
     /// The row for the run `r`, minus the empty run `empty`.
@@ -364,6 +383,7 @@ impl ModeBench<'_> {
             vs_lpop: None,
             floor_us,
             vs_floor: per_job_us / floor_us.max(1e-9),
+            floors: floors.clone(),
         }
     }
 
@@ -553,7 +573,7 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\nfloors (this run): fork+_exit+waitpid {:.0} µs, Redis round trip {:.1} µs. floor = fork + 2 round trips for --fork, one round trip / connections for threads.",
+        "\nfloors at the start: fork+_exit+waitpid {:.0} µs, Redis round trip {:.1} µs; each row's floor is measured again just before each of its runs (floors in --json). floor = fork + 2 round trips for --fork, one round trip / connections for threads.",
         r.floors.fork_us, r.floors.round_trip_us
     );
     let _ = writeln!(
