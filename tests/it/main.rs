@@ -12,6 +12,7 @@ mod common;
 mod chaos;
 mod compare;
 mod fork_rpc;
+mod harness;
 mod lessons;
 mod limits;
 mod queue;
