@@ -36,6 +36,7 @@ pub const DEFAULT_KNOBS: Knobs = Knobs {
     pause_us: 100,
     cost: 5,
     wait_ms: 10,
+    accounts: 2,
 };
 /// `--every`: one job in K is faulty.
 pub const DEFAULT_EVERY: u64 = 10;
@@ -53,6 +54,7 @@ pub fn default_items(workload: Workload) -> u64 {
         Workload::Wallet => 100,
         Workload::Cpu => 16,
         Workload::Sleep | Workload::Noop => 1000,
+        Workload::Transfer => 100,
     }
 }
 
@@ -119,6 +121,7 @@ impl RunRequest {
             }
         }
         let items = self.items.unwrap_or(default_items(self.workload));
+        self.check_transfer()?;
         self.check_limits(items)?;
         let workers = match (info.workers, self.workers) {
             (Workers::One | Workers::PerJob, Some(_)) => {
@@ -173,6 +176,15 @@ impl RunRequest {
                 ));
             }
         }
+        if self.workload == Workload::Transfer
+            && !(2..=crate::workload::transfer::MAX_ACCOUNTS).contains(&self.knobs.accounts)
+        {
+            return usage(format!(
+                "--accounts must be from 2 to {} (got {})",
+                crate::workload::transfer::MAX_ACCOUNTS,
+                self.knobs.accounts
+            ));
+        }
         if self.fault.is_some() && info.needs_redis && !info.props.survives_crash {
             return usage("--fault is not wired into -s redis (its jobs are JSON in Redis); try fork, rpc, threads, pool, rayon, actors, futures or sequential");
         }
@@ -191,25 +203,46 @@ impl RunRequest {
     /// strategy does, and only for the wallet.
     fn sync(&self) -> anyhow::Result<SyncMode> {
         let info = self.strategy;
+        let syncs = info.syncs_for(self.workload);
         let Some(sync) = self.sync else {
-            return Ok(info.syncs[0]);
+            return Ok(syncs.first().copied().unwrap_or(info.syncs[0]));
         };
-        if self.workload != Workload::Wallet {
+        if !matches!(self.workload, Workload::Wallet | Workload::Transfer) {
             return usage(format!(
-                "--sync {} applies to the wallet workload only (add -w wallet)",
+                "--sync {} applies to the wallet and transfer workloads only (add -w wallet or -w transfer)",
                 sync.name()
             ));
         }
-        if !info.syncs.contains(&sync) {
-            let valid: Vec<_> = info.syncs.iter().map(|s| s.name()).collect();
+        if !syncs.contains(&sync) {
+            let valid: Vec<_> = syncs.iter().map(|s| s.name()).collect();
             return usage(format!(
-                "'{}' does not do --sync {}; it does: {}",
+                "'{}' does not do --sync {} for -w {}; it does: {}",
                 info.name,
                 sync.name(),
+                self.workload.name(),
                 valid.join(", ")
             ));
         }
         Ok(sync)
+    }
+
+    /// `-w transfer` needs accounts and locks in one address space: only the strategies that
+    /// declare transfer modes run it.
+    fn check_transfer(&self) -> anyhow::Result<()> {
+        let info = self.strategy;
+        if self.workload != Workload::Transfer || !info.transfers.is_empty() {
+            return Ok(());
+        }
+        let able: Vec<&str> = strategy::STRATEGIES
+            .iter()
+            .filter(|s| !s.transfers.is_empty())
+            .map(|s| s.name)
+            .collect();
+        usage(format!(
+            "-w transfer runs where the accounts and their locks live in one process and jobs run on threads: {}; '{}' does not",
+            able.join(", "),
+            info.name
+        ))
     }
 
     /// The Redis server's URL from `--redis-url` or else `REDIS_URL`, checked now (it must parse
@@ -302,6 +335,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("it does: none"));
+
+        let e = req("fork", Workload::Transfer).resolve().unwrap_err();
+        assert!(e.to_string().contains("sequential, threads, pool, rayon, actors"), "{e}");
+        let mut r = req("threads", Workload::Transfer);
+        r.sync = Some(SyncMode::Mutex);
+        assert!(r.resolve().unwrap_err().to_string().contains("lock-pair, ordered, try-lock, actor"));
+        let mut r = req("threads", Workload::Wallet);
+        r.sync = Some(SyncMode::Ordered);
+        assert!(r.resolve().is_err(), "a transfer mode is not a wallet mode");
+        let s = req("pool", Workload::Transfer).resolve().unwrap();
+        assert_eq!(s.sync, SyncMode::LockPair, "the naive order is the default");
 
         let mut r = req("pool", Workload::Emoji);
         r.items = Some(2000);

@@ -61,9 +61,10 @@ pub fn summary(m: &Measurement) -> String {
 
 /// `concur: STRATEGY · WORKLOAD · N jobs · W workers [· sync S] [· app MB]`.
 fn header(m: &Measurement) -> String {
-    let sync = match m.expected_balance {
-        Some(_) => format!(" · sync {}", m.sync),
-        None => String::new(),
+    let sync = match (m.expected_balance, &m.transfer) {
+        (Some(_), _) => format!(" · sync {}", m.sync),
+        (_, Some(t)) => format!(" · {} accounts · sync {}", t.accounts.len(), m.sync),
+        _ => String::new(),
     };
     let app = match m.app_mb {
         0 => String::new(),
@@ -152,6 +153,12 @@ fn verdict(out: &mut String, m: &Measurement) {
     }
     if m.failures.len() > 5 {
         let _ = writeln!(out, "  failed    ... and {} more", m.failures.len() - 5);
+    }
+    if m.transfer.as_ref().is_some_and(|t| t.deadlock.is_some()) {
+        let _ = writeln!(
+            out,
+            "  why       each transfer holds one account's lock while it waits for the other's; transfers in opposite directions wait for each other forever (concur found the cycle and aborted it); try --sync ordered"
+        );
     }
     if !m.correct && m.lost_updates.unwrap_or(0) > 0 {
         let _ = writeln!(

@@ -32,6 +32,11 @@ pub struct WorkloadKnobs {
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_KNOBS.wait_ms,
           value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
     pub wait_ms: u64,
+
+    /// Transfer: accounts the money moves between (job i: account i mod K to the next one)
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_KNOBS.accounts,
+          value_parser = clap::value_parser!(u64).range(2..=crate::workload::transfer::MAX_ACCOUNTS))]
+    pub accounts: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -41,7 +46,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: &'static StrategyInfo,
 
-    /// Workload to run (emoji, wallet, cpu, sleep)
+    /// Workload to run (emoji, wallet, cpu, sleep, noop, transfer)
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
 
@@ -123,6 +128,7 @@ impl From<&WorkloadKnobs> for Knobs {
             pause_us: k.pause_us,
             cost: k.cost,
             wait_ms: k.wait_ms,
+            accounts: k.accounts,
         }
     }
 }

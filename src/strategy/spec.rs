@@ -7,6 +7,7 @@
 //! only by the request layer (`concur::request`), which checks every limit; nothing here has a default of its own.
 
 use crate::workload::fault::FaultSpec;
+use crate::workload::transfer::TransferOutcome;
 use crate::workload::wallet::{SyncMode, WalletOutcome};
 use crate::workload::{Knobs, Workload};
 use nix::sys::signal::Signal;
@@ -87,6 +88,8 @@ pub enum Stop {
     Killed(Signal),
     /// An in-process job ran past `--job-timeout`; a thread cannot be killed, so the run stopped.
     JobTimeout,
+    /// Transfers deadlocked: the waiters were aborted and no further job started.
+    Deadlock,
 }
 
 impl Stop {
@@ -105,7 +108,7 @@ impl Stop {
     pub fn signal(self) -> Option<Signal> {
         match self {
             Stop::Signal(s) | Stop::Killed(s) => Some(s),
-            Stop::JobTimeout => None,
+            Stop::JobTimeout | Stop::Deadlock => None,
         }
     }
 }
@@ -116,6 +119,7 @@ impl fmt::Display for Stop {
             Stop::Signal(s) => f.write_str(s.as_str()),
             Stop::Killed(s) => write!(f, "{} (then killed)", s.as_str()),
             Stop::JobTimeout => f.write_str("job timeout"),
+            Stop::Deadlock => f.write_str("deadlock"),
         }
     }
 }
@@ -123,8 +127,10 @@ impl fmt::Display for Stop {
 impl std::str::FromStr for Stop {
     type Err = String;
     fn from_str(text: &str) -> Result<Stop, String> {
-        if text == "job timeout" {
-            return Ok(Stop::JobTimeout);
+        match text {
+            "job timeout" => return Ok(Stop::JobTimeout),
+            "deadlock" => return Ok(Stop::Deadlock),
+            _ => {}
         }
         let (name, killed) = match text.strip_suffix(" (then killed)") {
             Some(name) => (name, true),
@@ -163,6 +169,9 @@ pub struct Outcome {
     pub workers: usize,
     pub failures: Vec<Failure>,
     pub wallet: Option<WalletOutcome>,
+    /// Transfer workload: the accounts' books, and the deadlock if there was one.
+    #[serde(default)]
+    pub transfer: Option<TransferOutcome>,
     /// Seconds spent inside the strategy itself, by the child's own clock.
     pub work_s: f64,
     /// Lines worth showing under the summary (e.g. "isolated: 0 of N updates reached the parent").
@@ -195,6 +204,7 @@ mod tests {
             Stop::Signal(Signal::SIGINT),
             Stop::Killed(Signal::SIGTERM),
             Stop::JobTimeout,
+            Stop::Deadlock,
         ] {
             assert_eq!(stop.to_string().parse::<Stop>(), Ok(stop));
         }
