@@ -74,6 +74,8 @@ pub struct RunRequest {
     pub fault: Option<FaultSpec>,
     pub job_timeout: Option<Duration>,
     pub shutdown_timeout: Duration,
+    /// `-w transfer --schedule l1,l2,l1,l2`: force the order of lock attempts.
+    pub lock_schedule: Option<String>,
 }
 
 impl RunRequest {
@@ -92,6 +94,7 @@ impl RunRequest {
             fault: None,
             job_timeout: None,
             shutdown_timeout: DEFAULT_SHUTDOWN,
+            lock_schedule: None,
         }
     }
 
@@ -147,6 +150,7 @@ impl RunRequest {
             fault: self.fault,
             job_timeout_ms: self.job_timeout.map(|d| d.as_millis().max(1) as u64),
             shutdown_timeout_ms: self.shutdown_timeout.as_millis().max(1) as u64,
+            lock_schedule: self.lock_schedule(workers, items)?,
         })
     }
 
@@ -224,6 +228,28 @@ impl RunRequest {
             ));
         }
         Ok(sync)
+    }
+
+    /// `--schedule` for transfers: parsed now, with enough workers running at once to take the
+    /// turns (a worker waiting for its turn holds its thread).
+    fn lock_schedule(&self, workers: usize, items: u64) -> anyhow::Result<Option<String>> {
+        let Some(text) = &self.lock_schedule else {
+            return Ok(None);
+        };
+        if self.workload != Workload::Transfer {
+            return usage(
+                "--schedule applies to -w transfer (for the wallet, see concur race --schedule)",
+            );
+        }
+        let s = crate::workload::transfer::LockSchedule::parse(text).map_err(Error::Usage)?;
+        let need = s.workers.min(items as usize);
+        if workers < need {
+            return usage(format!(
+                "the schedule needs {need} workers running at once, and -s {} here has {workers}; use --workers {need} or more",
+                self.strategy.name
+            ));
+        }
+        Ok(Some(s.text()))
     }
 
     /// `-w transfer` needs accounts and locks in one address space: only the strategies that
@@ -337,10 +363,18 @@ mod tests {
             .contains("it does: none"));
 
         let e = req("fork", Workload::Transfer).resolve().unwrap_err();
-        assert!(e.to_string().contains("sequential, threads, pool, rayon, actors"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("sequential, threads, pool, rayon, actors"),
+            "{e}"
+        );
         let mut r = req("threads", Workload::Transfer);
         r.sync = Some(SyncMode::Mutex);
-        assert!(r.resolve().unwrap_err().to_string().contains("lock-pair, ordered, try-lock, actor"));
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("lock-pair, ordered, try-lock, actor"));
         let mut r = req("threads", Workload::Wallet);
         r.sync = Some(SyncMode::Ordered);
         assert!(r.resolve().is_err(), "a transfer mode is not a wallet mode");

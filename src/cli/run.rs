@@ -91,6 +91,12 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub chaos: FaultArgs,
+
+    /// -w transfer: force the order of lock attempts, e.g. l1,l2,l1,l2 (the default when given
+    /// no value: both workers take their first lock, then both try their second: a deadlock)
+    #[arg(long, value_name = "STEPS", num_args = 0..=1,
+          default_missing_value = crate::workload::transfer::DEFAULT_LOCK_SCHEDULE)]
+    pub schedule: Option<String>,
 }
 
 /// Breaking jobs on purpose, and stopping runs: shared by `run` and `chaos`.
@@ -149,6 +155,7 @@ impl From<RunArgs> for RunCommand {
                 fault: request::fault(a.chaos.fault, a.chaos.every, a.chaos.leak_mb),
                 job_timeout: a.chaos.job_timeout,
                 shutdown_timeout: a.chaos.shutdown_timeout,
+                lock_schedule: a.schedule,
             },
             json: a.json,
             quiet: a.quiet,

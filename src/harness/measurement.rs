@@ -219,7 +219,11 @@ fn transfer_check(spec: &RunSpec, outcome: &Outcome, t: &TransferOutcome) -> (bo
         "total {} -> {}{}",
         t.total_start,
         t.total_end,
-        if t.conserved() { " (conserved)" } else { " (NOT conserved)" }
+        if t.conserved() {
+            " (conserved)"
+        } else {
+            " (NOT conserved)"
+        }
     );
     if let Some(d) = &t.deadlock {
         return (
@@ -238,7 +242,10 @@ fn transfer_check(spec: &RunSpec, outcome: &Outcome, t: &TransferOutcome) -> (bo
     if let Some(why) = &outcome.stop {
         return (
             false,
-            format!("stopped by {why}: {} of {} transfers done; {totals}", t.transfers_done, spec.items),
+            format!(
+                "stopped by {why}: {} of {} transfers done; {totals}",
+                t.transfers_done, spec.items
+            ),
         );
     }
     let names = |b: &[i64]| -> String {

@@ -4,7 +4,7 @@
 
 use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::sys::signals;
-use crate::workload::transfer::{Bank, NotDone};
+use crate::workload::transfer::{Bank, LockSchedule, NotDone, Traced};
 use crate::workload::wallet::{self, Account, SyncMode};
 use crate::workload::{inflight, panic_message, perform_stateless, Workload};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -31,8 +31,21 @@ impl InProcess {
             Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
             _ => None,
         };
-        let bank = (spec.workload == Workload::Transfer)
-            .then(|| Bank::new(spec.sync, spec.knobs.accounts as usize, spec.items));
+        let bank = (spec.workload == Workload::Transfer).then(|| {
+            let (sync, accounts) = (spec.sync, spec.knobs.accounts as usize);
+            match spec.lock_schedule.as_deref().map(LockSchedule::parse) {
+                Some(Ok(schedule)) => Bank::with_traced(
+                    sync,
+                    accounts,
+                    spec.items,
+                    Traced {
+                        schedule: Some(schedule),
+                        record: false,
+                    },
+                ),
+                _ => Bank::new(sync, accounts, spec.items),
+            }
+        });
         InProcess {
             spec: spec.clone(),
             account,

@@ -39,6 +39,9 @@ pub struct RunSpec {
     /// `--shutdown-timeout` in milliseconds: after SIGINT/SIGTERM, how long running jobs may
     /// finish before the harness kills them.
     pub shutdown_timeout_ms: u64,
+    /// `-w transfer --schedule`: the order of lock attempts to force (`l1 l2 l1 l2`).
+    #[serde(default)]
+    pub lock_schedule: Option<String>,
 }
 
 /// A job that failed, and why. `job` is `None` for a failure that belongs to no one job (a

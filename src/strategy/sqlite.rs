@@ -743,6 +743,7 @@ mod tests {
             fault: None,
             job_timeout_ms: None,
             shutdown_timeout_ms: 5000,
+            lock_schedule: None,
         }
     }
 

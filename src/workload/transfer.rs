@@ -336,7 +336,10 @@ impl Bank {
             }
             // Both locks held: the racy-looking load and store are safe here, and that is the
             // point (the same code without the locks would lose money).
-            let (a, b) = (self.balances[from].load(SeqCst), self.balances[to].load(SeqCst));
+            let (a, b) = (
+                self.balances[from].load(SeqCst),
+                self.balances[to].load(SeqCst),
+            );
             self.balances[from].store(a - AMOUNT, SeqCst);
             self.balances[to].store(b + AMOUNT, SeqCst);
             self.locks.done(job);
@@ -413,7 +416,10 @@ mod tests {
         let text = d.to_string();
         assert!(text.contains("holds A, waits for B"), "{text}");
         assert!(text.contains("holds B, waits for A"), "{text}");
-        assert!(text.starts_with("W1 (job "), "the cycle starts at W1: {text}");
+        assert!(
+            text.starts_with("W1 (job "),
+            "the cycle starts at W1: {text}"
+        );
     }
 
     #[test]

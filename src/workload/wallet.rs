@@ -297,10 +297,12 @@ pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
         SyncMode::None | SyncMode::Shared => Box::new(Racy(Ledger::new(jobs))),
         // The transfer modes are not wallet modes (`RunRequest` refuses them for -w wallet); in
         // one balance they would all amount to a lock.
-        SyncMode::Mutex | SyncMode::LockPair | SyncMode::Ordered | SyncMode::TryLock => Box::new(Locked {
-            lock: Mutex::new(()),
-            ledger: Ledger::new(jobs),
-        }),
+        SyncMode::Mutex | SyncMode::LockPair | SyncMode::Ordered | SyncMode::TryLock => {
+            Box::new(Locked {
+                lock: Mutex::new(()),
+                ledger: Ledger::new(jobs),
+            })
+        }
         // incr and watch are Redis's modes (`run` only lets a strategy use the modes it lists);
         // in memory both amount to one indivisible add, a CAS loop like WATCH/MULTI/EXEC.
         SyncMode::Atomic

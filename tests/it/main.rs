@@ -19,3 +19,4 @@ mod race;
 mod redis;
 mod run;
 mod seeds;
+mod transfer;

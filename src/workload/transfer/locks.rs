@@ -42,6 +42,10 @@ pub struct Aborted;
 struct Gate {
     schedule: LockSchedule,
     jobs: u64,
+    /// A label is taken by a job that moves money the same way as the model's job of that
+    /// number (`job mod accounts`), whatever order the jobs arrive in: so `l1 l2 l1 l2` always
+    /// pits A→B against B→A, as [`LockSchedule::deadlocks`] predicts.
+    accounts: u64,
     round: u64,
     pos: usize,
     steps: Vec<usize>,
@@ -53,11 +57,12 @@ struct Gate {
 }
 
 impl Gate {
-    fn new(schedule: LockSchedule, jobs: u64) -> Gate {
+    fn new(schedule: LockSchedule, jobs: u64, accounts: usize) -> Gate {
         let steps = schedule.round((schedule.workers as u64).min(jobs) as usize);
         Gate {
             schedule,
             jobs,
+            accounts: accounts as u64,
             round: 0,
             pos: 0,
             steps,
@@ -77,7 +82,10 @@ impl Gate {
             self.round += 1;
             self.pos = 0;
             let done = self.round * self.schedule.workers as u64;
-            let m = self.jobs.saturating_sub(done).min(self.schedule.workers as u64);
+            let m = self
+                .jobs
+                .saturating_sub(done)
+                .min(self.schedule.workers as u64);
             self.steps = self.schedule.round(m as usize);
         }
     }
@@ -137,7 +145,7 @@ impl Locks {
                 worker_of: HashMap::new(),
                 last_progress: Instant::now(),
                 deadlock: None,
-                gate: schedule.map(|s| Gate::new(s, jobs)),
+                gate: schedule.map(|s| Gate::new(s, jobs, accounts)),
                 started: Instant::now(),
                 events: record.then(Vec::new),
                 transfers_done: 0,
@@ -256,13 +264,14 @@ impl Locks {
     /// meanwhile.
     fn wait_turn(&self, job: u64, nth: u8) -> Result<MutexGuard<'_, State>, Aborted> {
         let mut s = self.state();
-        s.label(job);
         let deadline = Instant::now() + TURN_TIMEOUT;
         loop {
             if s.deadlock.is_some() {
                 return Err(Aborted);
             }
             if s.turn(job, nth) != Turn::Wait {
+                // Labelled when its attempt goes: under a schedule, W1 is the schedule's l1.
+                s.label(job);
                 return Ok(s);
             }
             let now = Instant::now();
@@ -271,6 +280,7 @@ impl Locks {
                     g.broken = true;
                 }
                 self.moved.notify_all();
+                s.label(job);
                 return Ok(s);
             }
             s = self
@@ -358,7 +368,8 @@ impl State {
             Some(_) => Turn::Wait,
             None => {
                 let labelled = g.tickets.values().any(|&(r, l)| r == g.round && l == label);
-                if nth == 0 && !labelled {
+                let fits = job % g.accounts == label as u64 % g.accounts;
+                if nth == 0 && !labelled && fits {
                     g.tickets.insert(job, (g.round, label));
                     Turn::Mine
                 } else {
@@ -405,7 +416,9 @@ impl State {
             })
             .collect();
         // Start the cycle at its lowest worker, so the same deadlock always reads the same.
-        let first = (0..cycle.len()).min_by_key(|&i| cycle[i].worker).unwrap_or(0);
+        let first = (0..cycle.len())
+            .min_by_key(|&i| cycle[i].worker)
+            .unwrap_or(0);
         cycle.rotate_left(first);
         Some(cycle)
     }
