@@ -92,6 +92,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub chaos: FaultArgs,
 
+    #[command(flatten)]
+    pub interrupt: InterruptArgs,
+
     /// -w transfer: force the order of lock attempts, e.g. l1,l2,l1,l2 (the default when given
     /// no value: both workers take their first lock, then both try their second: a deadlock)
     #[arg(long, value_name = "STEPS", num_args = 0..=1,
@@ -127,6 +130,15 @@ pub struct FaultArgs {
     pub shutdown_timeout: std::time::Duration,
 }
 
+/// Flags of `run` only, beside the fault flags.
+#[derive(Debug, Clone, Args)]
+pub struct InterruptArgs {
+    /// Press Ctrl-C for you after DUR (a SIGINT to this run, as a terminal sends it): the
+    /// graceful stop, for a demo or a slide (exit 130)
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub interrupt_after: Option<std::time::Duration>,
+}
+
 impl From<&WorkloadKnobs> for Knobs {
     fn from(k: &WorkloadKnobs) -> Knobs {
         Knobs {
@@ -159,6 +171,7 @@ impl From<RunArgs> for RunCommand {
             },
             json: a.json,
             quiet: a.quiet,
+            interrupt_after: a.interrupt.interrupt_after,
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct Measurement {
     pub lost_updates: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emoji_seen: Option<u64>,
+    /// Emoji: unbroken blocks of one emoji in the stream, in the order it reached the harness
+    /// (`items` when every item printed all of its emoji together; thousands for a shuffle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji_blocks: Option<u64>,
     /// Transfer workload: each account's balance, the totals, back-offs, and the deadlock's
     /// cycle if there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,10 +181,15 @@ fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, Stri
             // (the +10s and -10s that were lost can cancel, and under fork none arrive at all).
             let ok =
                 w.final_balance == w.expected_balance && w.lost_updates == 0 && failed_jobs == 0;
-            let lost = if w.lost_updates > 0 {
-                format!(", {} of {} updates lost", w.lost_updates, outcome.jobs)
-            } else {
-                String::new()
+            let isolated = crate::strategy::find(&spec.strategy)
+                .is_some_and(|s| s.props.memory == crate::strategy::Memory::Isolated)
+                && spec.sync == crate::workload::wallet::SyncMode::None;
+            let lost = match w.lost_updates {
+                0 => String::new(),
+                n if isolated && n == outcome.jobs => {
+                    format!(", none of {n} updates reached it (each stayed in its child)")
+                }
+                n => format!(", {n} of {} updates lost", outcome.jobs),
             };
             (
                 ok,
@@ -194,8 +203,10 @@ fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, Stri
             None if failed_jobs == 0 => (
                 true,
                 format!(
-                    "{} emoji x {} each, all present",
-                    spec.items, spec.knobs.repeat
+                    "{} emoji x {} each, all present, in {} unbroken blocks",
+                    spec.items,
+                    spec.knobs.repeat,
+                    tally.switches + 1
                 ),
             ),
             None => (false, failed),
@@ -317,6 +328,8 @@ pub(super) fn build(
         final_balance: outcome.wallet.as_ref().map(|w| w.final_balance),
         lost_updates: outcome.wallet.as_ref().map(|w| w.lost_updates),
         emoji_seen: (spec.workload == Workload::Emoji).then(|| tally.total()),
+        emoji_blocks: (spec.workload == Workload::Emoji && tally.total() > 0)
+            .then_some(tally.switches + 1),
         transfer: outcome.transfer.clone().map(|mut t| {
             // The event log is `race`'s (in-process); it never crosses from a child.
             t.events.clear();

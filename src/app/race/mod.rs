@@ -145,6 +145,7 @@ pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
     // Judged now, reported after the report is printed.
     let verdict = verdict(&series);
     let report = Report::new(args, &mode, &spec, harness, series, fixes, notes);
+    crate::app::json_copy(&report)?;
     let text = if args.json {
         serde_json::to_string(&report)? + "\n"
     } else {

@@ -152,6 +152,7 @@ pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
     let series = run_series(info, &spec, &mode, args.trials)?;
     let fixes = fixes(args, info, &spec, &mode, &mut notes)?;
     let report = report(args, &mode, &spec, series, fixes, notes);
+    crate::app::json_copy(&report)?;
     let text = if args.json {
         serde_json::to_string(&report)? + "\n"
     } else {
