@@ -21,7 +21,7 @@ mod answer;
 mod menu;
 mod progress;
 
-pub use answer::{AnswerSpec, Prediction};
+pub use answer::{AnswerSpec, Kind, Prediction};
 pub use menu::menu;
 pub use progress::{state_dir, Progress, Record};
 

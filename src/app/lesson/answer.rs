@@ -265,6 +265,9 @@ impl AnswerSpec {
                 let right = (value - m).abs() <= slack + 1e-9;
                 let within = match tolerance {
                     Tolerance::Absolute(a) if *a == 0.0 => " (right means exactly)".to_owned(),
+                    Tolerance::Absolute(a) if unit == "%" => {
+                        format!(" (right means within {} points)", number(*a, ""))
+                    }
                     Tolerance::Relative(f) => format!(" (right means within {:.0}%)", f * 100.0),
                     Tolerance::Absolute(a) => format!(" (right means within {})", number(*a, unit)),
                 };

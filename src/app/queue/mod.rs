@@ -64,6 +64,18 @@ pub mod keys {
     pub const FAILED: &str = "concur:stat:failed";
     /// Hash jid -> times it finished, written by workers run with `--record-jids`.
     pub const DONE: &str = "concur:done";
+    /// `queue-demo`'s payments: hash jid -> times a PayJob ran, and the balance they pay into.
+    pub const PAY_RUNS: &str = "concur:pay:runs";
+    pub const PAY_BALANCE: &str = "concur:pay:balance";
+
+    /// An IdempotentPayJob's key: set once, by the run that pays.
+    pub fn pay_applied(jid: &str) -> String {
+        format!("concur:pay:applied:{jid}")
+    }
+    /// Set by a PayJob's first run once its payment is made (`queue-demo` kills it then).
+    pub fn pay_effect(jid: &str) -> String {
+        format!("concur:pay:effect:{jid}")
+    }
 
     pub fn queue(q: &str) -> String {
         format!("concur:queue:{q}")

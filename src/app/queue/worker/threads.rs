@@ -187,7 +187,7 @@ impl<'w> Processor<'w> {
                 now()
             ));
         }
-        let result = perform(&job);
+        let result = perform(&job, &mut self.con);
         if let Err(e) = w.settle(&mut self.con, &self.fetcher, &fetched, job, result, started) {
             w.log(&format!(
                 "processor {slot}: settling a job: {e} (it stays in the processing list for the reaper)"
@@ -203,9 +203,11 @@ fn connect_processor(w: &Worker) -> redis::RedisResult<redis::Connection> {
     connect(&w.client, Duration::from_secs(2), timeout)
 }
 
-/// Run `job`; a panic is its failure (class `Panic`), not the end of the thread.
-fn perform(job: &Job) -> Result<(), Failure> {
-    std::panic::catch_unwind(|| job::perform(job)).unwrap_or_else(|p| {
+/// Run `job` (with this processor's connection, for jobs whose effect is in Redis); a panic is
+/// its failure (class `Panic`), not the end of the thread.
+fn perform(job: &Job, con: &mut redis::Connection) -> Result<(), Failure> {
+    let run = std::panic::AssertUnwindSafe(|| job::perform_with(job, Some(con)));
+    std::panic::catch_unwind(run).unwrap_or_else(|p| {
         let msg = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
