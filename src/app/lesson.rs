@@ -442,36 +442,13 @@ pub fn show(n: usize, req: &LessonRequest) -> anyhow::Result<()> {
     if req.demos == Demos::Skip {
         return show_only(n, lesson, &screen);
     }
-    let spec = lesson.spec.as_ref();
-    if let Some(q) = &lesson.predict {
-        screen.banner("Predict");
-        screen.markdown(q);
-    }
-    let prediction = match spec {
-        Some(spec) => predict(spec, req, &screen)?,
-        None => None,
-    };
-    let mut record = progress.get(lesson.file);
-    if let (Some(p), Some(spec)) = (&prediction, spec) {
-        record = Record {
-            said: Some(spec.show(p)),
-            prediction: Some(p.clone()),
-            predicted_at: Some(crate::sys::time::fmt_time(crate::sys::time::now())),
-            ..Record::default()
-        };
-        if !req.room {
-            progress
-                .lessons
-                .insert(lesson.file.to_owned(), record.clone());
-            progress.save()?;
-        }
-    }
+    let prediction = question(lesson, req, &screen, &mut progress)?;
     let interactive = std::io::stdin().is_terminal() && req.demos == Demos::Ask && !req.room;
     if interactive
         && ask("\nRun the demos now? [Y/n] ").is_some_and(|a| a.to_lowercase().starts_with('n'))
     {
         eprintln!(
-            "\nYour prediction is saved; the lesson is done once its demos run: concur lesson {n}"
+            "\nYour prediction is saved; the lesson is done once its demos run: concur lesson {n} --yes"
         );
         return Ok(());
     }
@@ -483,28 +460,60 @@ pub fn show(n: usize, req: &LessonRequest) -> anyhow::Result<()> {
     }
     if !lesson.sources.is_empty() {
         screen.banner("Source");
-        screen.markdown(
-            &lesson
-                .sources
-                .iter()
-                .map(|s| format!("- `{s}`\n"))
-                .collect::<String>(),
-        );
+        let list: String = lesson
+            .sources
+            .iter()
+            .map(|s| format!("- `{s}`\n"))
+            .collect();
+        screen.markdown(&list);
     }
     if req.room {
         return Ok(());
     }
+    let mut record = progress.get(lesson.file);
     record.ran_at = Some(crate::sys::time::fmt_time(crate::sys::time::now()));
-    match verdict {
-        Ok(m) => record.measured = m,
-        Err(why) => record.unmeasured = Some(why),
-    }
+    (record.measured, record.unmeasured) = match verdict {
+        Ok(m) => (m, None),
+        Err(why) => (None, Some(why)),
+    };
     progress
         .lessons
         .insert(lesson.file.to_owned(), record.clone());
     progress.save()?;
     closing(n, &lessons, &progress, &record);
     Ok(())
+}
+
+/// The question, and the prediction to grade: a new one (asked, or `--predict`), recorded at
+/// once (outside room mode); else the one recorded earlier (`--yes` after predicting and
+/// declining to run), if any.
+fn question(
+    lesson: &Lesson,
+    req: &LessonRequest,
+    screen: &Screen,
+    progress: &mut Progress,
+) -> anyhow::Result<Option<Prediction>> {
+    if let Some(q) = &lesson.predict {
+        screen.banner("Predict");
+        screen.markdown(q);
+    }
+    let Some(spec) = &lesson.spec else {
+        return Ok(None);
+    };
+    let Some(p) = predict(spec, req, screen)? else {
+        return Ok(progress.get(lesson.file).prediction.filter(|_| !req.room));
+    };
+    if !req.room {
+        let record = Record {
+            said: Some(spec.show(&p)),
+            prediction: Some(p.clone()),
+            predicted_at: Some(crate::sys::time::fmt_time(crate::sys::time::now())),
+            ..Record::default()
+        };
+        progress.lessons.insert(lesson.file.to_owned(), record);
+        progress.save()?;
+    }
+    Ok(Some(p))
 }
 
 /// `--no-run`: the rest of the lesson as text; nothing asked, run or recorded.

@@ -159,7 +159,7 @@ impl From<RaceArgs> for RaceRequest {
             workload: a.workload,
             sync: a.sync,
             accounts: a.accounts,
-            play: a.play.then(|| crate::app::race::PlayRequest {
+            play: a.play.then_some(crate::app::race::PlayRequest {
                 script: a.play_script,
                 level: a.level,
             }),

@@ -210,7 +210,10 @@ enum BankMsg {
     Balances(ReplyTo<Vec<i64>>),
 }
 
-fn bank_actor(balances: &mut Vec<i64>, msg: BankMsg) {
+/// The bank actor's state: every account's balance.
+struct Books(Vec<i64>);
+
+fn bank_actor(Books(balances): &mut Books, msg: BankMsg) {
     match msg {
         BankMsg::Transfer {
             from,
@@ -265,7 +268,7 @@ impl Bank {
     pub fn with_traced(sync: SyncMode, accounts: usize, items: u64, traced: Traced) -> Bank {
         let actor = (sync == SyncMode::Actor).then(|| {
             // The actor thread stops by itself when the last address (the bank's) is dropped.
-            actor::spawn("bank", vec![START; accounts], bank_actor).0
+            actor::spawn("bank", Books(vec![START; accounts]), bank_actor).0
         });
         Bank {
             sync,

@@ -14,6 +14,7 @@ mod compare;
 mod fork_rpc;
 mod lessons;
 mod limits;
+mod play;
 mod queue;
 mod race;
 mod redis;

@@ -513,7 +513,10 @@ pub fn lookup(json: &Value, path: &str) -> Option<f64> {
             at = match index.split_once('=') {
                 Some((k, v)) => at.as_array()?.iter().find(|e| {
                     e.get(k)
-                        .is_some_and(|x| x.as_str() == Some(v) || x.to_string() == v)
+                        .is_some_and(|x| {
+                        x.as_str() == Some(v)
+                            || serde_json::from_str::<Value>(v).ok().as_ref() == Some(x)
+                    })
                 })?,
                 None => at.get(index.parse::<usize>().ok()?)?,
             };
