@@ -81,9 +81,9 @@ impl InProcess {
                 }
                 (_, Some(bank)) => match bank.transfer(i, self.spec.knobs.pause_us) {
                     Ok(()) => Ok(()),
-                    Err(NotDone::Deadlocked) => {
-                        Err("aborted while waiting for a lock: the run deadlocked".to_owned())
-                    }
+                    Err(NotDone::Deadlocked) => Err(
+                        "deadlocked: aborted holding one lock, waiting for the other".to_owned(),
+                    ),
                     Err(NotDone::AfterDeadlock) => {
                         // Not started after all: counted as a job the stop kept from running.
                         self.skipped.fetch_add(1, SeqCst);

@@ -243,12 +243,12 @@ pub struct Bank {
     backoffs: AtomicU64,
 }
 
-/// A transfer did not happen: it was caught in a deadlock, or came after one.
+/// A transfer did not happen: it was caught in a deadlock, or never got going because of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotDone {
-    /// Aborted while waiting for a lock in the deadlock's cycle (or behind it).
+    /// Aborted holding its first lock while waiting for its second: part of the deadlock.
     Deadlocked,
-    /// Not started: the bank had already deadlocked.
+    /// Held nothing: it came after the deadlock, or waited behind it for its first lock.
     AfterDeadlock,
 }
 
@@ -296,9 +296,7 @@ impl Bank {
                 self.by_actor(addr, from, to, pause_us);
                 Ok(())
             }
-            None => self
-                .locked(i, from, to, pause_us)
-                .map_err(|_| NotDone::Deadlocked),
+            None => self.locked(i, from, to, pause_us),
         }
     }
 
@@ -314,19 +312,23 @@ impl Bank {
 
     /// Both locks (in the mode's order), both legs, both unlocks; `try-lock` backs off and
     /// starts again when its second lock is taken.
-    fn locked(&self, job: u64, from: usize, to: usize, pause_us: u64) -> Result<(), Aborted> {
+    fn locked(&self, job: u64, from: usize, to: usize, pause_us: u64) -> Result<(), NotDone> {
         let (first, second) = lock_order(self.sync, from, to);
         loop {
-            self.locks.lock(job, first, 0)?;
+            self.locks
+                .lock(job, first, 0)
+                .map_err(|Aborted| NotDone::AfterDeadlock)?;
             pause(pause_us);
             let got = if self.sync == SyncMode::TryLock {
-                self.locks.try_lock_or_release(job, second, first, 1)?
+                self.locks
+                    .try_lock_or_release(job, second, first, 1)
+                    .map_err(|Aborted| NotDone::AfterDeadlock)?
             } else {
                 match self.locks.lock(job, second, 1) {
                     Ok(()) => true,
-                    Err(e) => {
+                    Err(Aborted) => {
                         self.locks.unlock(job, first);
-                        return Err(e);
+                        return Err(NotDone::Deadlocked);
                     }
                 }
             };
@@ -410,7 +412,7 @@ mod tests {
     fn the_forced_schedule_deadlocks_the_naive_order_and_names_the_cycle() {
         let bank = Bank::with_traced(SyncMode::LockPair, 2, 2, forced());
         let results = two_threads(&bank);
-        assert_eq!(results, vec![Err(NotDone::Deadlocked); 2]);
+        assert_eq!(results, vec![Err(NotDone::Deadlocked); 2], "both hold one lock");
         let o = bank.outcome();
         assert!(o.conserved(), "{o:?}");
         assert_eq!(o.accounts, vec![100, 100], "nothing moved");

@@ -51,8 +51,11 @@ struct Gate {
     steps: Vec<usize>,
     /// Job -> its label in the current round.
     tickets: HashMap<u64, (u64, usize)>,
-    /// Jobs that run ungated from now on: their steps were passed over, or they backed off.
+    /// Jobs that run ungated from now on: their steps were passed over.
     free: HashSet<u64>,
+    /// Jobs that backed off (try-lock): they start again once their round's steps are all
+    /// taken, so the schedule decides the back-offs, not the timing of the retry.
+    backed_off: HashSet<u64>,
     broken: bool,
 }
 
@@ -68,6 +71,7 @@ impl Gate {
             steps,
             tickets: HashMap::new(),
             free: HashSet::new(),
+            backed_off: HashSet::new(),
             broken: false,
         }
     }
@@ -234,7 +238,7 @@ impl Locks {
             s.record(job, LockOp::TryFailed, lock);
             s.release(job, held);
             if let Some(g) = &mut s.gate {
-                g.free.insert(job);
+                g.backed_off.insert(job);
             }
         }
         s.pass(mine);
@@ -347,6 +351,10 @@ impl State {
         loop {
             if g.broken || g.exhausted() || g.free.contains(&job) {
                 return Turn::Free;
+            }
+            if g.backed_off.contains(&job) {
+                let round = g.tickets.get(&job).map_or(0, |t| t.0);
+                return if round < g.round { Turn::Free } else { Turn::Wait };
             }
             match g.current_job() {
                 Some(j) if waiting.contains_key(&j) => {
