@@ -279,10 +279,15 @@ fn transfer_check(spec: &RunSpec, outcome: &Outcome, t: &TransferOutcome) -> (bo
     } else {
         format!("{}, expected {}", names(&t.accounts), names(&t.expected))
     };
+    let broken = if t.schedule_broken {
+        "; the forced lock order was abandoned (a worker waited 5 s for its turn)"
+    } else {
+        ""
+    };
     (
         ok,
         format!(
-            "{} of {} transfers, {totals}, {detail}{backoffs}",
+            "{} of {} transfers, {totals}, {detail}{backoffs}{broken}",
             t.transfers_done, spec.items
         ),
     )

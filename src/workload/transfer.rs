@@ -412,7 +412,11 @@ mod tests {
     fn the_forced_schedule_deadlocks_the_naive_order_and_names_the_cycle() {
         let bank = Bank::with_traced(SyncMode::LockPair, 2, 2, forced());
         let results = two_threads(&bank);
-        assert_eq!(results, vec![Err(NotDone::Deadlocked); 2], "both hold one lock");
+        assert_eq!(
+            results,
+            vec![Err(NotDone::Deadlocked); 2],
+            "both hold one lock"
+        );
         let o = bank.outcome();
         assert!(o.conserved(), "{o:?}");
         assert_eq!(o.accounts, vec![100, 100], "nothing moved");

@@ -355,3 +355,34 @@ fn a_lesson_that_does_not_exist_is_exit_2() {
         .assert()
         .code(2);
 }
+
+/// Plain `concur` on a terminal (a pty from `script(1)`): each choice runs and the menu comes
+/// back, until `q`.
+#[test]
+fn the_menu_comes_back_after_each_choice_until_q() {
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("skipping the menu test: no script(1) to give concur a terminal");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("/usr/bin/script")
+        .args(["-qec", env!("CARGO_BIN_EXE_concur"), "/dev/null"])
+        .env("CONCUR_STATE_DIR", state.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"8\n6\nq\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert_eq!(text.matches("Choose:").count(), 3, "{text}");
+    assert_eq!(text.matches("(back to the menu)").count(), 2, "{text}");
+    assert!(
+        text.contains("WORKLOAD") && text.contains("lessons done"),
+        "{text}"
+    );
+}

@@ -512,8 +512,7 @@ pub fn lookup(json: &Value, path: &str) -> Option<f64> {
         if let Some(index) = index {
             at = match index.split_once('=') {
                 Some((k, v)) => at.as_array()?.iter().find(|e| {
-                    e.get(k)
-                        .is_some_and(|x| {
+                    e.get(k).is_some_and(|x| {
                         x.as_str() == Some(v)
                             || serde_json::from_str::<Value>(v).ok().as_ref() == Some(x)
                     })

@@ -191,7 +191,7 @@ fn forcing_notes(
         return Ok(Vec::new());
     }
     Ok(vec![format!(
-        "{} has no racy mode (its wallet is --sync {}): updates are serialised, so there is no interleaving to force and none is lost",
+        "{} with --sync {} serialises its updates, so there is no interleaving to force and none is lost",
         info.name,
         sync.name()
     )])

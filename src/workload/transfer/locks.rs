@@ -354,7 +354,11 @@ impl State {
             }
             if g.backed_off.contains(&job) {
                 let round = g.tickets.get(&job).map_or(0, |t| t.0);
-                return if round < g.round { Turn::Free } else { Turn::Wait };
+                return if round < g.round {
+                    Turn::Free
+                } else {
+                    Turn::Wait
+                };
             }
             match g.current_job() {
                 Some(j) if waiting.contains_key(&j) => {
