@@ -211,19 +211,32 @@ impl RunRequest {
         let Some(sync) = self.sync else {
             return Ok(syncs.first().copied().unwrap_or(info.syncs[0]));
         };
+        let transfer_only = matches!(
+            sync,
+            SyncMode::LockPair | SyncMode::Ordered | SyncMode::TryLock
+        );
         if !matches!(self.workload, Workload::Wallet | Workload::Transfer) {
+            let (what, flag) = if transfer_only {
+                ("transfer", "-w transfer")
+            } else {
+                ("wallet", "-w wallet")
+            };
             return usage(format!(
-                "--sync {} applies to the wallet and transfer workloads only (add -w wallet or -w transfer)",
+                "--sync {} applies to the {what} workload only (add {flag})",
                 sync.name()
             ));
         }
         if !syncs.contains(&sync) {
             let valid: Vec<_> = syncs.iter().map(|s| s.name()).collect();
+            let for_transfer = if self.workload == Workload::Transfer {
+                " for -w transfer"
+            } else {
+                ""
+            };
             return usage(format!(
-                "'{}' does not do --sync {} for -w {}; it does: {}",
+                "'{}' does not do --sync {}{for_transfer}; it does: {}",
                 info.name,
                 sync.name(),
-                self.workload.name(),
                 valid.join(", ")
             ));
         }
