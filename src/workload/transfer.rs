@@ -348,8 +348,7 @@ impl Bank {
             self.balances[from].store(a - AMOUNT, SeqCst);
             self.balances[to].store(b + AMOUNT, SeqCst);
             self.locks.done(job);
-            self.locks.unlock(job, second);
-            self.locks.unlock(job, first);
+            self.locks.unlock_both(job, second, first);
             return Ok(());
         }
     }

@@ -212,26 +212,56 @@ fn a_lesson_driven_through_its_prompts_stores_the_prediction_and_grades_it() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 
-    // A wrong prediction is stored and graded wrong; the list counts both.
-    let out = lesson_with(&dir, &["7"], "z\nA\n");
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("'z' is not one of a, b, c"));
-    let rec = &progress(&dir)["lessons"]["07-rpc.md"];
+    // A wrong prediction is stored and graded wrong: lesson 11's four leaking jobs of 50 MiB
+    // stay in the threaded process (about 200 MiB, not 1).
+    let out = lesson_with(&dir, &["11"], "1\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = &progress(&dir)["lessons"]["11-chaos.md"];
     assert_eq!(
         rec["prediction"],
-        serde_json::json!({"kind": "choice", "key": "a"})
+        serde_json::json!({"kind": "number", "value": 1.0})
     );
-    assert_eq!(
-        rec["measured"]["right"], false,
-        "rpc --sync none loses updates: {rec}"
-    );
+    assert_eq!(rec["measured"]["right"], false, "{rec}");
     let list = String::from_utf8(lesson_with(&dir, &["list"], "").stdout).unwrap();
     assert!(list.contains("[x]  5") && list.contains("✓"), "{list}");
-    assert!(list.contains("[x]  7") && list.contains("✗"), "{list}");
+    assert!(list.contains("[x] 11") && list.contains("✗"), "{list}");
     let n = lesson::LESSONS.len();
     assert!(
         list.contains(&format!("2 of {n} lessons done; 1 of 2 predictions right")),
         "{list}"
+    );
+}
+
+#[test]
+fn a_choice_takes_a_letter_and_is_graded_by_the_range_the_measurement_falls_in() {
+    let state = tempfile::tempdir().unwrap();
+    let out = lesson_with(state.path(), &["7"], "z\nab\nA)\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'z' is not one of a, b, c") && stderr.contains("'ab' is not one"),
+        "{stderr}"
+    );
+    let rec = &progress(state.path())["lessons"]["07-rpc.md"];
+    assert_eq!(
+        rec["prediction"],
+        serde_json::json!({"kind": "choice", "key": "a"})
+    );
+    let shown = rec["measured"]["shown"].as_str().unwrap();
+    assert!(shown.contains(", which is "), "{shown}");
+    // Right exactly when the range it names is a).
+    assert_eq!(
+        rec["measured"]["right"],
+        shown.contains("which is a)"),
+        "{rec}"
     );
 }
 

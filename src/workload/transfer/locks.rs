@@ -253,6 +253,16 @@ impl Locks {
         self.moved.notify_all();
     }
 
+    /// Give both of a finished transfer's locks back in one step, so that a worker woken by the
+    /// first never finds the second still held (what makes try-lock's back-offs depend on the
+    /// schedule alone).
+    pub fn unlock_both(&self, job: u64, second: usize, first: usize) {
+        let mut s = self.state();
+        s.release(job, second);
+        s.release(job, first);
+        self.moved.notify_all();
+    }
+
     /// A transfer finished (both legs written).
     pub fn done(&self, job: u64) {
         let mut s = self.state();
