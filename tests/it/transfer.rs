@@ -157,6 +157,9 @@ fn three_accounts_in_a_ring_deadlock_three_ways_and_ordered_locks_do_not() {
 
 #[test]
 fn run_ends_a_deadlock_with_exit_1_and_the_cycle_instead_of_hanging() {
+    // Four jobs, so that each of rayon's four threads starts with one (its work-stealing splits
+    // of a long run could hand every thread a job moving money the same way, and the schedule
+    // needs one each way).
     for strategy in ["threads", "pool", "rayon"] {
         let out = concur(&[
             "run",
@@ -164,6 +167,8 @@ fn run_ends_a_deadlock_with_exit_1_and_the_cycle_instead_of_hanging() {
             strategy,
             "-w",
             "transfer",
+            "--items",
+            "4",
             "--schedule",
             "--json",
         ])
