@@ -48,6 +48,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: PROCESSES,
     workers: Workers::Count(2),
     syncs: &[SyncMode::None, SyncMode::SharedAtomic, SyncMode::Shared],
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,

@@ -33,6 +33,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     },
     workers: Workers::Count(2),
     syncs: redisq::SYNCS,
+    transfers: &[],
     needs_redis: true,
     source: file!(),
     wallet_in: None,

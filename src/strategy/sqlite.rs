@@ -67,6 +67,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: THREADED,
     workers: Workers::Count(4),
     syncs: SYNCS,
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,
@@ -82,6 +83,7 @@ pub const FORK_INFO: StrategyInfo = StrategyInfo {
     props: PROCESSES,
     workers: Workers::Count(4),
     syncs: SYNCS,
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,
@@ -239,6 +241,7 @@ fn handler(spec: &RunSpec, i: u64) -> String {
         Workload::Noop => ("NoopJob", vec![i as i64]),
         Workload::Cpu => ("CpuJob", vec![i as i64, spec.knobs.cost as i64]),
         Workload::Sleep => ("SleepJob", vec![i as i64, spec.knobs.wait_ms as i64]),
+        Workload::Transfer => ("TransferJob", vec![i as i64]),
     };
     serde_json::json!({ "class": class, "args": args }).to_string()
 }
@@ -731,6 +734,7 @@ mod tests {
                 pause_us: 0,
                 cost: 1,
                 wait_ms: 0,
+                accounts: 2,
             },
             sync: SYNCS[0],
             app_mb: 0,
@@ -740,6 +744,7 @@ mod tests {
             fault: None,
             job_timeout_ms: None,
             shutdown_timeout_ms: 5000,
+            lock_schedule: None,
         }
     }
 

@@ -1058,3 +1058,51 @@ fn a_payload_that_is_not_a_job_is_buried_in_a_dead_set_kept_to_10000() {
         assert_eq!(redis.processing(), 0, "{mode:?}");
     }
 }
+
+#[test]
+fn queue_demo_kills_a_worker_after_the_payment_and_the_job_pays_twice_unless_idempotent() {
+    if crate::common::redis::redis_server_path().is_none() {
+        // test_redis prints the skip (or panics under CONCUR_REQUIRE_REDIS=1).
+        let _ = crate::common::redis::test_redis("queue_demo_at_least_once");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("demo.json");
+    let out = crate::common::concur(&["queue-demo", "--items", "30", "--workers", "2"])
+        .env("CONCUR_JSON_TO", &json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let twice = v["at_least_once"].as_array().unwrap();
+    let row = |class: &str| twice.iter().find(|t| t["class"] == class).unwrap().clone();
+    let (pay, idem) = (row("PayJob"), row("IdempotentPayJob"));
+    assert_eq!(
+        (pay["runs"].as_u64(), pay["balance"].as_i64()),
+        (Some(2), Some(20)),
+        "{pay}"
+    );
+    assert_eq!(
+        (idem["runs"].as_u64(), idem["balance"].as_i64()),
+        (Some(2), Some(10)),
+        "{idem}"
+    );
+    let reliable = v["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["fetch"] == "reliable")
+        .unwrap()
+        .clone();
+    assert_eq!(reliable["lost"], 0, "{reliable}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ran twice, paid twice") && text.contains("ran twice, paid once"),
+        "{text}"
+    );
+}

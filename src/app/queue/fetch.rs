@@ -2,7 +2,8 @@
 //!
 //! **Basic fetch** is `BRPOP`: the job leaves Redis the moment it is fetched. If the worker is
 //! killed (`kill -9`, OOM killer, a machine reboot) before the job is done, nobody will ever know
-//! it existed. Resque and open-source Sidekiq fetch like this.
+//! it existed. Sidekiq's basic fetch is this `BRPOP`; Resque polls with `LPOP`, which loses a
+//! fetched job the same way.
 //!
 //! **Reliable fetch** is `BLMOVE queue processing RIGHT LEFT`: one atomic step moves the job from
 //! the queue to a list that belongs to one fetching slot of this worker

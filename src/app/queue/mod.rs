@@ -68,6 +68,18 @@ pub mod keys {
     /// Set of run tokens already counted in [`DONE`] (a count retried after a lost reply is
     /// not counted twice).
     pub const DONE_RUNS: &str = "concur:done:runs";
+    /// `queue-demo`'s payments: hash jid -> times a PayJob ran, and the balance they pay into.
+    pub const PAY_RUNS: &str = "concur:pay:runs";
+    pub const PAY_BALANCE: &str = "concur:pay:balance";
+
+    /// An IdempotentPayJob's key: set once, by the run that pays.
+    pub fn pay_applied(jid: &str) -> String {
+        format!("concur:pay:applied:{jid}")
+    }
+    /// Set by a PayJob's first run once its payment is made (`queue-demo` kills it then).
+    pub fn pay_effect(jid: &str) -> String {
+        format!("concur:pay:effect:{jid}")
+    }
 
     pub fn queue(q: &str) -> String {
         format!("concur:queue:{q}")

@@ -55,6 +55,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     },
     workers: Workers::Count(2),
     syncs: &[SyncMode::Adjust, SyncMode::None],
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,

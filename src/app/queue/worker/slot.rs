@@ -42,6 +42,11 @@ impl<'w> Slot<'w> {
     }
 
     /// Connected, and nothing left unknown by a failure.
+    /// The slot's connection, if Redis is reachable now (for jobs whose effect is in Redis).
+    pub(super) fn con(&mut self) -> Option<&mut redis::Connection> {
+        self.link.get(self.w)
+    }
+
     pub(super) fn healthy(&self) -> bool {
         self.link.is_up() && !self.broken
     }

@@ -231,16 +231,18 @@ impl Processor<'_> {
                 now()
             ));
         }
-        let result = perform(&job);
+        let result = perform(&job, self.slot.con());
         let f = w.finished(fetched, job, result, started);
         self.slot.finish(f);
         w.clear_running(slot);
     }
 }
 
-/// Run `job`; a panic is its failure (class `Panic`), not the end of the thread.
-fn perform(job: &Job) -> Result<(), Failure> {
-    std::panic::catch_unwind(|| job::perform(job)).unwrap_or_else(|p| {
+/// Run `job` (with this processor's connection, when it has one, for jobs whose effect is in
+/// Redis); a panic is its failure (class `Panic`), not the end of the thread.
+fn perform(job: &Job, con: Option<&mut redis::Connection>) -> Result<(), Failure> {
+    let run = std::panic::AssertUnwindSafe(|| job::perform_with(job, con));
+    std::panic::catch_unwind(run).unwrap_or_else(|p| {
         let msg = p
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
