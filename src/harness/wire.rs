@@ -15,7 +15,7 @@ pub const JOB_TIMEOUT_EXIT: i32 = 124;
 /// reads half of one.
 pub fn write_outcome(outcome: &Outcome, result: &Path) -> anyhow::Result<()> {
     let tmp = result.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(outcome)?)?;
+    crate::sys::private::write(&tmp, &serde_json::to_vec(outcome)?)?;
     std::fs::rename(&tmp, result)?;
     Ok(())
 }

@@ -315,6 +315,9 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     Ok(report(spec, server, &workers, connected.len(), started))
 }
 
+/// The socket's file name in its private directory.
+const SOCKET_NAME: &str = "server.sock";
+
 /// The listening socket, in a private directory until every worker has connected.
 struct Socket {
     dir: tempfile::TempDir,
@@ -325,12 +328,11 @@ struct Socket {
 impl Socket {
     /// Bind `server.sock` in a fresh private temp dir, readable by us alone.
     fn bind() -> anyhow::Result<Socket> {
-        // tempfile creates the directory with mode 0700: only we can reach the socket inside.
-        let dir = tempfile::Builder::new()
-            .prefix("concur-rpc-")
-            .tempdir()
+        // Mode 0700: only we can reach the socket inside. In /tmp when TMPDIR is too deep for
+        // a socket's path, as for the private redis-server.
+        let dir = crate::sys::private::dir_for_socket("rpc", SOCKET_NAME)
             .context("creating a private directory for the rpc socket")?;
-        let path = dir.path().join("server.sock");
+        let path = dir.path().join(SOCKET_NAME);
         let listener = UnixListener::bind(&path).context("binding the rpc socket")?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .context("making the rpc socket private")?;
