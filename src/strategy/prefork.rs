@@ -31,7 +31,7 @@
 use super::fork::{self, Ending, Wallet, PROCESSES};
 use super::{available, StrategyInfo, Workers};
 use crate::error::Error;
-use crate::strategy::spec::{Failure, Outcome, RunSpec};
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::workload::wallet::SyncMode;
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -153,8 +153,9 @@ impl Pool<'_> {
     }
 
     /// Give worker `w` the next job, replacing it (as often as needed) if it turns out dead.
+    /// After SIGINT/SIGTERM no job is given out: the queue is closed, running jobs finish.
     fn assign(&mut self, w: usize) -> anyhow::Result<()> {
-        while self.next < self.spec.items {
+        while self.next < self.spec.items && !crate::sys::signals::stop_requested() {
             let job = self.next;
             if feed(&self.workers[w].sock, job) {
                 self.next += 1;
@@ -205,7 +206,7 @@ impl Pool<'_> {
                 let worker = &self.workers[w];
                 let ending = reap(worker.pid)?;
                 let job = worker.job;
-                let replace = self.next < self.spec.items;
+                let replace = self.next < self.spec.items && !crate::sys::signals::stop_requested();
                 let why = format!(
                     "worker {} {ending} mid-job (DirtyExit; {})",
                     worker.pid,
@@ -324,7 +325,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     pool.stop_all();
     result?;
     let never_ran = spec.items - pool.next;
-    if never_ran > 0 {
+    let stop = Stop::if_skipped(never_ran);
+    if never_ran > 0 && stop.is_none() {
         pool.failures.push(Failure::run(format!(
             "{never_ran} jobs never ran: no worker was left"
         )));
@@ -334,11 +336,15 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         n, pool.forked, pool.replaced, pool.performed
     )];
     let failures = std::mem::take(&mut pool.failures);
+    let jobs = pool.next;
+    drop(pool);
     let wallet = wallet.map(|w| w.outcome(spec.items, &mut notes));
     Ok(Outcome {
-        jobs: spec.items,
+        jobs,
         workers: n,
         failures,
+        jobs_not_started: if stop.is_some() { never_ran } else { 0 },
+        stop,
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes,

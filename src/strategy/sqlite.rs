@@ -51,7 +51,7 @@
 use super::fork::{self, PROCESSES};
 use super::{available, StrategyInfo, Workers, THREADED};
 use crate::error::Error;
-use crate::strategy::spec::{Failure, Outcome, RunSpec};
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::workload::trace::{self, Op};
 use crate::workload::wallet::{SyncMode, WalletOutcome};
 use crate::workload::Workload;
@@ -142,6 +142,8 @@ CREATE TABLE wallet (
     based_on INTEGER NOT NULL
 );
 CREATE TABLE wallet_writes (version INTEGER PRIMARY KEY, based_on INTEGER NOT NULL);
+CREATE TABLE control (id INTEGER PRIMARY KEY CHECK (id = 1), stopping INTEGER NOT NULL);
+INSERT INTO control VALUES (1, 0);
 CREATE TRIGGER log_write AFTER UPDATE ON wallet
 BEGIN
     INSERT OR REPLACE INTO wallet_writes VALUES (NEW.version, NEW.based_on);
@@ -154,6 +156,7 @@ UPDATE jobs SET locked_by = ?1, locked_at = ?2, attempts = attempts + 1
               WHERE done_at IS NULL AND failed_at IS NULL AND run_at <= ?2
                 AND (locked_at IS NULL OR locked_at < ?2 - ?3)
               ORDER BY run_at, id LIMIT 1)
+   AND (SELECT stopping FROM control) = 0
 RETURNING id, attempts";
 
 /// Seconds since the epoch, as the `REAL` timestamps in the table.
@@ -268,16 +271,18 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
     // Opening reads the WAL index, which another connection may hold for a moment: busy too.
     let con = retry(&mut st.busy, || open(path)).context("opening the database")?;
     let mut claim = con.prepare(CLAIM)?;
-    loop {
+    // A thread sees the process's stop flag; a worker process is told through the database.
+    while !crate::sys::signals::stop_requested() {
         let claimed: Option<(i64, i64)> = retry(&mut st.busy, || {
             claim
                 .query_row(params![name, now(), lock], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })?;
         let Some((id, attempts)) = claimed else {
-            // Nothing claimable. Done if nothing is pending; else a job is locked by someone
-            // (perhaps a dead worker whose lock will expire) or due later: poll again.
-            if pending(&con, &mut st.busy)? == 0 {
+            // Nothing claimable. Done if the queue is closed or nothing is pending; else a job
+            // is locked by someone (perhaps a dead worker whose lock will expire) or due later:
+            // poll again.
+            if stopping(&con, &mut st.busy)? || pending(&con, &mut st.busy)? == 0 {
                 break;
             }
             st.idle += 1;
@@ -305,6 +310,28 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
     }
     drop(claim);
     st.save(&con, name)
+}
+
+/// Has the queue been closed ([`close_queue`])?
+fn stopping(con: &Connection, busy: &mut u64) -> rusqlite::Result<bool> {
+    retry(busy, || {
+        con.query_row("SELECT stopping FROM control", [], |r| r.get::<_, i64>(0))
+    })
+    .map(|s| s != 0)
+}
+
+/// After SIGINT/SIGTERM, in the parent of `sqlite-fork`: close the queue. Its worker processes
+/// ignore the terminal's Ctrl-C (as every forked worker here does: the parent decides), so the
+/// parent tells them through the database: the claim finds nothing once `control.stopping` is
+/// set, and each worker leaves after the job it is running, as DelayedJob's workers do on TERM.
+fn close_queue(path: &Path) -> anyhow::Result<()> {
+    let con = open(path).context("opening the database to stop the workers")?;
+    let mut busy = 0;
+    retry(&mut busy, || {
+        con.execute("UPDATE control SET stopping = 1", [])
+    })
+    .context("closing the queue")?;
+    Ok(())
 }
 
 /// Jobs neither done nor failed: running, waiting for a retry, or not yet claimed.
@@ -457,9 +484,7 @@ fn perform(con: &Connection, spec: &RunSpec, i: u64, busy: &mut u64) -> anyhow::
 
 /// A private directory for the database; removed (with the file) when dropped.
 fn private_dir() -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix("concur-sqlite-")
-        .tempdir()
+    crate::sys::private::dir("sqlite")
         .context("creating a private directory for the SQLite database")
 }
 
@@ -534,8 +559,18 @@ fn run_processes(spec: &RunSpec) -> anyhow::Result<Outcome> {
         "sqlite-fork: {} worker processes, each opening its own connection after the fork, WAL mode",
         alive.len()
     )];
+    let mut closed = false;
     while !alive.is_empty() {
-        let (pid, ending) = fork::reap_any()?;
+        if !closed && crate::sys::signals::stop_requested() {
+            close_queue(&path)?;
+            closed = true;
+        }
+        // Polled, not blocked in waitpid (which SIGINT does not interrupt): a stop must be
+        // passed on to the workers at once.
+        let Some((pid, ending)) = fork::try_reap() else {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        };
         if alive.remove(&pid) && !ending.ok() {
             match ending {
                 fork::Ending::Signaled(_) => notes.push(format!(
@@ -568,7 +603,9 @@ fn finish(
     con.busy_timeout(Duration::from_secs(5))?;
     failures.extend(failed_jobs(&con).context("reading the failed jobs")?);
     let books = Books::read(&con, lock_s(spec)).context("reading the claims' books")?;
-    failures.extend(books.failures());
+    // A stop leaves the jobs no worker claimed: not started, not failed.
+    let stop = Stop::if_skipped(books.unclaimed as u64);
+    failures.extend(books.failures(stop));
     notes.extend(books.notes());
     let wallet = if spec.workload == Workload::Wallet {
         Some(wallet_outcome(&con, spec.items)?)
@@ -578,10 +615,17 @@ fn finish(
     drop(con);
     dir.close().context("removing the SQLite database")?;
     notes.push("database: a private temp dir, removed at the end".into());
+    let not_started = if stop.is_some() {
+        books.unclaimed as u64
+    } else {
+        0
+    };
     Ok(Outcome {
-        jobs: spec.items,
+        jobs: spec.items - not_started,
         workers: spec.workers,
         failures,
+        jobs_not_started: not_started,
+        stop,
         wallet,
         work_s,
         notes,
@@ -611,6 +655,8 @@ fn failed_jobs(con: &Connection) -> rusqlite::Result<Vec<Failure>> {
 struct Books {
     done: i64,
     pending: i64,
+    /// Pending jobs no worker ever claimed.
+    unclaimed: i64,
     claims: i64,
     distinct: i64,
     taken_over: i64,
@@ -633,6 +679,9 @@ impl Books {
         Ok(Books {
             done: one("SELECT COUNT(*) FROM jobs WHERE done_at IS NOT NULL")?,
             pending: one("SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL")?,
+            unclaimed: one(
+                "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL AND attempts = 0",
+            )?,
             claims: one("SELECT COUNT(*) FROM claims")?,
             distinct: one("SELECT COUNT(DISTINCT job_id) FROM claims")?,
             taken_over: one("SELECT COUNT(*) FROM claims WHERE previous_owner IS NOT NULL")?,
@@ -647,14 +696,23 @@ impl Books {
         })
     }
 
-    /// Jobs left behind, and jobs claimed twice at once.
-    fn failures(&self) -> Vec<Failure> {
+    /// Jobs left behind, and jobs claimed twice at once. After a `stop`, the jobs nobody
+    /// claimed are not started rather than left behind.
+    fn failures(&self, stop: Option<Stop>) -> Vec<Failure> {
         let mut failures = Vec::new();
-        if self.pending > 0 {
-            failures.push(Failure::run(format!(
+        match stop {
+            Some(stop) if self.pending > self.unclaimed => {
+                failures.push(Failure::run(format!(
+                    "{} jobs were claimed but not finished when {stop} stopped the run (a retry not yet due, or a dead worker's lock)",
+                    self.pending - self.unclaimed
+                )))
+            }
+            Some(_) => {}
+            None if self.pending > 0 => failures.push(Failure::run(format!(
                 "{} jobs never finished (no worker left to take them)",
                 self.pending
-            )));
+            ))),
+            None => {}
         }
         if self.double > 0 {
             failures.push(Failure::run(format!(
