@@ -133,21 +133,37 @@ fn progress_path() -> anyhow::Result<PathBuf> {
         .context("no state directory: set CONCUR_STATE_DIR or HOME")
 }
 
-/// Lessons done, by file name.
-pub fn load_progress() -> BTreeSet<String> {
-    progress_path()
-        .ok()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+/// Lessons done, by file name: none yet without a state dir or a progress file. A progress
+/// file that cannot be read or is not a list of lessons is a usage error, never overwritten.
+pub fn load_progress() -> anyhow::Result<BTreeSet<String>> {
+    let Ok(path) = progress_path() else {
+        return Ok(BTreeSet::new());
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            let dir = path.parent().unwrap_or(&path).display();
+            return usage(format!(
+                "the state dir {dir} is not a directory: point CONCUR_STATE_DIR at one"
+            ));
+        }
+        Err(e) => return usage(format!("cannot read {}: {e}", path.display())),
+    };
+    serde_json::from_str(&text).or_else(|e| {
+        usage(format!(
+            "{} is not concur's progress ({e}): fix it, or delete it to start over",
+            path.display()
+        ))
+    })
 }
 
 fn save_progress(done: &BTreeSet<String>) -> anyhow::Result<()> {
     let path = progress_path()?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::sys::private::ensure_dir(dir, "the state dir (CONCUR_STATE_DIR)")?;
     }
-    std::fs::write(&path, serde_json::to_vec(done)?)
+    crate::sys::private::write(&path, &serde_json::to_vec(done)?)
         .with_context(|| format!("saving progress to {}", path.display()))
 }
 
@@ -227,7 +243,7 @@ pub fn show(n: usize, demos: Demos) -> anyhow::Result<()> {
     if let Some(answer) = &lesson.answer {
         render(&format!("\n## Answer\n\n{answer}\n"));
     }
-    let mut done = load_progress();
+    let mut done = load_progress()?;
     done.insert(lesson.file.to_owned());
     save_progress(&done)?;
     eprintln!(
@@ -240,7 +256,7 @@ pub fn show(n: usize, demos: Demos) -> anyhow::Result<()> {
 
 /// `concur lesson list`.
 pub fn list() -> anyhow::Result<()> {
-    let done = load_progress();
+    let done = load_progress()?;
     for (i, lesson) in all()?.iter().enumerate() {
         let mark = if done.contains(lesson.file) { "x" } else { " " };
         println!("[{mark}] {:>2}  {}", i + 1, lesson.title);
@@ -250,7 +266,7 @@ pub fn list() -> anyhow::Result<()> {
 
 /// The first lesson not done yet, 1-based.
 pub fn next_number() -> anyhow::Result<Option<usize>> {
-    let done = load_progress();
+    let done = load_progress()?;
     Ok(all()?
         .iter()
         .position(|l| !done.contains(l.file))

@@ -30,7 +30,15 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<Measurement> {
              ends only at Ctrl-C (then running jobs get --shutdown-timeout to finish)"
         );
     }
-    let m = harness::measure(&spec, stream)?;
+    let m = match harness::measure(&spec, stream) {
+        Ok(m) => m,
+        Err(e) if cmd.json => {
+            // A script reading stdout gets an object either way: here, the failure.
+            println!("{}", serde_json::to_string(&Failed::of(&spec, &e))?);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     if cmd.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
@@ -39,6 +47,33 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<Measurement> {
     // A stopped run has printed what it did; its exit code says it did not finish.
     harness::stopped_error(&m)?;
     Ok(m)
+}
+
+/// `run --json`'s object when the run itself failed (its child killed, or exiting non-zero):
+/// what was asked, `correct: false`, the error's one line and the exit code that follows.
+#[derive(serde::Serialize)]
+struct Failed<'a> {
+    strategy: &'a str,
+    workload: crate::workload::Workload,
+    items: u64,
+    workers: usize,
+    correct: bool,
+    error: String,
+    exit_code: i32,
+}
+
+impl<'a> Failed<'a> {
+    fn of(spec: &'a crate::strategy::RunSpec, e: &anyhow::Error) -> Failed<'a> {
+        Failed {
+            strategy: &spec.strategy,
+            workload: spec.workload,
+            items: spec.items,
+            workers: spec.workers,
+            correct: false,
+            error: format!("{e:#}"),
+            exit_code: crate::error::exit_code(e),
+        }
+    }
 }
 
 /// `""` for one, `"s"` (or `plural`) otherwise.
