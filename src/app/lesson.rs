@@ -45,6 +45,10 @@ pub static LESSONS: &[(&str, &str)] = &[
         "13-seed-systems.md",
         include_str!("../../lessons/13-seed-systems.md"),
     ),
+    (
+        "14-enqueue-before-commit.md",
+        include_str!("../../lessons/14-enqueue-before-commit.md"),
+    ),
 ];
 
 /// A parsed lesson.

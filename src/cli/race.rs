@@ -2,6 +2,7 @@
 
 use super::parse_strategy;
 use crate::app::race::{RaceRequest, MAX_RACE_ITEMS, MAX_TRIALS};
+use crate::app::story::{Story, StoryRequest};
 use crate::request::{MAX_PAUSE_US, MAX_WORKERS};
 use crate::strategy::StrategyInfo;
 use clap::Args;
@@ -26,7 +27,9 @@ Examples:
   concur race -s futures --workers 1           one thread, an event loop, and still lost updates
   concur race --fix none,mutex,atomic,actor    each fix beside the race, 0 lost each
   concur race --fix all --trials 50            every strategy x every sync this build has
-  concur race -s pool --items 100 --json       one JSON object: per-trial results, timeline events";
+  concur race -s pool --items 100 --json       one JSON object: per-trial results, timeline events
+  concur race --story enqueue-before-commit --schedule --trials 1
+                                               a job that runs before COMMIT, and each fix";
 
 #[derive(Debug, Clone, Args)]
 pub struct RaceArgs {
@@ -79,11 +82,28 @@ pub struct RaceArgs {
     /// Print one JSON object on stdout (per-trial results, histogram, timeline events, fixes)
     #[arg(long)]
     pub json: bool,
+
+    /// Tell another story than the wallet's: enqueue-before-commit (a job enqueued inside a
+    /// transaction runs before COMMIT and finds no row; then each fix). Takes --trials, --items
+    /// (requests per trial), --workers, --pause-us (enqueue to COMMIT), --schedule, --seed, --json
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["strategy", "fix", "harness"])]
+    pub story: Option<Story>,
 }
 
 impl From<RaceArgs> for RaceRequest {
     fn from(a: RaceArgs) -> RaceRequest {
+        let story = a.story.map(|story| StoryRequest {
+            story,
+            trials: a.trials,
+            items: a.items,
+            workers: a.workers,
+            pause_us: a.pause_us,
+            schedule: a.schedule.clone(),
+            seed: a.seed,
+            json: a.json,
+        });
         RaceRequest {
+            story,
             strategy: a.strategy,
             trials: a.trials,
             items: a.items,

@@ -22,3 +22,4 @@ mod race;
 mod redis;
 mod run;
 mod seeds;
+mod story;

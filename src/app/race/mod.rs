@@ -519,6 +519,8 @@ pub struct RaceRequest {
     /// Every trial a measured child process.
     pub harness: bool,
     pub json: bool,
+    /// `--story NAME`: another failure than the wallet's (see [`crate::app::story`]).
+    pub story: Option<crate::app::story::StoryRequest>,
 }
 
 /// Limits for `race`.
@@ -527,6 +529,9 @@ pub const MAX_RACE_ITEMS: u64 = 10_000;
 
 /// `concur race`.
 pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
+    if let Some(story) = &args.story {
+        return crate::app::story::run(story);
+    }
     let info = args.strategy;
     let mode = match (&args.schedule, args.seed) {
         (Some(text), _) => Mode::Schedule(Schedule::parse(text).map_err(Error::Usage)?),
