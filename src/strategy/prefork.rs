@@ -19,7 +19,8 @@
 //! 3. The parent `poll`s every busy worker's socket. End-of-file on a socket means its worker
 //!    died: the parent reaps it, records the job it held as failed (Resque's `DirtyExit`), forks
 //!    a replacement and goes on. Resque-pool's manager does exactly this with `waitpid`.
-//! 4. When the queue is empty each worker is told to stop; the parent reaps them all.
+//! 4. When the queue is empty, or after SIGINT/SIGTERM (no job is handed out once a stop is
+//!    asked for; running ones finish), each worker is told to stop; the parent reaps them all.
 //!
 //! Writes to a dead worker use `send(MSG_NOSIGNAL)`: an `EPIPE` error, not a `SIGPIPE` that would
 //! kill the parent. Fork safety, `PR_SET_PDEATHSIG` and `_exit` are [`super::fork`]'s helpers.

@@ -43,6 +43,13 @@
 //! balance + ?`, which the database applies whole. Each write records the version it was based
 //! on, so lost updates are counted exactly, as the in-memory ledger does.
 //!
+//! # Stopping, and how many workers
+//! At SIGINT/SIGTERM no new job is claimed: worker threads read the process's stop flag before
+//! each claim; worker processes never see the signal (forked workers ignore the terminal's
+//! Ctrl-C), so the parent closes the queue in the database (`control.stopping`, which the claim
+//! reads) and each worker leaves after the job it holds. Rows nobody claimed are reported as not
+//! started. One writer at a time also caps the workers worth having: [`MAX_WORKERS`].
+//!
 //! # Breaking a worker on purpose
 //! `--fault crash --every K`: the worker that first claims a faulty job dies holding its lock (a
 //! process aborts; a thread walks away from its claim). `CONCUR_SQLITE_LOCK_MS` sets
