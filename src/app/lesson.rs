@@ -212,6 +212,8 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<bool> {
 /// Show lesson `n` (1-based), run its demos, and mark it done.
 pub fn show(n: usize, demos: Demos) -> anyhow::Result<()> {
     let lessons = all()?;
+    // Before anything is shown: a state dir or progress file in the way is said at once.
+    let mut done = load_progress()?;
     let Some(lesson) = lessons.get(n.wrapping_sub(1)) else {
         return usage(format!(
             "there is no lesson {n}; there are {} (concur lesson list)",
@@ -247,7 +249,6 @@ pub fn show(n: usize, demos: Demos) -> anyhow::Result<()> {
     if let Some(answer) = &lesson.answer {
         render(&format!("\n## Answer\n\n{answer}\n"));
     }
-    let mut done = load_progress()?;
     done.insert(lesson.file.to_owned());
     save_progress(&done)?;
     eprintln!(

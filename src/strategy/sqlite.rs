@@ -227,6 +227,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Create the database: schema, WAL mode, one row per job, the wallet row.
 fn create(path: &Path, spec: &RunSpec) -> anyhow::Result<()> {
+    // An empty file is an empty database; made 0600 here, SQLite keeps its mode and gives it to
+    // the -wal and -shm files (it would create them all 0644).
+    crate::sys::private::create(path).context("creating the SQLite database file")?;
     let mut con = open(path).context("creating the SQLite database")?;
     let mode: String = con.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     anyhow::ensure!(mode == "wal", "SQLite refused WAL mode (got {mode})");

@@ -73,6 +73,12 @@ fn every_private_dir_is_0700_and_the_spec_0600_while_the_run_lasts() {
         assert_eq!(mode(&run_dir), 0o700, "{strategy}: {}", run_dir.display());
         assert_eq!(mode(&spec), 0o600, "{strategy}");
         assert_eq!(mode(&own), 0o700, "{strategy}: {}", own.display());
+        if strategy == "sqlite" {
+            // SQLite would make its files 0644; the database is created 0600 first.
+            let db = own.join("jobs.db");
+            wait_for("the database", || db.exists().then_some(()));
+            assert_eq!(mode(&db), 0o600, "{}", db.display());
+        }
         assert!(run.wait().unwrap().success(), "{strategy}");
         assert_eq!(named(tmp.path(), "concur-"), Vec::<PathBuf>::new());
     }

@@ -117,6 +117,8 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Create the database at `path`: WAL mode and the three tables.
 pub fn create(path: &Path) -> anyhow::Result<()> {
+    // 0600 from the start: SQLite keeps the mode, and gives it to the -wal and -shm files.
+    crate::sys::private::create(path)?;
     let con = open(path)?;
     let mode: String = con.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     anyhow::ensure!(mode == "wal", "SQLite refused WAL mode (got {mode})");
@@ -490,7 +492,12 @@ impl Actor for Relay {
         if shared.finished() {
             return Ok(Next::Done);
         }
-        if let Some((id, user)) = self.next_row()? {
+        let next = match self.next_row() {
+            Ok(next) => next,
+            Err(e) if e.downcast_ref().is_some_and(is_busy) => return Ok(Next::Wait(self.poll)),
+            Err(e) => return Err(e),
+        };
+        if let Some((id, user)) = next {
             self.pushed.insert(id);
             lock(&shared.queue).push_back(Job {
                 user: user as u64,
@@ -581,15 +588,23 @@ impl Worker {
 
     /// Look the job's user up, and settle the job: done, retried, or failed.
     fn lookup(&mut self, job: Job, now: f64, shared: &Shared) -> anyhow::Result<Next> {
-        let found = self
+        let lookup = self
             .con
             .query_row(
                 "SELECT id FROM users WHERE id = ?1",
                 params![job.user as i64],
                 |_| Ok(()),
             )
-            .optional()?
-            .is_some();
+            .optional();
+        let found = match lookup {
+            Ok(row) => row.is_some(),
+            // A reader is rarely told busy in WAL mode (a checkpoint resetting the log): again.
+            Err(e) if is_busy(&e) => {
+                self.holding = Some(job);
+                return Ok(Next::Wait(self.settings.poll));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let user = job.user;
         if found {
             if !self.variant.fix.queued() {
