@@ -162,7 +162,10 @@ fn a_crash_under_threads_takes_the_whole_run_down() {
         "-s", "threads", "-w", "noop", "--items", "10", "--fault", "crash", "--every", "5",
     ]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(json.is_none(), "a dead run has no result to print");
+    // A dead run has no measurement; --json still prints an object: the failure.
+    let json = json.expect("a JSON object with the failure");
+    assert_eq!(json["correct"], false, "{json}");
+    assert!(json["error"].as_str().unwrap().contains("SIGABRT"), "{json}");
     assert!(
         stderr.contains("killed by SIGABRT") && stderr.contains("shares one process"),
         "{stderr}"
