@@ -15,6 +15,7 @@ use crate::error::{usage, Error};
 use crate::harness::{self, Measurement, Stream};
 use crate::request::{self, RunRequest};
 use crate::strategy::{Stop, StrategyInfo};
+use crate::sys::table::Table;
 use crate::sys::units::{bytes, seconds};
 use crate::workload::fault::Fault;
 use crate::workload::Workload;
@@ -209,14 +210,11 @@ fn row_from(m: Measurement, fault: Fault, items: u64, faulty: u64) -> Row {
     }
 }
 
-/// The survival table.
+/// The survival table. Nothing in it is cut short: on a terminal a long ending wraps in its
+/// column; off one, a row is one line however long.
 pub fn table(rows: &[Row]) -> String {
-    use std::fmt::Write;
     let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<8} {:<10} {:>5} {:>6} {:>6} {:>7}  {:<34} {:>21}  {:>10}",
+    let mut table = Table::new([
         "fault",
         "strategy",
         "jobs",
@@ -225,39 +223,29 @@ pub fn table(rows: &[Row]) -> String {
         "not run",
         "the run",
         "own RSS start -> end",
-        "hang found"
-    );
+        "hang found",
+    ])
+    .right(&[2, 3, 4, 5, 7, 8])
+    .nowrap(&[1]);
     for r in rows {
         let rss = match (r.rss_start_bytes, r.rss_end_bytes) {
             (Some(a), Some(b)) if a > 0 => format!("{} -> {}", bytes(a), bytes(b)),
             _ => "-".into(),
         };
         let hang = r.hang_detected_s.map(seconds).unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "{:<8} {:<10} {:>5} {:>6} {:>6} {:>7}  {:<34} {:>21}  {:>10}",
-            r.fault.name(),
-            r.strategy,
-            r.jobs,
+        table.row([
+            r.fault.name().to_owned(),
+            r.strategy.clone(),
+            r.jobs.to_string(),
             opt(r.completed),
             opt(r.failed),
             opt(r.not_run),
-            truncate(&r.ending, 34),
+            r.ending.clone(),
             rss,
-            hang
-        );
+            hang,
+        ]);
     }
-    out
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
+    table.render()
 }
 
 /// One line per fault that was run: what the table shows.

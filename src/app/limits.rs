@@ -13,6 +13,7 @@
 use crate::actor::{self, ReplyTo};
 use crate::error::usage;
 use crate::sys::process::SingleThreaded;
+use crate::sys::table::Table;
 use crate::sys::units;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,7 @@ fn socket_round_trip(n: u64) -> anyhow::Result<Duration> {
     socket_round_trip_with(&forker, n)
 }
 
-/// [`socket_round_trip`] with a fork token from the caller: criterion (`benches/fork.rs`), whose
+/// `socket_round_trip` with a fork token from the caller: criterion (`benches/fork.rs`), whose
 /// statistics threads exist when it forks, passes an assumed one, which the echo child allows:
 /// it makes nothing but system calls (read, write, `_exit`), no allocation, no lock another
 /// thread could have held at the fork.
@@ -337,87 +338,121 @@ fn parked_thread_rss(n: u64) -> anyhow::Result<ThreadMemory> {
     })
 }
 
+/// A primitive as `measure` times it: what it is, the floor of what, how many operations a run.
+struct Probe {
+    name: &'static str,
+    about: &'static str,
+    ops: u64,
+    time: Primitive,
+}
+
+impl Probe {
+    /// Time `runs` runs of it (after a warm-up) and summarise them.
+    fn measure(&self, runs: usize) -> anyhow::Result<Limit> {
+        let per_op = time_runs(runs, self.ops, self.time)?;
+        Ok(summarise(self.name, self.about, self.ops, per_op))
+    }
+}
+
+/// The process primitives: measured first, while this process is still single-threaded.
+const FORKING: [Probe; 2] = [
+    Probe {
+        name: "fork+_exit+waitpid",
+        about: "fork's floor: one process per job (small parent)",
+        ops: 200,
+        time: fork_exit_wait,
+    },
+    Probe {
+        name: "unix socket round trip",
+        about: "rpc's floor: 1-byte ping-pong with a forked process",
+        ops: 5000,
+        time: socket_round_trip,
+    },
+];
+
+/// The in-process primitives, in the order `concur limits` prints them.
+const IN_PROCESS: [Probe; 9] = [
+    Probe {
+        name: "thread spawn+join",
+        about: "threads' floor: one thread per job",
+        ops: 500,
+        time: thread_spawn_join,
+    },
+    Probe {
+        name: "channel send+recv",
+        about: "a queue's best case: send and receive on one thread",
+        ops: 100_000,
+        time: channel_send_recv,
+    },
+    Probe {
+        name: "channel hand-off",
+        about: "pool's and actors' floor: a job streamed from one thread to another",
+        ops: 100_000,
+        time: channel_hand_off,
+    },
+    Probe {
+        name: "channel ping-pong",
+        about: "a round trip between two threads (a wake-up each way)",
+        ops: 10_000,
+        time: channel_ping_pong,
+    },
+    Probe {
+        name: "rayon per item",
+        about: "rayon's floor: a no-op item on a 4-thread pool",
+        ops: 1_000_000,
+        time: rayon_per_item,
+    },
+    Probe {
+        name: "rayon fan-out+join",
+        about: "rayon's fixed cost per loop: wake 4 workers, join them",
+        ops: 2_000,
+        time: rayon_fan_out,
+    },
+    Probe {
+        name: "tokio spawn+await",
+        about: "a task's round trip: spawn one, await it (4 worker threads)",
+        ops: 20_000,
+        time: tokio_spawn_await,
+    },
+    Probe {
+        name: "tokio spawn, batch joined",
+        about: "futures' floor: spawn every task, then join them all",
+        ops: 20_000,
+        time: tokio_spawn_batch,
+    },
+    Probe {
+        name: "actor call",
+        about: "actors' floor: a call and its reply through a mailbox",
+        ops: 10_000,
+        time: actor_call,
+    },
+];
+
+/// fork+_exit+waitpid again, with `app_mb` MiB of a booted app's memory to copy page tables for.
+fn fork_with_app(runs: usize, app_mb: u64) -> anyhow::Result<Limit> {
+    let ballast = crate::workload::app::ballast(app_mb);
+    let limit = summarise(
+        &format!("fork+_exit+waitpid @{app_mb}MiB"),
+        "the same with a booted app's memory to copy page tables for",
+        50,
+        time_runs(runs, 50, fork_exit_wait)?,
+    );
+    drop(std::hint::black_box(ballast));
+    Ok(limit)
+}
+
 /// Measure every primitive, `runs` times each; with `app_mb`, also fork a parent that size.
 pub fn measure(runs: usize, app_mb: u64) -> anyhow::Result<Limits> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    // Process primitives first, while we are single-threaded.
-    out.push(summarise(
-        "fork+_exit+waitpid",
-        "fork's floor: one process per job (small parent)",
-        200,
-        time_runs(runs, 200, fork_exit_wait)?,
-    ));
+    let [fork, socket] = &FORKING;
+    let mut out = vec![fork.measure(runs)?];
     if app_mb > 0 {
-        let ballast = crate::workload::app::ballast(app_mb);
-        out.push(summarise(
-            &format!("fork+_exit+waitpid @{app_mb}MiB"),
-            "the same with a booted app's memory to copy page tables for",
-            50,
-            time_runs(runs, 50, fork_exit_wait)?,
-        ));
-        drop(std::hint::black_box(ballast));
+        out.push(fork_with_app(runs, app_mb)?);
     }
-    out.push(summarise(
-        "unix socket round trip",
-        "rpc's floor: 1-byte ping-pong with a forked process",
-        5000,
-        time_runs(runs, 5000, socket_round_trip)?,
-    ));
-    out.push(summarise(
-        "thread spawn+join",
-        "threads' floor: one thread per job",
-        500,
-        time_runs(runs, 500, thread_spawn_join)?,
-    ));
-    out.push(summarise(
-        "channel send+recv",
-        "a queue's best case: send and receive on one thread",
-        100_000,
-        time_runs(runs, 100_000, channel_send_recv)?,
-    ));
-    out.push(summarise(
-        "channel hand-off",
-        "pool's and actors' floor: a job streamed from one thread to another",
-        100_000,
-        time_runs(runs, 100_000, channel_hand_off)?,
-    ));
-    out.push(summarise(
-        "channel ping-pong",
-        "a round trip between two threads (a wake-up each way)",
-        10_000,
-        time_runs(runs, 10_000, channel_ping_pong)?,
-    ));
-    out.push(summarise(
-        "rayon per item",
-        "rayon's floor: a no-op item on a 4-thread pool",
-        1_000_000,
-        time_runs(runs, 1_000_000, rayon_per_item)?,
-    ));
-    out.push(summarise(
-        "rayon fan-out+join",
-        "rayon's fixed cost per loop: wake 4 workers, join them",
-        2_000,
-        time_runs(runs, 2_000, rayon_fan_out)?,
-    ));
-    out.push(summarise(
-        "tokio spawn+await",
-        "a task's round trip: spawn one, await it (4 worker threads)",
-        20_000,
-        time_runs(runs, 20_000, tokio_spawn_await)?,
-    ));
-    out.push(summarise(
-        "tokio spawn, batch joined",
-        "futures' floor: spawn every task, then join them all",
-        20_000,
-        time_runs(runs, 20_000, tokio_spawn_batch)?,
-    ));
-    out.push(summarise(
-        "actor call",
-        "actors' floor: a call and its reply through a mailbox",
-        10_000,
-        time_runs(runs, 10_000, actor_call)?,
-    ));
+    out.push(socket.measure(runs)?);
+    for probe in &IN_PROCESS {
+        out.push(probe.measure(runs)?);
+    }
+    let mut skipped = Vec::new();
     match redis_round_trip(runs) {
         Ok(per_op) => out.push(summarise(
             "redis round trip",
@@ -471,24 +506,34 @@ pub fn run(req: &LimitsRequest) -> anyhow::Result<()> {
         "Primitive costs on this machine ({} cores), per operation, median (min-max) of {runs} runs:",
         limits.cores
     );
+    print!("{}", table(&limits));
+    Ok(())
+}
+
+/// Each primitive's median, range and what it is the floor of; the parked thread's memory; what
+/// was skipped.
+fn table(limits: &Limits) -> String {
+    let mut table = Table::headless().right(&[1]).indent(2);
     for l in &limits.primitives {
-        println!(
-            "  {:<30} {:>9}  ({} - {})  {}",
-            l.name,
+        table.row([
+            l.name.clone(),
             per_op(l.median_s),
-            per_op(l.min_s),
-            per_op(l.max_s),
-            l.about
-        );
+            format!("({} - {})", per_op(l.min_s), per_op(l.max_s)),
+            l.about.clone(),
+        ]);
     }
-    println!(
-        "  {:<30} {:>9}  RSS per parked thread ({} threads parked on a channel)",
-        "parked thread",
-        units::bytes(limits.parked_thread.rss_per_thread_bytes),
-        limits.parked_thread.threads
+    table.span_row(
+        [
+            "parked thread".to_owned(),
+            units::bytes(limits.parked_thread.rss_per_thread_bytes),
+        ],
+        format!(
+            "RSS per parked thread ({} threads parked on a channel)",
+            limits.parked_thread.threads
+        ),
     );
     for why in &limits.skipped {
-        println!("  skipped: {why}");
+        table.line(format!("  skipped: {why}"));
     }
-    Ok(())
+    table.render()
 }

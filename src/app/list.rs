@@ -1,6 +1,7 @@
 //! `concur list`: what there is to run, and what each strategy costs and buys by construction.
 
 use crate::strategy::{presets, Memory, StrategyInfo, STRATEGIES};
+use crate::sys::table::Table;
 use crate::workload::Workload;
 
 fn yn(b: bool) -> &'static str {
@@ -13,40 +14,43 @@ fn yn(b: bool) -> &'static str {
 
 /// One line per strategy, one per workload.
 pub fn print() {
-    println!(
-        "{:<12} {:<9} {:<9} {:<10} {:<8} {:<7} {:<27} MODELS",
-        "STRATEGY",
-        "MEMORY",
-        "SURVIVES",
-        "KILLS",
-        "PARALLEL",
-        "SERVER",
-        "WALLET --sync (default 1st)"
-    );
-    println!(
-        "{:<12} {:<9} {:<9} {:<10} {:<8} {:<7} {:<27}",
-        "", "", "CRASH", "HUNG JOB", "", "", ""
-    );
-    for s in STRATEGIES {
-        row(s);
-    }
-    println!();
-    println!("PRESETS (the seed systems, made of the strategies above; run them with -s NAME)");
-    for s in presets::PRESETS {
-        row(s);
-        if let Some(made_of) = s.made_of {
-            println!("{:<12} = {made_of}", "");
-        }
-    }
-    println!();
-    println!("{:<12} ABOUT", "WORKLOAD");
-    for w in Workload::ALL {
-        println!("{:<12} {}", w.name(), w.about());
-    }
+    print!("{}", render());
 }
 
-/// One strategy's line.
-fn row(s: &StrategyInfo) {
+/// The strategies (then the presets made of them, in the same columns), and the workloads.
+pub fn render() -> String {
+    let mut strategies = Table::new([
+        "STRATEGY",
+        "MEMORY",
+        "SURVIVES\nCRASH",
+        "KILLS\nHUNG JOB",
+        "PARALLEL",
+        "SERVER",
+        "WALLET --sync (default 1st)",
+        "MODELS",
+    ])
+    .nowrap(&[6]);
+    for s in STRATEGIES {
+        strategies.row(row(s));
+    }
+    strategies.line("");
+    strategies
+        .line("PRESETS (the seed systems, made of the strategies above; run them with -s NAME)");
+    for s in presets::PRESETS {
+        strategies.row(row(s));
+        if let Some(made_of) = s.made_of {
+            strategies.span_row([""], format!("= {made_of}"));
+        }
+    }
+    let mut workloads = Table::new(["WORKLOAD", "ABOUT"]);
+    for w in Workload::ALL {
+        workloads.row([w.name(), w.about()]);
+    }
+    format!("{}\n{}", strategies.render(), workloads.render())
+}
+
+/// One strategy's cells.
+fn row(s: &StrategyInfo) -> [String; 8] {
     let syncs: Vec<_> = s.syncs.iter().map(|m| m.name()).collect();
     let memory = match s.props.memory {
         Memory::Shared => "shared",
@@ -55,15 +59,14 @@ fn row(s: &StrategyInfo) {
     let unavailable = (s.unavailable)()
         .map(|why| format!(" [unavailable here: {why}]"))
         .unwrap_or_default();
-    println!(
-        "{:<12} {:<9} {:<9} {:<10} {:<8} {:<7} {:<27} {}{unavailable}",
-        s.name,
-        memory,
-        yn(s.props.survives_crash),
-        yn(s.props.kills_hung),
-        yn(s.props.parallel),
-        yn(s.props.needs_server),
+    [
+        s.name.to_owned(),
+        memory.to_owned(),
+        yn(s.props.survives_crash).to_owned(),
+        yn(s.props.kills_hung).to_owned(),
+        yn(s.props.parallel).to_owned(),
+        yn(s.props.needs_server).to_owned(),
         syncs.join("|"),
-        s.models,
-    );
+        format!("{}{unavailable}", s.models),
+    ]
 }

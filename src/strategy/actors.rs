@@ -10,7 +10,7 @@
 //!   waits on all of them; casts are handled in order, so each answer comes after its jobs.
 
 use super::in_process::InProcess;
-use super::{available, Floor, Setup, StrategyInfo, Workers, THREADED};
+use super::{available, StrategyInfo, Workers, THREADED};
 use crate::actor::{self, ReplyTo};
 use crate::strategy::spec::{Failure, Outcome, RunSpec};
 use crate::workload::wallet::SyncMode;
@@ -26,14 +26,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     source: file!(),
     wallet_in: Some(crate::workload::wallet::implemented_in),
     made_of: None,
-    floor: Some(Floor {
-        per_job: "channel hand-off",
-        setup: Some(Setup {
-            primitive: "thread spawn+join",
-            short: "thread spawn",
-            per_worker: true,
-        }),
-    }),
+    floor: Some(super::pool::CHANNEL_FLOOR),
     unavailable: available,
     run,
 };

@@ -9,6 +9,17 @@ use super::{available, Floor, Setup, StrategyInfo, Workers, THREADED};
 use crate::strategy::spec::{Failure, Outcome, RunSpec};
 use crossbeam::channel;
 
+/// The floor of a pool of threads fed over a channel (pool, actors): a hand-off between
+/// threads per job, and starting each worker once.
+pub const CHANNEL_FLOOR: Floor = Floor {
+    per_job: "channel hand-off",
+    setup: Some(Setup {
+        primitive: "thread spawn+join",
+        short: "thread spawn",
+        per_worker: true,
+    }),
+};
+
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "pool",
     models: "Sidekiq's processors: N threads over a queue (crossbeam channel)",
@@ -19,14 +30,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     source: file!(),
     wallet_in: Some(crate::workload::wallet::implemented_in),
     made_of: None,
-    floor: Some(Floor {
-        per_job: "channel hand-off",
-        setup: Some(Setup {
-            primitive: "thread spawn+join",
-            short: "thread spawn",
-            per_worker: true,
-        }),
-    }),
+    floor: Some(CHANNEL_FLOOR),
     unavailable: available,
     run,
 };

@@ -8,5 +8,6 @@ pub mod proc;
 pub mod process;
 pub mod redis_server;
 pub mod signals;
+pub mod table;
 pub mod time;
 pub mod units;

@@ -20,9 +20,9 @@
 
 use crate::app::compare::Results;
 use crate::app::limits::Limits;
+use crate::sys::table::Table;
 use crate::workload::Workload;
 use serde::Serialize;
-use std::fmt::Write;
 
 /// One strategy's per-job overhead beside its floor.
 #[derive(Clone, Debug, Serialize)]
@@ -138,31 +138,25 @@ fn time(s: f64) -> String {
 
 /// The terminal section.
 pub fn render(floors: &[Floor]) -> String {
-    let mut out = String::new();
     if floors.is_empty() {
-        return out;
+        return String::new();
     }
-    let _ = writeln!(
-        out,
-        "\nper-job overhead (noop jobs: work inside the child / jobs) against each strategy's floor (concur limits):"
-    );
-    let _ = writeln!(
-        out,
-        "  {:<10} {:>10} {:>10}  {:>6}  FLOOR MADE OF",
-        "STRATEGY", "PER JOB", "FLOOR", "RATIO"
-    );
+    let mut table = Table::new(["STRATEGY", "PER JOB", "FLOOR", "RATIO", "FLOOR MADE OF"])
+        .right(&[1, 2, 3])
+        .indent(2);
     for f in floors {
-        let _ = writeln!(
-            out,
-            "  {:<10} {:>10} {:>10}  {:>5.2}x  {}",
-            f.strategy,
+        table.row([
+            f.strategy.clone(),
             time(f.per_job_s),
             time(f.floor_s),
-            f.ratio,
-            f.floor_of
-        );
+            format!("{:.2}x", f.ratio),
+            f.floor_of.clone(),
+        ]);
     }
-    out
+    format!(
+        "\nper-job overhead (noop jobs: work inside the child / jobs) against each strategy's floor (concur limits):\n{}",
+        table.render()
+    )
 }
 
 #[cfg(test)]

@@ -58,27 +58,31 @@ fn plural(n: u64) -> &'static str {
 }
 
 fn table(out: &mut String, rows: &[Row]) {
-    let width = rows
-        .iter()
-        .map(|r| r.label.chars().count())
-        .max()
-        .unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "  {:<width$}  {:>6}  {:>6}  {:>6}  {:>7}  {:>12}",
-        "how the job reaches a worker", "jobs", "no row", "lost", "retries", "COMMIT→run"
-    );
+    let mut t = crate::sys::table::Table::new([
+        "how the job reaches a worker",
+        "jobs",
+        "no row",
+        "lost",
+        "retries",
+        "COMMIT→run",
+    ])
+    .right(&[1, 2, 3, 4, 5])
+    .indent(2);
     for r in rows {
         let delay = r
             .commit_to_run_us
             .map(|us| format!("{us:.0} µs"))
             .unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            out,
-            "  {:<width$}  {:>6}  {:>6}  {:>6}  {:>7}  {:>12}",
-            r.label, r.jobs, r.no_row, r.lost, r.retries, delay
-        );
+        t.row([
+            r.label.clone(),
+            r.jobs.to_string(),
+            r.no_row.to_string(),
+            r.lost.to_string(),
+            r.retries.to_string(),
+            delay,
+        ]);
     }
+    out.push_str(&t.render());
     let _ = writeln!(
         out,
         "  (no row: a job looked its user up before COMMIT; lost: a committed user whose job never ran)"

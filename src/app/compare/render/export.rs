@@ -1,85 +1,167 @@
 //! results.json and results.csv: every measured run, for anyone who wants to check the summary
 //! or plot it their own way.
 //!
-//! JSON carries the whole story (machine, plan, per-strategy summaries, ratios, runs); CSV is one
+//! JSON carries the whole story (machine, plan, per-strategy summaries, ratios, runs), typed as
+//! one `Document` so its shape is written down in one place; CSV is one
 //! flat row per run with the machine facts repeated on each row, so a spreadsheet needs nothing
 //! else. A failed run is a row too, with its error and empty measurements.
 
-use crate::app::compare::{safety_score, Results};
+use crate::app::compare::floors::Floor;
+use crate::app::compare::machine::Machine;
+use crate::app::compare::{
+    safety_score, Cell, PointResult, Preset, Ratio, Results, RunRow, Summary, Sweep, WARMUPS,
+};
+use crate::harness::Measurement;
+use crate::strategy::Props;
+use crate::workload::Workload;
 use serde::Serialize;
-use serde_json::json;
 
-/// results.json.
+/// results.json: the whole story of a comparison.
+#[derive(Serialize)]
+struct Document<'a> {
+    machine: &'a Machine,
+    /// The command line, to reproduce the report.
+    command: &'a str,
+    config: Config<'a>,
+    elapsed_s: f64,
+    points: Vec<Point<'a>>,
+    ratios: &'a [Ratio],
+    floors: &'a [Floor],
+    runs: Vec<Run<'a>>,
+}
+
+/// What was asked, as resolved from flags and preset (`null`: each strategy's default).
+#[derive(Serialize)]
+struct Config<'a> {
+    workload: Workload,
+    strategies: Vec<&'static str>,
+    runs: u32,
+    warmups: u32,
+    workers: Option<u64>,
+    items: Option<u64>,
+    repeat: u64,
+    pause_us: u64,
+    sync: Option<&'static str>,
+    cost: u64,
+    wait_ms: u64,
+    app_mb: u64,
+    sweep: Option<&'a Sweep>,
+    preset: Option<Preset>,
+}
+
+/// Every strategy at one sweep point (the only point without a sweep).
+#[derive(Serialize)]
+struct Point<'a> {
+    /// `workers=8`, or "" without a sweep.
+    point: &'a str,
+    value: Option<u64>,
+    app_mb: u64,
+    strategies: Vec<Strategy<'a>>,
+}
+
+/// One strategy at one point: what it is, how it fared, its medians.
+#[derive(Serialize)]
+struct Strategy<'a> {
+    strategy: &'static str,
+    models: &'static str,
+    props: Props,
+    safety_score: u8,
+    /// ok, failed or skipped.
+    status: &'static str,
+    reason: Option<&'a str>,
+    workers_fixed: bool,
+    summary: Option<&'a Summary>,
+}
+
+/// One measured run, or the run that failed.
+#[derive(Serialize)]
+struct Run<'a> {
+    point: &'a str,
+    point_value: Option<u64>,
+    strategy: &'a str,
+    /// 1-based; 0 is the warm-up (recorded only when it failed).
+    run: u32,
+    /// ok or failed.
+    status: &'static str,
+    error: Option<&'a str>,
+    measurement: Option<&'a Measurement>,
+}
+
+impl<'a> Document<'a> {
+    fn of(results: &'a Results) -> Document<'a> {
+        let plan = &results.plan;
+        Document {
+            machine: &results.machine,
+            command: &plan.command,
+            config: Config {
+                workload: plan.workload,
+                strategies: plan.strategies.iter().map(|s| s.name).collect(),
+                runs: plan.runs,
+                warmups: WARMUPS,
+                workers: plan.workers,
+                items: plan.items,
+                repeat: plan.knobs.repeat,
+                pause_us: plan.knobs.pause_us,
+                sync: plan.sync.map(|s| s.name()),
+                cost: plan.knobs.cost,
+                wait_ms: plan.knobs.wait_ms,
+                app_mb: plan.app_mb,
+                sweep: plan.sweep.as_ref(),
+                preset: plan.preset,
+            },
+            elapsed_s: results.elapsed_s,
+            points: results.points.iter().map(Point::of).collect(),
+            ratios: &results.ratios,
+            floors: &results.floors,
+            runs: results.rows.iter().map(Run::of).collect(),
+        }
+    }
+}
+
+impl<'a> Point<'a> {
+    fn of(p: &'a PointResult) -> Point<'a> {
+        Point {
+            point: &p.label,
+            value: p.value,
+            app_mb: p.app_mb,
+            strategies: p.cells.iter().map(Strategy::of).collect(),
+        }
+    }
+}
+
+impl<'a> Strategy<'a> {
+    fn of(c: &'a Cell) -> Strategy<'a> {
+        Strategy {
+            strategy: c.info.name,
+            models: c.info.models,
+            props: c.info.props,
+            safety_score: safety_score(&c.info.props),
+            status: c.status.name(),
+            reason: c.status.reason(),
+            workers_fixed: c.workers_fixed,
+            summary: c.summary.as_ref(),
+        }
+    }
+}
+
+impl<'a> Run<'a> {
+    fn of(r: &'a RunRow) -> Run<'a> {
+        Run {
+            point: &r.point,
+            point_value: r.point_value,
+            strategy: &r.strategy,
+            run: r.run,
+            status: if r.error.is_some() { "failed" } else { "ok" },
+            error: r.error.as_deref(),
+            measurement: r.measurement.as_ref(),
+        }
+    }
+}
+
+/// results.json. Its keys come out sorted at every level (through a `serde_json::Value`, whose
+/// maps are ordered), as they always have: two reports diff line by line.
 pub fn json(results: &Results) -> anyhow::Result<Vec<u8>> {
-    let plan = &results.plan;
-    let points: Vec<_> = results
-        .points
-        .iter()
-        .map(|p| {
-            let strategies: Vec<_> = p
-                .cells
-                .iter()
-                .map(|c| {
-                    json!({
-                        "strategy": c.info.name,
-                        "models": c.info.models,
-                        "props": c.info.props,
-                        "safety_score": safety_score(&c.info.props),
-                        "status": c.status.name(),
-                        "reason": c.status.reason(),
-                        "workers_fixed": c.workers_fixed,
-                        "summary": c.summary,
-                    })
-                })
-                .collect();
-            json!({
-                "point": p.label,
-                "value": p.value,
-                "app_mb": p.app_mb,
-                "strategies": strategies,
-            })
-        })
-        .collect();
-    let runs: Vec<_> = results
-        .rows
-        .iter()
-        .map(|r| {
-            json!({
-                "point": r.point,
-                "point_value": r.point_value,
-                "strategy": r.strategy,
-                "run": r.run,
-                "status": if r.error.is_some() { "failed" } else { "ok" },
-                "error": r.error,
-                "measurement": r.measurement,
-            })
-        })
-        .collect();
-    let doc = json!({
-        "machine": results.machine,
-        "command": plan.command,
-        "config": {
-            "workload": plan.workload,
-            "strategies": plan.strategies.iter().map(|s| s.name).collect::<Vec<_>>(),
-            "runs": plan.runs,
-            "warmups": crate::app::compare::WARMUPS,
-            "workers": plan.workers,
-            "items": plan.items,
-            "repeat": plan.knobs.repeat,
-            "pause_us": plan.knobs.pause_us,
-            "sync": plan.sync.map(|s| s.name()),
-            "cost": plan.knobs.cost,
-            "wait_ms": plan.knobs.wait_ms,
-            "app_mb": plan.app_mb,
-            "sweep": plan.sweep,
-            "preset": plan.preset,
-        },
-        "elapsed_s": results.elapsed_s,
-        "points": points,
-        "ratios": results.ratios,
-        "floors": results.floors,
-        "runs": runs,
-    });
+    let doc = serde_json::to_value(Document::of(results))?;
     let mut bytes = serde_json::to_vec_pretty(&doc)?;
     bytes.push(b'\n');
     Ok(bytes)

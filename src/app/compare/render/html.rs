@@ -2,7 +2,7 @@
 //! the SVG figures inlined), with the same table as the terminal and the figures below it.
 
 use crate::app::compare::render::table::{self, Row};
-use crate::app::compare::Results;
+use crate::app::compare::{PointResult, Results};
 use std::fmt::Write;
 
 /// Escape text for HTML element content and attribute values.
@@ -30,6 +30,28 @@ code{background:#f3f3f3;padding:1px 4px}.note{color:#444;font-size:14px}";
 
 /// The page. `svgs` are (file name, SVG text) pairs, inlined in order.
 pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
+    let mut h = intro(results);
+    for point in &results.points {
+        h.push_str(&point_section(results, point));
+    }
+    for (name, svg) in svgs {
+        let _ = writeln!(
+            h,
+            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            svg.trim(),
+            escape(name)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"note\">Raw data: results.json and results.csv beside this file, one row per \
+         run.</p>\n</body>\n</html>"
+    );
+    h
+}
+
+/// The head, the title, how it was measured, the notes and the processes-versus-threads claim.
+fn intro(results: &Results) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
@@ -62,57 +84,55 @@ pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
         }
         let _ = writeln!(h, "</ul>");
     }
-    for point in &results.points {
-        let _ = writeln!(h, "<h2>{}</h2>", escape(&table::heading(results, point)));
-        let _ = writeln!(h, "<table>\n<tr>");
-        for head in table::HEADERS {
-            let _ = write!(h, "<th>{}</th>", escape(head));
-        }
-        let _ = writeln!(h, "</tr>");
-        for row in table::rows(point) {
-            match row {
-                Row::Measured(cells) => {
-                    let _ = write!(h, "<tr>");
-                    for c in cells {
-                        let class = if c.starts_with("WRONG") {
-                            " class=\"bad\""
-                        } else {
-                            ""
-                        };
-                        let _ = write!(h, "<td{class}>{}</td>", escape(&c));
-                    }
-                    let _ = writeln!(h, "</tr>");
-                }
-                Row::Missing(name, status, why) => {
-                    let _ = writeln!(
-                        h,
-                        "<tr class=\"missing\"><td>{}</td><td colspan=\"{}\">{}: {}</td></tr>",
-                        escape(&name),
-                        table::HEADERS.len() - 1,
-                        escape(status),
-                        escape(&why)
-                    );
-                }
+    h
+}
+
+/// One point: its heading, the same table as the terminal's, and its footnotes.
+fn point_section(results: &Results, point: &PointResult) -> String {
+    let mut h = String::new();
+    let _ = writeln!(h, "<h2>{}</h2>", escape(&table::heading(results, point)));
+    let _ = writeln!(h, "<table>\n<tr>");
+    for head in table::HEADERS {
+        let _ = write!(h, "<th>{}</th>", escape(head));
+    }
+    let _ = writeln!(h, "</tr>");
+    for row in table::rows(point) {
+        h.push_str(&table_row(row));
+    }
+    let _ = writeln!(h, "</table>");
+    for note in table::footnotes(results, point) {
+        let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(&note));
+    }
+    h
+}
+
+/// A row of the table; a strategy that did not run spans the columns with why.
+fn table_row(row: Row) -> String {
+    let mut h = String::new();
+    match row {
+        Row::Measured(cells) => {
+            let _ = write!(h, "<tr>");
+            for c in cells {
+                let class = if c.starts_with("WRONG") {
+                    " class=\"bad\""
+                } else {
+                    ""
+                };
+                let _ = write!(h, "<td{class}>{}</td>", escape(&c));
             }
+            let _ = writeln!(h, "</tr>");
         }
-        let _ = writeln!(h, "</table>");
-        for note in table::footnotes(results, point) {
-            let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(&note));
+        Row::Missing(name, status, why) => {
+            let _ = writeln!(
+                h,
+                "<tr class=\"missing\"><td>{}</td><td colspan=\"{}\">{}: {}</td></tr>",
+                escape(&name),
+                table::HEADERS.len() - 1,
+                escape(status),
+                escape(&why)
+            );
         }
     }
-    for (name, svg) in svgs {
-        let _ = writeln!(
-            h,
-            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
-            svg.trim(),
-            escape(name)
-        );
-    }
-    let _ = writeln!(
-        h,
-        "<p class=\"note\">Raw data: results.json and results.csv beside this file, one row per \
-         run.</p>\n</body>\n</html>"
-    );
     h
 }
 

@@ -13,7 +13,7 @@
 //!   what does safety cost?);
 //! - `sweep.svg`: time, RSS and PSS along a sweep, a line per strategy.
 
-use crate::app::compare::{safety_score, PointResult, Results, Status};
+use crate::app::compare::{safety_score, PointResult, Results, Status, Sweep};
 use anyhow::anyhow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -365,9 +365,7 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
         .sweep
         .as_ref()
         .ok_or_else(|| anyhow!("no sweep"))?;
-    let values = &sweep.values;
     let strategies: Vec<&'static str> = results.plan.strategies.iter().map(|s| s.name).collect();
-    type Pick = fn(&crate::app::compare::Summary) -> f64;
     let panels: [(&str, &str, Pick); 3] = [
         ("wall time (median)", "ms", |s| s.wall_median_s * 1e3),
         ("peak RSS (median)", "MiB", |s| {
@@ -377,23 +375,6 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
             s.peak_pss_median_bytes as f64 / MIB
         }),
     ];
-    let series = |pick: Pick| -> Vec<Vec<(usize, f64)>> {
-        strategies
-            .iter()
-            .map(|name| {
-                results
-                    .points
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, p)| {
-                        p.cell(name)
-                            .and_then(|c| c.summary.as_ref())
-                            .map(|s| (i, pick(s)))
-                    })
-                    .collect()
-            })
-            .collect()
-    };
     let t = format!(
         "{} along {} (median of {} run{} each)",
         results.plan.workload.name(),
@@ -406,69 +387,130 @@ pub fn sweep(results: &Results) -> anyhow::Result<String> {
         let (plots, legend) = root.split_horizontally(1230);
         let panes = plots.split_evenly((1, 3));
         for (area, (what, unit, pick)) in panes.iter().zip(panels) {
-            let data = series(pick);
-            let max = data.iter().flatten().map(|(_, v)| *v).fold(0.0, f64::max);
-            let max = if max > 0.0 { max * 1.15 } else { 1.0 };
-            let n = values.len();
-            let mut chart = ChartBuilder::on(area)
-                .caption(what, (FONT, 14))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(55)
-                .build_cartesian_2d(segments(n), 0f64..max)
+            let panel = Panel {
+                what,
+                unit,
+                axis: sweep,
+                lines: sweep_lines(results, &strategies, pick),
+            };
+            panel.draw(area)?;
+        }
+        sweep_legend(&legend, results, &strategies)
+    })
+}
+
+/// What a sweep panel plots of a summary.
+type Pick = fn(&crate::app::compare::Summary) -> f64;
+
+/// Each strategy's (point index, value) pairs, at the points where it has a summary.
+fn sweep_lines(results: &Results, strategies: &[&str], pick: Pick) -> Vec<Vec<(usize, f64)>> {
+    strategies
+        .iter()
+        .map(|name| {
+            results
+                .points
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    p.cell(name)
+                        .and_then(|c| c.summary.as_ref())
+                        .map(|s| (i, pick(s)))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One panel of `sweep.svg`: a measure along the sweep, a line per strategy.
+struct Panel<'a> {
+    what: &'a str,
+    unit: &'a str,
+    axis: &'a Sweep,
+    /// Per strategy, in legend order: (point index, value).
+    lines: Vec<Vec<(usize, f64)>>,
+}
+
+impl Panel<'_> {
+    fn draw(&self, area: &Area<'_>) -> anyhow::Result<()> {
+        let values = &self.axis.values;
+        let max = self
+            .lines
+            .iter()
+            .flatten()
+            .map(|(_, v)| *v)
+            .fold(0.0, f64::max);
+        let max = if max > 0.0 { max * 1.15 } else { 1.0 };
+        let n = values.len();
+        let mut chart = ChartBuilder::on(area)
+            .caption(self.what, (FONT, 14))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(segments(n), 0f64..max)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n + 1)
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) if *i < n => values[*i].to_string(),
+                _ => String::new(),
+            })
+            .x_desc(self.axis.axis.name())
+            .y_desc(self.unit)
+            .y_label_formatter(&|y| tick(*y, max))
+            .draw()
+            .map_err(e)?;
+        for (k, points) in self.lines.iter().enumerate() {
+            let c = color(k);
+            let at = |(i, v): &(usize, f64)| (SegmentValue::CenterOf(*i), *v);
+            chart
+                .draw_series(LineSeries::new(points.iter().map(at), c.stroke_width(2)))
                 .map_err(e)?;
             chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n + 1)
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) if *i < n => values[*i].to_string(),
-                    _ => String::new(),
-                })
-                .x_desc(sweep.axis.name())
-                .y_desc(unit)
-                .y_label_formatter(&|y| tick(*y, max))
-                .draw()
-                .map_err(e)?;
-            for (k, points) in data.iter().enumerate() {
-                let c = color(k);
-                let at = |(i, v): &(usize, f64)| (SegmentValue::CenterOf(*i), *v);
-                chart
-                    .draw_series(LineSeries::new(points.iter().map(at), c.stroke_width(2)))
-                    .map_err(e)?;
-                chart
-                    .draw_series(points.iter().map(|p| Circle::new(at(p), 4, c.filled())))
-                    .map_err(e)?;
-            }
-        }
-        // The legend, once, beside the panels: a coloured stroke and the name.
-        let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        for (k, name) in strategies.iter().enumerate() {
-            let y = 60 + 22 * k as i32;
-            legend
-                .draw(&PathElement::new(
-                    vec![(4, y), (28, y)],
-                    color(k).stroke_width(3),
-                ))
-                .map_err(e)?;
-            let cells: Vec<_> = results.points.iter().filter_map(|p| p.cell(name)).collect();
-            let text = if let Some(c) = cells.iter().find(|c| c.summary.is_none()) {
-                // Missing at some point: say why (a line that stops short needs a reason).
-                let all = cells.iter().all(|c| c.summary.is_none());
-                format!(
-                    "{name} ({}{})",
-                    c.status.name(),
-                    if all { "" } else { " at some points" }
-                )
-            } else if cells.iter().any(|c| c.workers_fixed) {
-                format!("{name} (fixed workers)")
-            } else {
-                (*name).to_owned()
-            };
-            legend
-                .draw(&Text::new(text, (34, y), style.clone()))
+                .draw_series(points.iter().map(|p| Circle::new(at(p), 4, c.filled())))
                 .map_err(e)?;
         }
         Ok(())
-    })
+    }
+}
+
+/// The legend, once, beside the panels: a coloured stroke and the name.
+fn sweep_legend(legend: &Area<'_>, results: &Results, strategies: &[&str]) -> anyhow::Result<()> {
+    let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, name) in strategies.iter().enumerate() {
+        let y = 60 + 22 * k as i32;
+        legend
+            .draw(&PathElement::new(
+                vec![(4, y), (28, y)],
+                color(k).stroke_width(3),
+            ))
+            .map_err(e)?;
+        legend
+            .draw(&Text::new(
+                legend_label(results, name),
+                (34, y),
+                style.clone(),
+            ))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// A strategy's name in the sweep legend, with why its line stops short if it does.
+fn legend_label(results: &Results, name: &str) -> String {
+    let cells: Vec<_> = results.points.iter().filter_map(|p| p.cell(name)).collect();
+    if let Some(c) = cells.iter().find(|c| c.summary.is_none()) {
+        // Missing at some point: say why (a line that stops short needs a reason).
+        let all = cells.iter().all(|c| c.summary.is_none());
+        format!(
+            "{name} ({}{})",
+            c.status.name(),
+            if all { "" } else { " at some points" }
+        )
+    } else if cells.iter().any(|c| c.workers_fixed) {
+        format!("{name} (fixed workers)")
+    } else {
+        name.to_owned()
+    }
 }

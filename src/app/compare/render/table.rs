@@ -1,11 +1,12 @@
 //! The comparison table: one row per strategy, the measurements beside the properties.
 //!
-//! The cells are built once ([`rows`]) and drawn twice: as aligned text for the terminal
-//! ([`render`]) and as an HTML table for report.html. Medians, not means (one slow run should not
+//! The cells are built once ([`rows`]) and drawn twice: as a text table for the terminal
+//! ([`render`], laid out by [`crate::sys::table`]) and as an HTML table for report.html. Medians, not means (one slow run should not
 //! move the headline), with the wall-time spread beside them so a reader can judge the noise.
 
 use crate::app::compare::{PointResult, Results, Status, Summary};
 use crate::strategy::Memory;
+use crate::sys::table::Table;
 use crate::sys::units::{bytes, seconds};
 use crate::workload::Workload;
 use std::fmt::Write;
@@ -194,12 +195,19 @@ pub fn heading(results: &Results, point: &PointResult) -> String {
     h
 }
 
-fn width(s: &str) -> usize {
-    s.chars().count()
-}
+/// Columns holding numbers (workers, times, memory, jobs/s): right-aligned.
+const NUMERIC: [usize; 7] = [1, 2, 3, 4, 5, 6, 7];
 
-fn pad(s: &str, w: usize) -> String {
-    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+/// One point's table: a strategy that did not run says why, right after its name.
+fn point_table(point: &PointResult) -> Table {
+    let mut table = Table::new(HEADERS).right(&NUMERIC);
+    for row in rows(point) {
+        match row {
+            Row::Measured(cells) => table.row(cells),
+            Row::Missing(name, status, why) => table.span_row([name], format!("{status}: {why}")),
+        }
+    }
+    table
 }
 
 /// The whole terminal table, every point.
@@ -209,39 +217,7 @@ pub fn render(results: &Results) -> String {
     for point in &results.points {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", heading(results, point));
-        let rows = rows(point);
-        let mut widths: Vec<usize> = HEADERS.iter().map(|h| width(h)).collect();
-        for row in &rows {
-            if let Row::Measured(cells) = row {
-                for (w, c) in widths.iter_mut().zip(cells) {
-                    *w = (*w).max(width(c));
-                }
-            }
-        }
-        let line = |cells: &[&str]| {
-            let mut l = String::new();
-            for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-                if i + 1 == cells.len() {
-                    l.push_str(c);
-                } else {
-                    l.push_str(&pad(c, *w));
-                    l.push_str("  ");
-                }
-            }
-            l
-        };
-        let _ = writeln!(out, "{}", line(&HEADERS));
-        for row in &rows {
-            match row {
-                Row::Measured(cells) => {
-                    let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-                    let _ = writeln!(out, "{}", line(&cells));
-                }
-                Row::Missing(name, status, why) => {
-                    let _ = writeln!(out, "{}  {status}: {why}", pad(name, widths[0]));
-                }
-            }
-        }
+        out.push_str(&point_table(point).render());
         for note in footnotes(results, point) {
             let _ = writeln!(out, "  {note}");
         }
@@ -261,7 +237,5 @@ mod tests {
         assert_eq!(time_range(0.0096, 0.0081, 0.012), "9.6 ms (8.1-12.0)");
         assert_eq!(time_range(1.5, 1.3, 2.0), "1.5 s (1.3-2.0)");
         assert_eq!(time_range(0.0005, 0.0004, 0.0006), "500.0 µs (400.0-600.0)");
-        assert_eq!(pad("ab", 4), "ab  ");
-        assert_eq!(pad("µs", 3), "µs ");
     }
 }
