@@ -11,8 +11,9 @@ Env:   CONCUR=path/to/concur (default: target/debug/concur)
            listens there), so an input that got through would fail otherwise.
 - signals: `run -s S -w sleep --items 2000 --wait-ms 20 --workers 4 --json` stopped by SIGINT
            (to the process group) or SIGTERM (to concur) after 0.3, 0.6 or 1.2 s. Clean means:
-           exit 130/143 within 10 s of the signal, JSON with jobs + jobs_not_started = items and
-           0 failed, no process with the run's tag left, its TMPDIR empty.
+           exit 130/143 within 10 s of the signal, JSON with jobs + jobs_not_started = items,
+           some jobs not started (the run is stopped long before its 10 s) and 0 failed, no
+           process with the run's tag left, its TMPDIR empty.
 - kill9:   the harness SIGKILLed mid-run: its processes must die, and the next run must remove
            the concur-run-* dir it left.
 - perms:   the modes of everything under TMPDIR during a run (dirs 0700, files no group/other
@@ -159,7 +160,9 @@ def signal_trial(s, sig, delay, tag):
         v = json.loads(out)
     except ValueError:
         return False, f"no JSON: {out[:200]}"
-    if v.get("jobs", 0) + v.get("jobs_not_started", 0) != items or v.get("failed_jobs") != 0:
+    # 2000 jobs of 20 ms on 4 workers take 10 s: a stop at 1.2 s at most leaves most unstarted.
+    if (v.get("jobs", 0) + v.get("jobs_not_started", 0) != items or v.get("failed_jobs") != 0
+            or v.get("jobs_not_started", 0) == 0):
         return False, f"counts: {v.get('jobs')} + {v.get('jobs_not_started')}, {v.get('failed_jobs')} failed: {v.get('check')}"
     deadline = time.time() + 5
     while tagged(tag) and time.time() < deadline:

@@ -66,6 +66,8 @@ pub struct RunRequest {
     pub knobs: Knobs,
     pub sync: Option<SyncMode>,
     pub app_mb: u64,
+    /// `--dirty PCT`: each forked worker writes PCT % of the app's pages (0..=100).
+    pub dirty_pct: u8,
     /// `-s redis` and its presets: `--redis-url`, else `REDIS_URL`, else a private server.
     pub redis_url: Option<String>,
     pub batch: Option<u64>,
@@ -85,6 +87,7 @@ impl RunRequest {
             knobs: DEFAULT_KNOBS,
             sync: None,
             app_mb: 0,
+            dirty_pct: 0,
             redis_url: None,
             batch: None,
             fault: None,
@@ -140,6 +143,7 @@ impl RunRequest {
             knobs: self.knobs,
             sync,
             app_mb: self.app_mb,
+            dirty_pct: self.dirty_pct,
             redis_url,
             batch: self.batch.unwrap_or(1),
             fault: self.fault,
@@ -176,6 +180,15 @@ impl RunRequest {
         }
         if self.fault.is_some() && info.needs_redis && !info.props.survives_crash {
             return usage("--fault is not wired into -s redis (its jobs are JSON in Redis); try fork, rpc, threads, pool, rayon, actors, futures or sequential");
+        }
+        if self.dirty_pct > 0 && self.app_mb == 0 {
+            return usage("--dirty writes part of the app's pages: give it an app with --app-mb");
+        }
+        if self.dirty_pct > 100 {
+            return usage(format!(
+                "--dirty {} is a percentage: 0..=100",
+                self.dirty_pct
+            ));
         }
         Ok(())
     }

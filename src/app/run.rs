@@ -100,9 +100,10 @@ fn header(m: &Measurement) -> String {
         Some(_) => format!(" · sync {}", m.sync),
         None => String::new(),
     };
-    let app = match m.app_mb {
-        0 => String::new(),
-        mb => format!(" · app {mb} MiB"),
+    let app = match (m.app_mb, m.dirty_pct) {
+        (0, _) => String::new(),
+        (mb, 0) => format!(" · app {mb} MiB"),
+        (mb, pct) => format!(" · app {mb} MiB, {pct}% dirtied per forked worker"),
     };
     format!(
         "concur: {} · {} · {} jobs · {} worker{}{sync}{app}\n",
@@ -134,9 +135,13 @@ fn measured(out: &mut String, m: &Measurement) {
         bytes(m.peak_rss_bytes),
         bytes(m.peak_pss_bytes)
     );
+    let forked = match m.processes_forked {
+        0 => String::new(),
+        n => format!("; {n} process{} forked in all (counted)", s(n, "es")),
+    };
     let _ = writeln!(
         out,
-        "  tree      peak {} thread{}, {} process{}",
+        "  tree      peak {} thread{}, {} process{} at once (sampled){forked}",
         m.peak_threads,
         s(m.peak_threads, "s"),
         m.peak_processes,

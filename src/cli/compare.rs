@@ -12,19 +12,25 @@ use std::path::PathBuf;
 
 pub(super) const COMPARE_EXAMPLES: &str = "\
 Examples:
-  concur compare                                every strategy, 3 runs each -> concur-report/
+  concur compare                                the trade-off: every strategy, 8 workers, a 64 MiB
+                                                app each, a crash and a hang probe -> concur-report/
+  concur compare --dirty 100                    forked workers write their app: PSS climbs to RSS
+  concur compare -s fork,threads --sweep dirty=0,10,50,100
+                                                copy-on-write decaying, step by step
+  concur compare --preset quick                 the emoji run, no app: a fast look at every strategy
   concur compare -s threads,pool --runs 5       two strategies, 5 runs each
-  concur compare -w wallet                      who loses updates, and what it costs not to
-  concur compare -w cpu                         who uses both cores
-  concur compare --app-mb 100 --sweep workers=1,8,32
-                                                the Sidekiq memory claim: processes vs threads
-  concur compare --preset workshop              the workshop's figures (heavier: tens of seconds)";
+  concur compare -w wallet --preset quick       who loses updates, and what it costs not to
+  concur compare -w noop --items 2000 --preset quick
+                                                each strategy's cost per job against its floor
+  concur compare --preset workshop              the memory picture as a sweep of workers 1, 8, 32
+
+Without --preset the scene is 'tradeoff'; any flag given wins over the preset's value.";
 
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// Workload to run
-    #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
-    pub workload: Workload,
+    /// Workload to run [default: the preset's: sleep for tradeoff, emoji for quick]
+    #[arg(short, long, value_enum)]
+    pub workload: Option<Workload>,
 
     /// Strategies to compare, comma-separated [default: every strategy; those that cannot run
     /// here are listed as skipped]
@@ -32,16 +38,16 @@ pub struct CompareArgs {
           value_delimiter = ',', value_parser = parse_strategy)]
     pub strategies: Vec<&'static StrategyInfo>,
 
-    /// Measured runs per strategy, after one warm-up run [default: 3, or the preset's]
+    /// Measured runs per strategy, after one warm-up run [default: the preset's, 3]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub runs: Option<u32>,
 
     /// Workers for the strategies that take a count (not sequential or threads, which fix their
-    /// own; the table says so)
+    /// own; the table says so) [default: the preset's, 8 for tradeoff]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
     pub workers: Option<u64>,
 
-    /// Jobs to run [default: the workload's own: 51 for emoji, see `concur list`]
+    /// Jobs to run [default: the preset's, 32 for tradeoff; else the workload's own]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_ITEMS))]
     pub items: Option<u64>,
 
@@ -54,19 +60,30 @@ pub struct CompareArgs {
     pub sync: Option<SyncMode>,
 
     /// Allocate and touch this many MiB in each measured child before work starts (a booted
-    /// app stand-in) [default: 0, or the preset's]
+    /// app stand-in) [default: the preset's, 64 for tradeoff, 0 for quick]
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
     pub app_mb: Option<u64>,
+
+    /// Each forked worker (or fork-per-job child) writes PCT % of the app's pages, as a garbage
+    /// collector does: copy-on-write sharing decays and PSS climbs toward RSS
+    #[arg(long, value_name = "PCT", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub dirty: u8,
+
+    /// Skip the crash and hang probe that measures what each strategy survives
+    #[arg(long)]
+    pub no_probe: bool,
 
     /// Directory for results.json, results.csv, the SVG plots and report.html
     #[arg(long, value_name = "DIR", default_value = "concur-report")]
     pub out: PathBuf,
 
-    /// Measure along a sweep: workers=1,2,4 or items=10,50 or app-mb=0,100 (plotted in sweep.svg)
+    /// Measure along a sweep: workers=1,2,4, items=10,50, app-mb=0,100 or dirty=0,50,100
+    /// (plotted in sweep.svg)
     #[arg(long, value_name = "AXIS=LIST", value_parser = Sweep::parse)]
     pub sweep: Option<Sweep>,
 
-    /// Heavier, named settings; flags given explicitly win over the preset's
+    /// Named settings [default: tradeoff]; flags given explicitly win over the preset's
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
 }
@@ -82,6 +99,8 @@ impl From<CompareArgs> for CompareRequest {
             knobs: (&a.knobs).into(),
             sync: a.sync,
             app_mb: a.app_mb,
+            dirty_pct: a.dirty,
+            probe: !a.no_probe,
             out: a.out,
             sweep: a.sweep,
             preset: a.preset,

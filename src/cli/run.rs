@@ -66,6 +66,12 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u64).range(0..=MAX_APP_MB))]
     pub app_mb: u64,
 
+    /// Each forked worker (or fork-per-job child) writes PCT % of the app's pages, as a garbage
+    /// collector does: copy-on-write sharing decays and PSS climbs toward RSS (needs --app-mb)
+    #[arg(long, value_name = "PCT", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub dirty: u8,
+
     /// Redis server for -s redis (also REDIS_URL; this flag wins); without either, concur starts
     /// a private redis-server on a Unix socket and stops it afterwards
     #[arg(long, value_name = "URL")]
@@ -138,6 +144,7 @@ impl From<RunArgs> for RunCommand {
                 knobs: Knobs::from(&a.knobs),
                 sync: a.sync,
                 app_mb: a.app_mb,
+                dirty_pct: a.dirty,
                 redis_url: a.redis_url,
                 batch: a.batch,
                 fault: request::fault(a.chaos.fault, a.chaos.every, a.chaos.leak_mb),

@@ -30,7 +30,15 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
             eprintln!("concur: a job panicked{at}: {msg}");
         }));
     }
-    let ballast = app::ballast(spec.app_mb);
+    app::load(spec.app_mb);
+    if spec.dirty_pct > 0 {
+        // `--dirty`: every forked worker (or fork-per-job child) spoils part of the app it
+        // shares copy-on-write, as a garbage collector would.
+        let pct = spec.dirty_pct;
+        crate::sys::process::in_every_child(move || {
+            app::dirty(pct);
+        });
+    }
     let me = std::process::id() as i32;
     let rss_start = crate::sys::proc::rss(me).unwrap_or(0);
     if let Some(ms) = spec.job_timeout_ms {
@@ -54,7 +62,7 @@ pub fn exec(spec_path: &Path, result: &Path) -> anyhow::Result<()> {
     if spec.workload == Workload::Sleep {
         super::inflight::write(result, baseline_rss, outcome.workers, spec.items);
     }
-    std::hint::black_box(&ballast);
+    outcome.processes_forked = crate::sys::process::forked();
     outcome.rss_start_bytes = rss_start;
     outcome.rss_end_bytes = crate::sys::proc::rss(me).unwrap_or(0);
     outcome.self_pss_bytes = crate::sys::proc::rss_pss(me)

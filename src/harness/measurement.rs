@@ -28,6 +28,7 @@ pub struct Measurement {
     pub sync: String,
     pub pause_us: u64,
     pub app_mb: u64,
+    pub dirty_pct: u8,
     /// Harness clock, spawn to reap.
     pub wall_s: f64,
     /// The strategy's own clock inside the child (excludes process start-up and exit).
@@ -38,6 +39,9 @@ pub struct Measurement {
     pub peak_pss_bytes: u64,
     pub peak_threads: u64,
     pub peak_processes: u64,
+    /// Processes the measured child forked, counted (not sampled): a fork-per-job run makes
+    /// one per job, most too short-lived for the sampler to see.
+    pub processes_forked: u64,
     pub jobs_per_s: f64,
     pub correct: bool,
     /// One line: what the check found.
@@ -212,6 +216,7 @@ pub(super) fn build(
         sync: spec.sync.name().to_owned(),
         pause_us: spec.knobs.pause_us,
         app_mb: spec.app_mb,
+        dirty_pct: spec.dirty_pct,
         wall_s: m.wall_s,
         work_s: outcome.work_s,
         cpu_user_s: m.cpu_user_s,
@@ -220,6 +225,7 @@ pub(super) fn build(
         peak_pss_bytes: m.peak_pss_bytes,
         peak_threads: m.peak_threads,
         peak_processes: m.peak_processes,
+        processes_forked: outcome.processes_forked,
         jobs_per_s: if m.wall_s > 0.0 {
             outcome.jobs as f64 / m.wall_s
         } else {

@@ -13,4 +13,4 @@ mod stream;
 pub mod wire;
 
 pub use measurement::{stopped_error, Measurement, Stream};
-pub use parent::{measure, measure_with_stderr};
+pub use parent::{measure, measure_with_stderr, measure_within};

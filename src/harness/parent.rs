@@ -45,6 +45,18 @@ pub fn measure_with_stderr(
     stream: Stream,
     stderr: Stdio,
 ) -> anyhow::Result<Measurement> {
+    measure_within(spec, stream, stderr, None)
+}
+
+/// [`measure_with_stderr`], stopped like a SIGTERM would stop it (gracefully, then killed after
+/// its `--shutdown-timeout`) if it runs longer than `limit`: for probes that may never end,
+/// such as a hung job under a strategy that cannot deal with one.
+pub fn measure_within(
+    spec: &RunSpec,
+    stream: Stream,
+    stderr: Stdio,
+    limit: Option<Duration>,
+) -> anyhow::Result<Measurement> {
     // Orphaned grandchildren are re-parented to us rather than to init, so we can reap them.
     nix::sys::prctl::set_child_subreaper(true).context("becoming the child subreaper")?;
     // Ctrl-C from now on is a graceful stop of the run (see `signals`); one that came between
@@ -60,7 +72,7 @@ pub fn measure_with_stderr(
     let ours_before = proc::children(std::process::id() as i32);
     let mut run = Running::start(spec, dir.path(), &result, stream, stderr)?;
     let mut sampler = Sampler::new(run.pid);
-    let mut shutdown = Shutdown::new(Duration::from_millis(spec.shutdown_timeout_ms));
+    let mut shutdown = Shutdown::new(Duration::from_millis(spec.shutdown_timeout_ms), limit);
     let ended = run.supervise(&mut sampler, &mut shutdown)?;
     let (status, rusage) = ended.reaped?;
     let orphans_killed = kill_orphans(&ours_before);
@@ -248,15 +260,18 @@ fn exec_command(spec: &Path, result: &Path, dir: &Path) -> anyhow::Result<Comman
 /// one, or the deadline, kills the child's whole tree.
 struct Shutdown {
     timeout: Duration,
+    /// When the run must end, if it has a limit: then it is stopped as by a SIGTERM.
+    limit: Option<Instant>,
     /// The first signal, and the deadline it set for the running jobs.
     first: Option<(Signal, Instant)>,
     killed: bool,
 }
 
 impl Shutdown {
-    fn new(timeout: Duration) -> Shutdown {
+    fn new(timeout: Duration, limit: Option<Duration>) -> Shutdown {
         Shutdown {
             timeout,
+            limit: limit.map(|l| Instant::now() + l),
             first: None,
             killed: false,
         }
@@ -284,11 +299,19 @@ impl Shutdown {
                 self.kill(pid);
             }
         }
+        // A run past its time limit (a probe) is stopped the same way, quietly: its caller
+        // reports what that means.
+        if self.first.is_none() && self.limit.is_some_and(|at| Instant::now() >= at) {
+            self.first = Some((Signal::SIGTERM, Instant::now() + self.timeout));
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
         if let Some((_, deadline)) = self.first {
             if !self.killed && Instant::now() >= deadline {
-                eprintln!(
-                    "concur: jobs still running after --shutdown-timeout {limit}: killing them"
-                );
+                if self.limit.is_none() {
+                    eprintln!(
+                        "concur: jobs still running after --shutdown-timeout {limit}: killing them"
+                    );
+                }
                 self.kill(pid);
             }
         }

@@ -62,6 +62,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     floor: Some(Floor {
         per_job: "fork+_exit+waitpid",
         setup: None,
+        parallel: false,
     }),
     unavailable: available,
     run,

@@ -35,6 +35,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     floor: Some(Floor {
         per_job: "tokio spawn, batch joined",
         setup: None,
+        parallel: false,
     }),
     unavailable: available,
     run,

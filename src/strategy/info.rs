@@ -81,6 +81,11 @@ pub struct Floor {
     /// A primitive paid once per run (`per_worker: false`) or once per worker, with a short
     /// name for the description.
     pub setup: Option<Setup>,
+    /// Each worker pays `per_job` itself, at the same time as the others (a round trip to a
+    /// server): N workers on C cores pay min(N, C) at once, so the floor per job is the
+    /// primitive divided by that. False where one thread hands out every job (a spawn, a send,
+    /// a fork in the parent).
+    pub parallel: bool,
 }
 
 /// See [`Floor::setup`].

@@ -18,6 +18,7 @@ pub const CHANNEL_FLOOR: Floor = Floor {
         short: "thread spawn",
         per_worker: true,
     }),
+    parallel: false,
 };
 
 pub const INFO: StrategyInfo = StrategyInfo {

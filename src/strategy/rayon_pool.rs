@@ -25,6 +25,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
             short: "fan-out+join",
             per_worker: false,
         }),
+        parallel: false,
     }),
     unavailable: available,
     run,

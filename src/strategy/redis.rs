@@ -60,6 +60,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
             short: "thread spawn",
             per_worker: true,
         }),
+        parallel: true,
     }),
     unavailable,
     run,

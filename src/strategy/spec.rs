@@ -26,6 +26,8 @@ pub struct RunSpec {
     pub knobs: Knobs,
     pub sync: SyncMode,
     pub app_mb: u64,
+    /// `--dirty`: the percentage of the app's pages each forked worker writes.
+    pub dirty_pct: u8,
     /// `redis`: the server to use; `None` = start a private one.
     pub redis_url: Option<String>,
     /// `redis`: jobs fetched per LPOP (1 = one round trip per job).
@@ -181,6 +183,9 @@ pub struct Outcome {
     pub rss_end_bytes: u64,
     /// Jobs killed or abandoned for running past `--job-timeout`.
     pub jobs_timed_out: u64,
+    /// Processes the measured child forked, counted at each fork (a sampler misses the short
+    /// ones).
+    pub processes_forked: u64,
     /// From a hung job's start to the moment it was found and dealt with (the first one).
     pub hang_detected_s: Option<f64>,
 }

@@ -812,6 +812,7 @@ mod tests {
             },
             sync: SYNCS[0],
             app_mb: 0,
+            dirty_pct: 0,
             redis_url: None,
             batch: 1,
             fault: None,

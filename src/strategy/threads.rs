@@ -22,6 +22,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     floor: Some(Floor {
         per_job: "thread spawn+join",
         setup: None,
+        parallel: false,
     }),
     unavailable: available,
     run,

@@ -27,6 +27,28 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+/// Children this process has forked so far: counted at each fork, because a sampler of
+/// `/proc` misses a child that lives less than its interval.
+static FORKED: AtomicU64 = AtomicU64::new(0);
+
+/// What every child forked with [`SingleThreaded::fork`] does before its job, when set.
+type ChildHook = Box<dyn Fn() + Send + Sync>;
+static IN_EVERY_CHILD: OnceLock<ChildHook> = OnceLock::new();
+
+/// How many children this process has forked (with a [`SingleThreaded`] token).
+pub fn forked() -> u64 {
+    FORKED.load(Relaxed)
+}
+
+/// Have every child that [`SingleThreaded::fork`] makes from now on run `hook` first (once per
+/// process; later calls are ignored). The measured child uses it for `--dirty`: each forked
+/// worker writes part of the app it inherited, whatever the strategy.
+pub fn in_every_child(hook: impl Fn() + Send + Sync + 'static) {
+    let _ = IN_EVERY_CHILD.set(Box::new(hook));
+}
 use std::time::{Duration, Instant};
 
 /// Threads of the calling process, from /proc/self/stat.
@@ -134,6 +156,9 @@ impl SingleThreaded {
                 return 1;
             }
             super::signals::job_child_dispositions();
+            if let Some(hook) = IN_EVERY_CHILD.get() {
+                hook();
+            }
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(101)
         })
     }
@@ -154,7 +179,10 @@ impl SingleThreaded {
         // child (or, for `assume`, the child makes only async-signal-safe calls). The child
         // runs only `child` and then `_exit`s.
         match unsafe { nix::unistd::fork() }.context("fork failed")? {
-            ForkResult::Parent { child } => Ok(child),
+            ForkResult::Parent { child } => {
+                FORKED.fetch_add(1, Relaxed);
+                Ok(child)
+            }
             ForkResult::Child => {
                 let code = child();
                 // SAFETY: `_exit` ends the child at once, without running the parent's atexit

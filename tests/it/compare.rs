@@ -12,8 +12,18 @@ fn concur() -> Command {
     cmd
 }
 
-/// Run `concur compare ARGS --out DIR`; (exit code, stdout, stderr).
+/// Run `concur compare ARGS --out DIR --no-probe`; (exit code, stdout, stderr). The probes are
+/// tested on their own (`compare_probed`): each costs two short runs per strategy.
 fn compare(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut args = args.to_vec();
+    if !args.contains(&"--no-probe") {
+        args.push("--no-probe");
+    }
+    compare_probed(dir, &args, env)
+}
+
+/// Run `concur compare ARGS --out DIR`, probes and all.
+fn compare_probed(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = concur();
     cmd.arg("compare").args(args).arg("--out").arg(dir);
     for (k, v) in env {
@@ -60,7 +70,14 @@ fn writes_every_file_with_one_row_per_run() {
     let names = ["sequential", "threads", "pool", "fork"];
     let (code, stdout, stderr) = compare(
         &dir,
-        &["--runs", "1", "-s", "sequential,threads,pool,fork"],
+        &[
+            "--runs",
+            "1",
+            "-s",
+            "sequential,threads,pool,fork",
+            "--preset",
+            "quick",
+        ],
         &[],
     );
     assert_eq!(code, 0, "stderr: {stderr}");
@@ -268,7 +285,16 @@ fn workers_are_not_passed_to_strategies_that_fix_their_own() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) = compare(
         tmp.path(),
-        &["--runs", "1", "-s", "threads,pool", "--workers", "2"],
+        &[
+            "--runs",
+            "1",
+            "-s",
+            "threads,pool",
+            "--workers",
+            "2",
+            "--preset",
+            "quick",
+        ],
         &[],
     );
     assert_eq!(code, 0, "stderr: {stderr}");
@@ -433,4 +459,176 @@ fn noop_jobs_show_each_strategys_overhead_against_its_floor() {
         );
     }
     assert_eq!(floors[1]["floor_of"], "fork+_exit+waitpid");
+}
+
+/// The peak RSS and PSS medians of `name` at the only point of a results.json.
+fn peaks(doc: &Value, name: &str) -> (f64, f64) {
+    let s = doc["points"][0]["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["strategy"] == name)
+        .unwrap_or_else(|| panic!("{name} missing: {doc}"));
+    let m = &s["summary"];
+    (
+        m["peak_rss_median_bytes"].as_f64().unwrap(),
+        m["peak_pss_median_bytes"].as_f64().unwrap(),
+    )
+}
+
+/// The trade-off scene, small: 4 workers each carrying a 32 MiB app, jobs that overlap (100 ms
+/// sleeps, so that every child is alive when the sampler looks; a shape, not a timing).
+const SMALL_SCENE: [&str; 12] = [
+    "-s",
+    "sequential,threads,fork,prefork",
+    "--runs",
+    "1",
+    "--workers",
+    "4",
+    "--items",
+    "8",
+    "--app-mb",
+    "32",
+    "--wait-ms",
+    "100",
+];
+
+#[test]
+fn the_default_scene_shows_processes_costing_an_app_each_and_threads_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("report");
+    let (code, stdout, stderr) = compare_probed(&dir, &SMALL_SCENE, &[]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains("scene 'tradeoff'"), "{stdout}");
+    let doc = json(&dir);
+    let (threads_rss, threads_pss) = peaks(&doc, "threads");
+    for name in ["fork", "prefork"] {
+        let (rss, pss) = peaks(&doc, name);
+        // 4 workers, each mapping the 32 MiB app: ~5 apps of RSS against threads' one.
+        assert!(
+            rss >= 3.0 * threads_rss,
+            "{name}: RSS {rss} vs threads {threads_rss}"
+        );
+        // Shared copy-on-write and never written: PSS stays near one app.
+        assert!(
+            pss < 1.5 * threads_pss,
+            "{name}: PSS {pss} vs threads {threads_pss}"
+        );
+    }
+    // The probes measured what each survives, and the report says so.
+    let safety = doc["safety"].as_array().expect("probes ran");
+    let of = |name: &str| {
+        safety
+            .iter()
+            .find(|s| s["strategy"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("fork")["crash"]["result"], "survived", "{safety:?}");
+    assert_eq!(of("fork")["hang"]["result"], "survived", "{safety:?}");
+    assert_eq!(of("threads")["crash"]["result"], "failed", "{safety:?}");
+    assert_eq!(of("threads")["hang"]["result"], "failed", "{safety:?}");
+    assert!(stdout.contains("the trade-off"), "{stdout}");
+    let fork_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("fork ") && l.contains("crash "))
+        .expect("fork in the trade-off chart");
+    assert!(fork_line.contains("crash ✓ hang ✓"), "{fork_line}");
+}
+
+#[test]
+fn dirty_100_brings_the_forked_workers_pss_up_to_their_rss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("report");
+    let mut args = SMALL_SCENE.to_vec();
+    args.extend(["--dirty", "100"]);
+    let (code, _, stderr) = compare(&dir, &args, &[]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let doc = json(&dir);
+    let (threads_rss, _) = peaks(&doc, "threads");
+    for name in ["fork", "prefork"] {
+        let (rss, pss) = peaks(&doc, name);
+        assert!(
+            pss >= 0.7 * rss,
+            "{name}: PSS {pss} within 30% of RSS {rss}"
+        );
+        assert!(
+            pss >= 3.0 * threads_rss,
+            "{name}: each worker pays for its copy"
+        );
+    }
+    assert_eq!(doc["config"]["dirty_pct"], 100);
+    assert!(doc["safety"].as_array().unwrap().is_empty(), "--no-probe");
+}
+
+/// Every `<text>` of an SVG as a box (x0, y0, x1, y1), estimated the way a browser would lay it
+/// out in a sans-serif font: ~0.6 em per character, from the baseline 0.8 em up and 0.2 down.
+fn text_boxes(svg: &str) -> Vec<(String, [f64; 4])> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    let num = |n: &roxmltree::Node, a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok());
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .filter(|n| n.attribute("transform").is_none()) // rotated axis titles stand apart
+        .filter_map(|n| {
+            let content: String = n.children().filter_map(|c| c.text()).collect();
+            let content = content.trim().to_owned();
+            if content.is_empty() {
+                return None;
+            }
+            let size = num(&n, "font-size").unwrap_or(12.0);
+            let dy = match n.attribute("dy") {
+                Some(d) if d.ends_with("em") => {
+                    d.trim_end_matches("em").parse().unwrap_or(0.0) * size
+                }
+                Some(d) if d.ends_with("ex") => {
+                    d.trim_end_matches("ex").parse::<f64>().unwrap_or(0.0) * size / 2.0
+                }
+                _ => 0.0,
+            };
+            let base = num(&n, "y")? + dy;
+            let w = content.chars().count() as f64 * 0.6 * size;
+            let x = num(&n, "x")?;
+            let x0 = match n.attribute("text-anchor") {
+                Some("end") => x - w,
+                Some("middle") => x - w / 2.0,
+                _ => x,
+            };
+            Some((content, [x0, base - 0.8 * size, x0 + w, base + 0.2 * size]))
+        })
+        .collect()
+}
+
+#[test]
+fn no_two_labels_of_any_report_figure_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("report");
+    let (code, _, stderr) = compare(
+        &dir,
+        &[
+            "--runs",
+            "1",
+            "--items",
+            "8",
+            "--app-mb",
+            "8",
+            "--sweep",
+            "workers=1,2",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    for name in ["tradeoff.svg", "time.svg", "memory.svg", "sweep.svg"] {
+        let boxes = text_boxes(&read(&dir, name));
+        assert!(boxes.len() > 5, "{name} has labels");
+        for (i, (a, ra)) in boxes.iter().enumerate() {
+            for (b, rb) in &boxes[i + 1..] {
+                let w = ra[2].min(rb[2]) - ra[0].max(rb[0]);
+                let h = ra[3].min(rb[3]) - ra[1].max(rb[1]);
+                assert!(
+                    w <= 1.0 || h <= 1.0,
+                    "{name}: '{a}' {ra:?} overlaps '{b}' {rb:?}"
+                );
+            }
+        }
+    }
 }

@@ -86,6 +86,71 @@ fn app_mb_shows_in_peak_rss() {
 }
 
 #[test]
+fn processes_forked_are_counted_not_sampled() {
+    // 200 children that each live for well under the sampler's interval: the sampler sees a
+    // few at most; the count sees them all.
+    let v = run_json(&["-s", "fork", "-w", "noop", "--items", "200"]);
+    assert_eq!(v["processes_forked"], 200, "{v}");
+    let v = run_json(&[
+        "-s",
+        "prefork",
+        "-w",
+        "noop",
+        "--items",
+        "200",
+        "--workers",
+        "3",
+    ]);
+    assert_eq!(
+        v["processes_forked"], 3,
+        "prefork forks its workers once: {v}"
+    );
+    let v = run_json(&["-s", "threads", "-w", "noop", "--items", "20"]);
+    assert_eq!(v["processes_forked"], 0, "{v}");
+    concur(&[
+        "run", "-s", "fork", "-w", "noop", "--items", "200", "--quiet",
+    ])
+    .assert()
+    .success()
+    .stderr(predicate::str::contains(
+        "200 processes forked in all (counted)",
+    ));
+}
+
+#[test]
+fn dirty_needs_an_app_and_makes_forked_children_pay_for_their_copy() {
+    concur(&["run", "-s", "fork", "--dirty", "50"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("give it an app with --app-mb"));
+    let peak_pss = |dirty: &str| {
+        let v = run_json(&[
+            "-s",
+            "fork",
+            "-w",
+            "sleep",
+            "--items",
+            "4",
+            "--workers",
+            "4",
+            "--wait-ms",
+            "200",
+            "--app-mb",
+            "32",
+            "--dirty",
+            dirty,
+        ]);
+        v["peak_pss_bytes"].as_f64().unwrap()
+    };
+    let (clean, dirty) = (peak_pss("0"), peak_pss("100"));
+    // 4 children, each writing its whole 32 MiB copy: about 3 apps more than sharing it.
+    assert!(
+        dirty > clean + 2.0 * 32.0 * 1048576.0,
+        "clean {clean} dirty {dirty}"
+    );
+}
+
+#[test]
 fn wallet_fixes_end_at_exactly_100_every_time() {
     let cases: &[&[&str]] = &[
         &["-s", "sequential"],

@@ -12,14 +12,18 @@
 //! | rayon | a rayon item, plus one fan-out+join / jobs (the pool is built before the clock starts) |
 //! | futures | a tokio spawn, all joined at the end (the runtime is built before the clock) |
 //! | fork | one fork+_exit+waitpid |
-//! | rpc | one Unix-socket round trip (the `pop`), plus forking the workers (fork x workers / jobs) |
-//! | redis | one Redis round trip (the LPOP), plus starting the workers |
+//! | rpc | one Unix-socket round trip (the `pop`) / the workers paying it at once, plus forking the workers (fork x workers / jobs) |
+//! | redis | one Redis round trip (the LPOP) / the workers paying it at once, plus starting the workers |
 //!
-//! A ratio near 1 means the strategy adds little to its primitive; below 1 means it avoids part
-//! of the primitive's cost (a busy worker takes the next job without being woken, for example).
+//! Each strategy declares its floor in the registry ([`crate::strategy::Floor`]). A round trip is
+//! paid by every worker at the same time, so with N workers on C cores min(N, C) of them are
+//! paid at once and the floor per job is the round trip divided by that: compared with the
+//! whole round trip, a strategy whose workers overlap would seem to beat its own floor. A ratio
+//! near 1 means the strategy adds little to its primitive.
 
 use crate::app::compare::Results;
 use crate::app::limits::Limits;
+use crate::strategy::StrategyInfo;
 use crate::sys::table::Table;
 use crate::workload::Workload;
 use serde::Serialize;
@@ -38,8 +42,16 @@ pub struct Floor {
     pub ratio: f64,
 }
 
-/// The floor of `strategy` with `workers` workers and `jobs` jobs, from measured primitives.
-pub fn floor(limits: &Limits, strategy: &str, workers: usize, jobs: u64) -> Option<(String, f64)> {
+/// The floor of `info` with `workers` workers and `jobs` jobs on `cores` cores, from measured
+/// primitives: the strategy's own [`crate::strategy::Floor`], priced.
+pub fn floor(
+    limits: &Limits,
+    info: &StrategyInfo,
+    workers: usize,
+    jobs: u64,
+    cores: usize,
+) -> Option<(String, f64)> {
+    let spec = info.floor?;
     let p = |name: &str| {
         limits
             .primitives
@@ -47,41 +59,23 @@ pub fn floor(limits: &Limits, strategy: &str, workers: usize, jobs: u64) -> Opti
             .find(|l| l.name == name)
             .map(|l| l.median_s)
     };
-    // The primitive paid per job, and what is paid once per run (how many times, and of what).
-    let w = workers as u64;
-    let (primitive, once): (&str, Option<(u64, &str, &str)>) = match strategy {
-        "threads" => ("thread spawn+join", None),
-        "pool" | "actors" => (
-            "channel hand-off",
-            Some((w, "thread spawn+join", "thread spawn")),
-        ),
-        // rayon's pool and tokio's runtime are built before the strategy's clock starts; rayon
-        // still wakes and joins its workers once for the run's loop.
-        "rayon" => (
-            "rayon per item",
-            Some((1, "rayon fan-out+join", "fan-out+join")),
-        ),
-        "futures" => ("tokio spawn, batch joined", None),
-        "fork" => ("fork+_exit+waitpid", None),
-        "rpc" => (
-            "unix socket round trip",
-            Some((w, "fork+_exit+waitpid", "fork")),
-        ),
-        "redis" => (
-            "redis round trip",
-            Some((w, "thread spawn+join", "thread spawn")),
-        ),
-        _ => return None,
+    // Workers that pay a parallel primitive at the same time: no more than the cores.
+    let at_once = if spec.parallel {
+        workers.min(cores).max(1)
+    } else {
+        1
     };
-    let per_job = p(primitive)?;
-    let (described, setup) = match once {
-        Some((times, name, short)) => (
-            format!("{primitive} + {times} x {short} / {jobs} jobs"),
-            p(name)? * times as f64 / jobs.max(1) as f64,
-        ),
-        None => (primitive.to_owned(), 0.0),
+    let mut described = match at_once {
+        1 => spec.per_job.to_owned(),
+        n => format!("{} / {n} at once", spec.per_job),
     };
-    Some((described, per_job + setup))
+    let mut floor_s = p(spec.per_job)? / at_once as f64;
+    if let Some(setup) = spec.setup {
+        let times = if setup.per_worker { workers as u64 } else { 1 };
+        described += &format!(" + {times} x {} / {jobs} jobs", setup.short);
+        floor_s += p(setup.primitive)? * times as f64 / jobs.max(1) as f64;
+    }
+    Some((described, floor_s))
 }
 
 /// Floors for every strategy that ran at the headline point of a `-w noop` comparison.
@@ -102,7 +96,13 @@ pub fn floors(results: &Results, limits: &Limits) -> Vec<Floor> {
                 .collect();
             per_job.sort_by(|a, b| a.total_cmp(b));
             let per_job_s = per_job[per_job.len() / 2];
-            let (floor_of, floor_s) = floor(limits, cell.info.name, first.workers, first.jobs)?;
+            let (floor_of, floor_s) = floor(
+                limits,
+                cell.info,
+                first.workers,
+                first.jobs,
+                results.machine.cores,
+            )?;
             Some(Floor {
                 strategy: cell.info.name.to_owned(),
                 workers: first.workers,
@@ -192,22 +192,49 @@ mod tests {
         }
     }
 
+    fn info(name: &str) -> &'static StrategyInfo {
+        crate::strategy::find(name).unwrap()
+    }
+
     #[test]
     fn floors_add_worker_start_up_spread_over_the_jobs() {
         let l = limits();
-        assert_eq!(floor(&l, "fork", 1, 100).unwrap().1, 500e-6);
-        let (what, s) = floor(&l, "rpc", 4, 1000).unwrap();
-        assert!((s - (10e-6 + 4.0 * 500e-6 / 1000.0)).abs() < 1e-12, "{s}");
-        assert!(what.contains("4 x fork"));
-        let (_, s) = floor(&l, "pool", 4, 1000).unwrap();
+        assert_eq!(floor(&l, info("fork"), 1, 100, 2).unwrap().1, 500e-6);
+        let (_, s) = floor(&l, info("pool"), 4, 1000, 2).unwrap();
         assert!((s - (20e-9 + 4.0 * 40e-6 / 1000.0)).abs() < 1e-12);
-        let (what, s) = floor(&l, "rayon", 4, 1000).unwrap();
+        let (what, s) = floor(&l, info("rayon"), 4, 1000, 2).unwrap();
         assert!(
             (s - (1e-9 + 10e-6 / 1000.0)).abs() < 1e-12,
             "one fan-out per run: {s}"
         );
         assert!(what.contains("1 x fan-out+join"), "{what}");
-        assert_eq!(floor(&l, "sequential", 1, 10), None);
-        assert_eq!(floor(&l, "redis", 4, 10), None, "no redis figure, no floor");
+        assert_eq!(floor(&l, info("sequential"), 1, 10, 2), None);
+        assert_eq!(
+            floor(&l, info("redis"), 4, 10, 2),
+            None,
+            "no redis figure, no floor"
+        );
+    }
+
+    #[test]
+    fn round_trips_paid_at_once_divide_the_floor_by_the_workers_that_overlap() {
+        let l = limits();
+        // 4 rpc workers on 2 cores: two round trips at a time.
+        let (what, s) = floor(&l, info("rpc"), 4, 1000, 2).unwrap();
+        assert!(
+            (s - (10e-6 / 2.0 + 4.0 * 500e-6 / 1000.0)).abs() < 1e-12,
+            "{s}"
+        );
+        assert!(
+            what.contains("/ 2 at once") && what.contains("4 x fork"),
+            "{what}"
+        );
+        // One worker pays the whole round trip.
+        let (what, s) = floor(&l, info("rpc"), 1, 1000, 2).unwrap();
+        assert!((s - (10e-6 + 500e-6 / 1000.0)).abs() < 1e-12, "{s}");
+        assert!(!what.contains("at once"), "{what}");
+        // A spawn in one thread does not overlap, however many workers there are.
+        let (what, _) = floor(&l, info("pool"), 4, 1000, 2).unwrap();
+        assert!(!what.contains("at once"), "{what}");
     }
 }

@@ -24,6 +24,7 @@
 pub mod floors;
 pub mod machine;
 pub mod plan;
+pub mod probe;
 pub mod render;
 pub mod results;
 mod runner;
@@ -57,6 +58,12 @@ pub fn compare(args: &CompareRequest) -> anyhow::Result<()> {
     signals::catch()?;
     let started = Instant::now();
     let rows = runner::run_all(&plan, &mut points, specs);
+    let safety = if plan.probe {
+        eprintln!("concur: probing what each strategy survives (a crashing job, a hung job; --no-probe skips it)");
+        probe::probe_all(&plan, |s| eprintln!("  {:<12} {}", s.strategy, s.marks()))
+    } else {
+        Vec::new()
+    };
     let elapsed_s = started.elapsed().as_secs_f64();
     for point in &mut points {
         point.add_per_worker();
@@ -70,6 +77,7 @@ pub fn compare(args: &CompareRequest) -> anyhow::Result<()> {
         ratios,
         elapsed_s,
         floors: Vec::new(),
+        safety,
     };
     if results.plan.workload == Workload::Noop {
         match floors::measure_limits() {

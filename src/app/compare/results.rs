@@ -270,12 +270,19 @@ pub struct Results {
     pub elapsed_s: f64,
     /// With `-w noop`: each strategy's per-job overhead against its floor.
     pub floors: Vec<Floor>,
+    /// What each strategy survived, measured by the probes (empty with `--no-probe`).
+    pub safety: Vec<super::probe::Safety>,
 }
 
 impl Results {
     /// Runs that were measured (failed runs are rows too, without a measurement).
     pub fn measured_runs(&self) -> usize {
         self.rows.iter().filter(|r| r.measurement.is_some()).count()
+    }
+
+    /// The measured safety of `strategy`, if it was probed.
+    pub fn safety_of(&self, strategy: &str) -> Option<&super::probe::Safety> {
+        self.safety.iter().find(|s| s.strategy == strategy)
     }
 
     /// The point the single-point charts show: the only one, or a sweep's last (largest).

@@ -267,11 +267,19 @@ fn outcome(cell: &Cell) -> String {
 /// One run through the harness, with the child's stderr kept: on failure its last line is the
 /// reason (the child says what went wrong; the harness only knows that it did).
 fn measure_one(spec: &RunSpec) -> Result<(Measurement, String), String> {
+    measure_limited(spec, None)
+}
+
+/// [`measure_one`], stopped (as by SIGTERM) if it runs longer than `limit`.
+pub(super) fn measure_limited(
+    spec: &RunSpec,
+    limit: Option<std::time::Duration>,
+) -> Result<(Measurement, String), String> {
     let mut file = tempfile::tempfile().map_err(|e| format!("creating a temp file: {e}"))?;
     let for_child = file
         .try_clone()
         .map_err(|e| format!("duplicating a file handle: {e}"))?;
-    let result = harness::measure_with_stderr(spec, Stream::Discard, Stdio::from(for_child));
+    let result = harness::measure_within(spec, Stream::Discard, Stdio::from(for_child), limit);
     let mut said = String::new();
     let _ = file
         .rewind()

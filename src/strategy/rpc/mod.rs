@@ -71,6 +71,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
             short: "fork",
             per_worker: true,
         }),
+        parallel: true,
     }),
     unavailable: available,
     run,

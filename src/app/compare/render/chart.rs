@@ -34,7 +34,7 @@ pub fn render(results: &Results) -> String {
         .map(|c| c.info.name.len())
         .max()
         .unwrap_or(0);
-    let mut out = String::new();
+    let mut out = super::tradeoff::terminal(results);
     let max_wall = point
         .cells
         .iter()

@@ -8,6 +8,7 @@
 
 use crate::app::compare::floors::Floor;
 use crate::app::compare::machine::Machine;
+use crate::app::compare::probe::Safety;
 use crate::app::compare::{
     safety_score, Cell, PointResult, Preset, Ratio, Results, RunRow, Summary, Sweep, WARMUPS,
 };
@@ -27,6 +28,8 @@ struct Document<'a> {
     points: Vec<Point<'a>>,
     ratios: &'a [Ratio],
     floors: &'a [Floor],
+    /// What each strategy survived, measured by the probes (empty with `--no-probe`).
+    safety: &'a [Safety],
     runs: Vec<Run<'a>>,
 }
 
@@ -45,8 +48,11 @@ struct Config<'a> {
     cost: u64,
     wait_ms: u64,
     app_mb: u64,
+    dirty_pct: u8,
     sweep: Option<&'a Sweep>,
-    preset: Option<Preset>,
+    preset: Preset,
+    /// The scene in words, as the table's header says it.
+    scene: String,
 }
 
 /// Every strategy at one sweep point (the only point without a sweep).
@@ -106,13 +112,16 @@ impl<'a> Document<'a> {
                 cost: plan.knobs.cost,
                 wait_ms: plan.knobs.wait_ms,
                 app_mb: plan.app_mb,
+                dirty_pct: plan.dirty_pct,
                 sweep: plan.sweep.as_ref(),
                 preset: plan.preset,
+                scene: plan.scene(),
             },
             elapsed_s: results.elapsed_s,
             points: results.points.iter().map(Point::of).collect(),
             ratios: &results.ratios,
             floors: &results.floors,
+            safety: &results.safety,
             runs: results.rows.iter().map(Run::of).collect(),
         }
     }

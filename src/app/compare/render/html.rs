@@ -1,5 +1,6 @@
 //! report.html: one self-contained page a presenter can open offline (no scripts, no fetches,
-//! the SVG figures inlined), with the same table as the terminal and the figures below it.
+//! the SVG figures inlined): the trade-off first, then the same table as the terminal, then the
+//! other figures.
 
 use crate::app::compare::render::table::{self, Row};
 use crate::app::compare::{PointResult, Results};
@@ -31,10 +32,23 @@ code{background:#f3f3f3;padding:1px 4px}.note{color:#444;font-size:14px}";
 /// The page. `svgs` are (file name, SVG text) pairs, inlined in order.
 pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
     let mut h = intro(results);
+    let (first, rest) = svgs.split_at(
+        svgs.iter()
+            .take_while(|(n, _)| *n == "tradeoff.svg")
+            .count(),
+    );
+    for (name, svg) in first {
+        let _ = writeln!(
+            h,
+            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            svg.trim(),
+            escape(name)
+        );
+    }
     for point in &results.points {
         h.push_str(&point_section(results, point));
     }
-    for (name, svg) in svgs {
+    for (name, svg) in rest {
         let _ = writeln!(
             h,
             "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
@@ -64,6 +78,7 @@ fn intro(results: &Results) -> String {
         "<h1>concur compare: {}</h1>",
         escape(results.plan.workload.name())
     );
+    let _ = writeln!(h, "<p><b>{}</b></p>", escape(&results.plan.scene()));
     let _ = writeln!(
         h,
         "<p>Machine: {}.<br>Command: <code>{}</code><br>{} measured runs in {:.1} s; every \
@@ -96,7 +111,7 @@ fn point_section(results: &Results, point: &PointResult) -> String {
         let _ = write!(h, "<th>{}</th>", escape(head));
     }
     let _ = writeln!(h, "</tr>");
-    for row in table::rows(point) {
+    for row in table::rows(results, point) {
         h.push_str(&table_row(row));
     }
     let _ = writeln!(h, "</table>");

@@ -1,12 +1,14 @@
-//! Turning measurements into something people read: the terminal table ([`table`]) and chart
-//! ([`chart`]), and the files of a report: SVG figures ([`svg`]), one self-contained HTML page
-//! ([`html`]), and every run as JSON and CSV ([`export`]).
+//! Turning measurements into something people read: the terminal table ([`table`]), the
+//! trade-off ([`tradeoff`]) and charts ([`chart`]), and the files of a report: SVG figures
+//! ([`tradeoff`], [`svg`]), one self-contained HTML page ([`html`]), and every run as JSON and
+//! CSV ([`export`]).
 
 pub mod chart;
 pub mod export;
 pub mod html;
 pub mod svg;
 pub mod table;
+pub mod tradeoff;
 
 use super::Results;
 use anyhow::Context;
@@ -19,9 +21,9 @@ pub fn write_report(results: &Results) -> anyhow::Result<()> {
     let mut svgs: Vec<(&str, String)> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     let mut charts: Vec<(&str, anyhow::Result<String>)> = vec![
+        ("tradeoff.svg", Ok(tradeoff::svg(results))),
         ("time.svg", svg::time(results)),
         ("memory.svg", svg::memory(results)),
-        ("tradeoff.svg", svg::tradeoff(results)),
     ];
     if results.plan.sweep.is_some() {
         charts.push(("sweep.svg", svg::sweep(results)));

@@ -9,11 +9,9 @@
 //! - `time.svg`: median wall time per strategy, a whisker from the fastest to the slowest run;
 //! - `memory.svg`: peak RSS and peak PSS side by side, on one scale, so copy-on-write sharing
 //!   shows as the gap between the two panels;
-//! - `tradeoff.svg`: memory against an isolation/safety score (the picture the workshop asks for:
-//!   what does safety cost?);
 //! - `sweep.svg`: time, RSS and PSS along a sweep, a line per strategy.
 
-use crate::app::compare::{safety_score, PointResult, Results, Status, Sweep};
+use crate::app::compare::{PointResult, Results, Status, Sweep};
 use anyhow::anyhow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -273,90 +271,6 @@ pub fn memory(results: &Results) -> anyhow::Result<String> {
     })
 }
 
-/// `tradeoff.svg`: memory (x) against the isolation/safety score (y). A filled dot is the
-/// strategy's peak RSS, a hollow one its peak PSS, joined by a line: the length of that line is
-/// what copy-on-write saves.
-pub fn tradeoff(results: &Results) -> anyhow::Result<String> {
-    let point = results.headline();
-    let max = point
-        .cells
-        .iter()
-        .filter_map(|c| c.summary.as_ref())
-        .map(|s| s.peak_rss_median_bytes.max(s.peak_pss_median_bytes) as f64 / MIB)
-        .fold(0.0, f64::max);
-    let max = if max > 0.0 { max * 1.35 } else { 1.0 };
-    let t = title(
-        point,
-        "What safety costs: peak memory vs isolation/safety score",
-    );
-    draw_svg((900, 520), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&t, (FONT, 16))
-            .margin(14)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..max, segments(4))
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .y_labels(5)
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(s) if *s < 4 => s.to_string(),
-                _ => String::new(),
-            })
-            .y_desc("safety score: isolated memory + survives a crash + can kill a hung job")
-            .x_desc("peak memory, MiB (● RSS, ○ PSS)")
-            .x_label_formatter(&|x| tick(*x, max))
-            .draw()
-            .map_err(e)?;
-        let mut stacked = [0i32; 4];
-        let label = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        for (i, cell) in point.cells.iter().enumerate() {
-            let score = usize::from(safety_score(&cell.info.props)).min(3);
-            let k = stacked[score];
-            stacked[score] += 1;
-            let y = SegmentValue::CenterOf(score);
-            let c = color(i);
-            let name = cell.info.name;
-            let Some(s) = &cell.summary else {
-                // Still name it, at the left edge, so the picture says who is missing.
-                chart
-                    .draw_series(std::iter::once(
-                        EmptyElement::at((0.0, y.clone()))
-                            + Text::new(
-                                format!("{name} ({})", cell.status.name()),
-                                (4, -16 - 14 * k),
-                                label.clone(),
-                            ),
-                    ))
-                    .map_err(e)?;
-                continue;
-            };
-            let rss = s.peak_rss_median_bytes as f64 / MIB;
-            let pss = s.peak_pss_median_bytes as f64 / MIB;
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(pss, y.clone()), (rss, y.clone())],
-                    c.stroke_width(2),
-                )))
-                .map_err(e)?;
-            chart
-                .draw_series([
-                    EmptyElement::at((rss, y.clone())) + Circle::new((0, 0), 6, c.filled()),
-                    EmptyElement::at((pss, y.clone())) + Circle::new((0, 0), 6, c.stroke_width(2)),
-                ])
-                .map_err(e)?;
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((rss.max(pss), y.clone()))
-                        + Text::new(name, (10, -16 - 14 * k), label.clone().color(&c)),
-                ))
-                .map_err(e)?;
-        }
-        Ok(())
-    })
-}
-
 /// `sweep.svg`: wall time, peak RSS and peak PSS along the sweep, a line per strategy with a dot
 /// at each measured point. Points sit at equal spacing (powers of two read like a log scale).
 pub fn sweep(results: &Results) -> anyhow::Result<String> {
@@ -456,7 +370,7 @@ impl Panel<'_> {
                 SegmentValue::CenterOf(i) if *i < n => values[*i].to_string(),
                 _ => String::new(),
             })
-            .x_desc(self.axis.axis.name())
+            .x_desc(self.axis.axis.unit())
             .y_desc(self.unit)
             .y_label_formatter(&|y| tick(*y, max))
             .draw()

@@ -24,7 +24,7 @@ pub const HEADERS: [&str; 13] = [
     "CHECK",
     "MEMORY",
     "CRASH",
-    "HUNG",
+    "HANG",
     "PAR",
 ];
 
@@ -65,8 +65,19 @@ fn per_worker(name: &str, s: &Summary) -> String {
     }
 }
 
+/// What a strategy survives: measured by the probes when they ran, else as declared.
+fn survives(results: &Results, cell: &crate::app::compare::Cell) -> (String, String) {
+    match results.safety_of(cell.info.name) {
+        Some(s) => (s.crash.mark().to_owned(), s.hang.mark().to_owned()),
+        None => (
+            yn(cell.info.props.survives_crash),
+            yn(cell.info.props.kills_hung),
+        ),
+    }
+}
+
 /// The rows of one point's table.
-pub fn rows(point: &PointResult) -> Vec<Row> {
+pub fn rows(results: &Results, point: &PointResult) -> Vec<Row> {
     point
         .cells
         .iter()
@@ -75,6 +86,7 @@ pub fn rows(point: &PointResult) -> Vec<Row> {
             match (&cell.status, &cell.summary) {
                 (Status::Ok, Some(s)) => {
                     let p = &cell.info.props;
+                    let (crash, hang) = survives(results, cell);
                     Row::Measured(vec![
                         name.clone(),
                         format!("{}{}", s.workers, if cell.workers_fixed { "*" } else { "" }),
@@ -94,8 +106,8 @@ pub fn rows(point: &PointResult) -> Vec<Row> {
                             Memory::Isolated => "isolated",
                         }
                         .to_owned(),
-                        yn(p.survives_crash),
-                        yn(p.kills_hung),
+                        crash,
+                        hang,
                         yn(p.parallel),
                     ])
                 }
@@ -140,10 +152,11 @@ pub fn footnotes(results: &Results, point: &PointResult) -> Vec<String> {
     } else if point.cells.iter().any(|c| c.summary.is_some()) {
         notes.push("per worker: add -s sequential for the one-worker baseline".into());
     }
-    notes.push(
-        "CRASH: survives a crashing job · HUNG: can kill a hung job · PAR: uses several cores"
-            .into(),
-    );
+    notes.push(if results.safety.is_empty() {
+        "CRASH: survives a crashing job · HANG: can kill a hung job (as declared: --no-probe) · PAR: uses several cores".into()
+    } else {
+        "CRASH, HANG: measured by a probe run (✓ the faulty jobs failed alone, ✗ the run died, stopped or lost other jobs, - not probed) · PAR: uses several cores".into()
+    });
     for cell in &point.cells {
         if let Some(s) = &cell.summary {
             if !s.all_correct() {
@@ -199,9 +212,9 @@ pub fn heading(results: &Results, point: &PointResult) -> String {
 const NUMERIC: [usize; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 /// One point's table: a strategy that did not run says why, right after its name.
-fn point_table(point: &PointResult) -> Table {
+fn point_table(results: &Results, point: &PointResult) -> Table {
     let mut table = Table::new(HEADERS).right(&NUMERIC);
-    for row in rows(point) {
+    for row in rows(results, point) {
         match row {
             Row::Measured(cells) => table.row(cells),
             Row::Missing(name, status, why) => table.span_row([name], format!("{status}: {why}")),
@@ -214,10 +227,17 @@ fn point_table(point: &PointResult) -> Table {
 pub fn render(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "concur compare · {}", results.machine.describe());
+    let _ = writeln!(out, "{}", results.plan.scene());
+    if results.plan.preset == crate::app::compare::Preset::Tradeoff {
+        let _ = writeln!(
+            out,
+            "  (change it: --preset quick for the fast emoji run, --dirty PCT, --app-mb MB, --workers N, -w WORKLOAD)"
+        );
+    }
     for point in &results.points {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", heading(results, point));
-        out.push_str(&point_table(point).render());
+        out.push_str(&point_table(results, point).render());
         for note in footnotes(results, point) {
             let _ = writeln!(out, "  {note}");
         }
