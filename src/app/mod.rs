@@ -35,6 +35,7 @@ pub enum Request {
     Stats(queue::stats::StatsRequest),
     Retry(queue::RetryRequest),
     QueueDemo(queue::demo::DemoRequest),
+    BenchQueue(queue::bench::BenchQueueRequest),
     /// The measured child (`concur __exec`).
     Exec {
         spec: PathBuf,
@@ -65,6 +66,7 @@ pub fn execute(request: Request) -> anyhow::Result<()> {
         Request::Stats(r) => queue::stats::run(&r),
         Request::Retry(r) => queue::retry(&r),
         Request::QueueDemo(r) => queue::demo::run(&r),
+        Request::BenchQueue(r) => queue::bench::run(&r),
         Request::Exec { spec, result } => crate::harness::child::exec(&spec, &result),
     }
 }

@@ -125,6 +125,13 @@ fn measured(out: &mut String, m: &Measurement) {
     );
     let _ = writeln!(
         out,
+        "  harness   {} = wall - work, {:.1}% of wall (starting and ending the measured child, its files, the last sample); its own cpu {}",
+        seconds(m.harness_overhead_s),
+        if m.wall_s > 0.0 { 100.0 * m.harness_overhead_s / m.wall_s } else { 0.0 },
+        seconds(m.harness_cpu_s)
+    );
+    let _ = writeln!(
+        out,
         "  cpu       user {}  sys {}",
         seconds(m.cpu_user_s),
         seconds(m.cpu_sys_s)

@@ -2,6 +2,7 @@
 //! typed request its command in [`crate::app`] takes (`From`), so no layer below this one ever
 //! sees a flag; nothing imports `cli`.
 
+pub mod bench;
 pub mod chaos;
 pub mod compare;
 pub mod queue;
@@ -120,6 +121,9 @@ The same primitives as criterion benches: cargo bench -- primitive"
     /// Self-contained: private Redis, 3 workers, kill -9 one, reliable vs basic fetch
     #[command(name = "queue-demo")]
     QueueDemo(queue::DemoArgs),
+    /// Benchmarks of concur's own machinery against its floors (`bench queue`)
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
@@ -183,6 +187,7 @@ impl From<Cli> for Request {
             Some(Command::Stats(args)) => Request::Stats(args.into()),
             Some(Command::Retry(args)) => Request::Retry(args.into()),
             Some(Command::QueueDemo(args)) => Request::QueueDemo(args.into()),
+            Some(Command::Bench(bench)) => bench.into(),
             Some(Command::Exec { spec, result }) => Request::Exec { spec, result },
         }
     }

@@ -33,6 +33,9 @@ pub struct Measurement {
     pub wall_s: f64,
     /// The strategy's own clock inside the child (excludes process start-up and exit).
     pub work_s: f64,
+    /// What measuring from outside cost: wall − work (starting the measured child, its spec
+    /// and outcome files, its exit, the last sample), never below zero.
+    pub harness_overhead_s: f64,
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
     pub peak_rss_bytes: u64,
@@ -67,6 +70,9 @@ pub struct Measurement {
     pub samples: u64,
     /// CPU the sampler spent while the child ran (on its own core; the cost to compare with wall).
     pub sampler_cpu_s: f64,
+    /// CPU the harness process spent on the whole run: the sampler, the stdout reader, the
+    /// watcher (not counted in `cpu_user_s` / `cpu_sys_s`, which are the child's).
+    pub harness_cpu_s: f64,
     /// CPU of the last sample, taken while the child was stopped (excluded from wall).
     pub final_sample_cpu_s: f64,
     /// Descendants still alive after the child exited, killed and reaped by the harness.
@@ -123,6 +129,7 @@ pub(super) struct Sampled {
     pub peak_processes: u64,
     pub samples: u64,
     pub sampler_cpu_s: f64,
+    pub harness_cpu_s: f64,
     pub final_sample_cpu_s: f64,
     pub orphans_killed: u64,
 }
@@ -219,6 +226,7 @@ pub(super) fn build(
         dirty_pct: spec.dirty_pct,
         wall_s: m.wall_s,
         work_s: outcome.work_s,
+        harness_overhead_s: (m.wall_s - outcome.work_s).max(0.0),
         cpu_user_s: m.cpu_user_s,
         cpu_sys_s: m.cpu_sys_s,
         peak_rss_bytes: m.peak_rss_bytes,
@@ -244,6 +252,7 @@ pub(super) fn build(
         notes: outcome.notes,
         samples: m.samples,
         sampler_cpu_s: m.sampler_cpu_s,
+        harness_cpu_s: m.harness_cpu_s,
         final_sample_cpu_s: m.final_sample_cpu_s,
         orphans_killed: m.orphans_killed,
         stop: outcome.stop,

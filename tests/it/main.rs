@@ -13,6 +13,7 @@ mod chaos;
 mod compare;
 mod fork_rpc;
 mod graceful;
+mod harness;
 mod inputs;
 mod lessons;
 mod limits;

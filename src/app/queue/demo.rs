@@ -94,27 +94,31 @@ fn trial(args: &DemoRequest, url: &str, fetch: &'static str, logs: &Path) -> any
     let (_, mut con) = open(url)?;
     redis::cmd("FLUSHDB").exec(&mut con)?;
     push_sleep_jobs(&mut con, args)?;
-    let mut workers = start_workers(args, url, fetch, logs)?;
-    let _guard = KillOnDrop(workers.iter().map(|w| w.child.id()).collect());
+    let mut workers = Workers(start_workers(args, url, fetch, logs)?);
     // Wait until a third of the jobs are done, then kill -9 the first worker mid-run.
-    let victim = workers[0].child.id();
+    let victim = workers.0[0].child.id();
     wait_until_done(&mut con, args.items / 3)?;
+    // Still unreaped (we have not waited for it), so the pid cannot be another process's yet.
     nix::sys::signal::kill(Pid::from_raw(victim as i32), Signal::SIGKILL)?;
-    workers[0].child.wait()?;
+    workers.0[0].child.wait()?;
     // What it held when it died (its heartbeat takes 0.6 s to expire: no reaper yet).
     let in_flight = in_flight_of(&mut con, victim, fetch)?;
-    for w in &mut workers {
+    for w in &mut workers.0 {
         w.wait_exit()?;
     }
     let runs: Vec<u64> = redis::cmd("HVALS").arg(keys::DONE).query(&mut con)?;
     let finished = runs.len() as u64;
-    let duplicates = runs.iter().sum::<u64>() - finished;
+    let duplicates = runs.iter().sum::<u64>().saturating_sub(finished);
     Ok(Trial {
         fetch,
         in_flight_at_kill: in_flight,
         finished,
         duplicates,
-        reaper_lines: workers.iter().flat_map(DemoWorker::reaper_lines).collect(),
+        reaper_lines: workers
+            .0
+            .iter()
+            .flat_map(DemoWorker::reaper_lines)
+            .collect(),
     })
 }
 
@@ -232,22 +236,26 @@ fn in_flight_of(con: &mut redis::Connection, pid: u32, fetch: &str) -> anyhow::R
     }
     for (id, reg) in fetch::registered(con)? {
         if reg.pid == pid {
-            let n: u64 = redis::cmd("LLEN")
-                .arg(keys::processing(&id, "default"))
-                .query(con)?;
+            let mut n = 0;
+            for (list, _) in reg.processing_lists(&id) {
+                n += redis::cmd("LLEN").arg(list).query::<u64>(con)?;
+            }
             return Ok(Some(n));
         }
     }
     Ok(Some(0))
 }
 
-/// SIGKILL whatever is still running on the way out (an error path, Ctrl-C is pdeathsig's job).
-struct KillOnDrop(Vec<u32>);
+/// The demo's workers; whatever is still running on the way out (an error path; Ctrl-C is
+/// pdeathsig's job) is SIGKILLed and reaped. Through `Child`, which signals only a child it has
+/// not reaped yet: never a process that got a reaped worker's pid.
+struct Workers(Vec<DemoWorker>);
 
-impl Drop for KillOnDrop {
+impl Drop for Workers {
     fn drop(&mut self) {
-        for &pid in &self.0 {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        for w in &mut self.0 {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
         }
     }
 }

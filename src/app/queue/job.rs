@@ -82,7 +82,7 @@ impl Job {
 
     /// Attempts made before this one: 0 for a fresh job, `retry_count + 1` after failures.
     pub fn attempts_before(&self) -> u64 {
-        self.retry_count.map_or(0, |c| c + 1)
+        self.retry_count.map_or(0, |c| c.saturating_add(1))
     }
 
     /// How many retries this job gets, given the worker's default for `"retry": true`.
@@ -160,7 +160,7 @@ pub fn perform(job: &Job) -> Result<(), Failure> {
         }
         "FlakyJob" => {
             let fail_first = job.arg(1)?;
-            let attempt = job.attempts_before() + 1;
+            let attempt = job.attempts_before().saturating_add(1);
             if attempt <= fail_first {
                 Err(Failure::new(
                     "FlakyError",
@@ -180,7 +180,10 @@ pub fn perform(job: &Job) -> Result<(), Failure> {
 /// Sidekiq's retry delay in seconds after failure number `count` (0-based, i.e. the new
 /// `retry_count`): `count⁴ + 15 + rand(10) × (count + 1)`. `jitter` is the `rand(10)` draw.
 pub fn retry_delay_s(count: u64, jitter: u64) -> u64 {
-    count.saturating_pow(4) + 15 + jitter.min(9) * (count + 1)
+    count
+        .saturating_pow(4)
+        .saturating_add(15)
+        .saturating_add(jitter.min(9).saturating_mul(count.saturating_add(1)))
 }
 
 /// The range [`retry_delay_s`] can return for `count`.
@@ -202,7 +205,7 @@ pub enum Next {
 /// Record `failure` on `job` and decide its fate.
 pub fn fail(job: &mut Job, failure: &Failure, default_max: u64, jitter: u64) -> Next {
     let t = now();
-    let count = job.retry_count.map_or(0, |c| c + 1);
+    let count = job.retry_count.map_or(0, |c| c.saturating_add(1));
     let max = job.max_retries(default_max);
     job.error_class = Some(failure.class.clone());
     job.error_message = Some(failure.message.clone());
@@ -304,6 +307,25 @@ mod tests {
         assert!(matches!(fail(&mut job, &f, 25, 0), Next::Dead { count: 1 }));
         job.retry = false.into();
         assert!(matches!(fail(&mut job, &f, 25, 0), Next::Discard));
+    }
+
+    #[test]
+    fn a_retry_count_at_the_top_does_not_wrap_to_a_first_attempt() {
+        let mut job = flaky(u64::MAX);
+        job.retry_count = Some(u64::MAX);
+        assert_eq!(job.attempts_before(), u64::MAX);
+        // FlakyJob [_, u64::MAX] fails every attempt: this one too, not "attempt 1".
+        let f = perform(&job).unwrap_err();
+        assert!(
+            f.message.contains(&format!("attempt {}", u64::MAX)),
+            "{}",
+            f.message
+        );
+        assert!(matches!(
+            fail(&mut job, &f, 25, 0),
+            Next::Dead { count: u64::MAX }
+        ));
+        assert_eq!(job.retry_count, Some(u64::MAX));
     }
 
     #[test]
