@@ -139,6 +139,7 @@ impl RunRequest {
             }
             (policy, asked) => policy.resolve(asked, items),
         };
+        self.check_workers_and_memory(items, workers)?;
         let sync = self.sync()?;
         Ok(RunSpec {
             strategy: info.name.to_owned(),
@@ -205,13 +206,41 @@ impl RunRequest {
                 self.dirty_pct
             ));
         }
-        if let Some(avail) = crate::sys::proc::mem_available_mb() {
-            if self.app_mb > avail {
-                return usage(format!(
-                    "--app-mb {} is more than this machine has available ({avail} MiB)",
-                    self.app_mb
-                ));
-            }
+        Ok(())
+    }
+
+    /// Limits that need the worker count: SQLite's one writer, and memory (the app stand-in
+    /// plus what `--fault leak` keeps) against what this machine has available now.
+    fn check_workers_and_memory(&self, items: u64, workers: usize) -> anyhow::Result<()> {
+        let info = self.strategy;
+        if strategy::sqlite::is_sqlite(info) && workers > strategy::sqlite::MAX_WORKERS {
+            return usage(format!(
+                "'{}' takes at most {} --workers (got {workers}): SQLite has one writer at a \
+                 time, so more workers only queue on its lock (at 256 a run of 1024 no-ops \
+                 takes 20 s of busy retries)",
+                info.name,
+                strategy::sqlite::MAX_WORKERS
+            ));
+        }
+        let Some(avail) = crate::sys::proc::mem_available_mb() else {
+            return Ok(());
+        };
+        if self.app_mb > avail {
+            return usage(format!(
+                "--app-mb {} is more than this machine has available ({avail} MiB)",
+                self.app_mb
+            ));
+        }
+        let (kept, why) = leak_kept_mb(info, self.fault, items, workers);
+        if kept > 0 && self.app_mb + kept > avail {
+            let app = match self.app_mb {
+                0 => String::new(),
+                mb => format!(" plus --app-mb {mb}"),
+            };
+            return usage(format!(
+                "--fault leak would hold up to {kept} MiB at once ({why}){app}, more than this \
+                 machine has available ({avail} MiB)"
+            ));
         }
         Ok(())
     }
@@ -327,6 +356,40 @@ impl RunRequest {
         strategy::redis::check_url(&url, source).map_err(Error::Usage)?;
         Ok(Some(url))
     }
+}
+
+/// The most memory `--fault leak` can hold at once in a run of `items` jobs on `workers`, in
+/// MiB, and how that is counted. A thread's leak stays for the process's life, and so does a
+/// long-lived worker process's (prefork, rpc, sqlite-fork): every faulty job's MiB add up. A
+/// process forked per job (`fork`, `resque`) returns its leak when it exits: at most `workers`
+/// leak at once.
+fn leak_kept_mb(
+    info: &StrategyInfo,
+    fault: Option<FaultSpec>,
+    items: u64,
+    workers: usize,
+) -> (u64, String) {
+    let Some(f) = fault.filter(|f| f.fault == Fault::Leak) else {
+        return (0, String::new());
+    };
+    let faulty = f.count(items);
+    let per_job_process = [&strategy::fork::INFO, &strategy::resque::INFO].contains(&info);
+    let (holders, why) = if per_job_process {
+        let at_once = faulty.min(workers as u64);
+        let why = format!(
+            "--leak-mb {} x {at_once} children at once: lower --leak-mb or --workers",
+            f.leak_mb
+        );
+        (at_once, why)
+    } else {
+        let why = format!(
+            "--leak-mb {} x {faulty} faulty jobs, kept until the run ends: lower --leak-mb or \
+             --items, or raise --every",
+            f.leak_mb
+        );
+        (faulty, why)
+    };
+    (f.leak_mb.saturating_mul(holders), why)
 }
 
 /// The strategy or preset called `name`, or a usage error that lists them.

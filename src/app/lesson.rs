@@ -58,6 +58,10 @@ pub static LESSONS: &[(&str, &str)] = &[
         include_str!("../../lessons/13-seed-systems.md"),
     ),
     (
+        "14-enqueue-before-commit.md",
+        include_str!("../../lessons/14-enqueue-before-commit.md"),
+    ),
+    (
         "15-deadlock.md",
         include_str!("../../lessons/15-deadlock.md"),
     ),

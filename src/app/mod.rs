@@ -11,6 +11,7 @@ pub mod list;
 pub mod queue;
 pub mod race;
 pub mod run;
+pub mod story;
 
 use std::path::PathBuf;
 

@@ -35,7 +35,15 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<Measurement> {
     if let Some(after) = cmd.interrupt_after {
         press_ctrl_c_after(after)?;
     }
-    let m = harness::measure(&spec, stream)?;
+    let m = match harness::measure(&spec, stream) {
+        Ok(m) => m,
+        Err(e) if cmd.json => {
+            // A script reading stdout gets an object either way: here, the failure.
+            println!("{}", serde_json::to_string(&Failed::of(&spec, &e))?);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     crate::app::json_copy(&m)?;
     if cmd.json {
         println!("{}", serde_json::to_string(&m)?);
@@ -64,6 +72,33 @@ fn press_ctrl_c_after(after: std::time::Duration) -> anyhow::Result<()> {
                 nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGINT);
         })?;
     Ok(())
+}
+
+/// `run --json`'s object when the run itself failed (its child killed, or exiting non-zero):
+/// what was asked, `correct: false`, the error's one line and the exit code that follows.
+#[derive(serde::Serialize)]
+struct Failed<'a> {
+    strategy: &'a str,
+    workload: crate::workload::Workload,
+    items: u64,
+    workers: usize,
+    correct: bool,
+    error: String,
+    exit_code: i32,
+}
+
+impl<'a> Failed<'a> {
+    fn of(spec: &'a crate::strategy::RunSpec, e: &anyhow::Error) -> Failed<'a> {
+        Failed {
+            strategy: &spec.strategy,
+            workload: spec.workload,
+            items: spec.items,
+            workers: spec.workers,
+            correct: false,
+            error: format!("{e:#}"),
+            exit_code: crate::error::exit_code(e),
+        }
+    }
 }
 
 /// `""` for one, `"s"` (or `plural`) otherwise.

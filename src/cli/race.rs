@@ -2,6 +2,7 @@
 
 use super::parse_strategy;
 use crate::app::race::{RaceRequest, MAX_RACE_ITEMS, MAX_TRIALS};
+use crate::app::story::{Story, StoryRequest};
 use crate::request::{MAX_PAUSE_US, MAX_WORKERS};
 use crate::strategy::StrategyInfo;
 use crate::workload::transfer::{DEFAULT_LOCK_SCHEDULE, MAX_ACCOUNTS};
@@ -50,7 +51,9 @@ Examples:
   concur race -w transfer --accounts 3 --items 3 --schedule l1,l2,l3,l1,l2,l3   a three-way cycle
   concur race --play                           you are the scheduler (keys 1 and 2)
   concur race --play --sync mutex              try to lose an update through a lock
-  concur race --play --play-script 1212        the same, scripted (for tests and slides)";
+  concur race --play --play-script 1212        the same, scripted (for tests and slides)
+  concur race --story enqueue-before-commit --schedule --trials 1
+                                               a job that runs before COMMIT, and each fix";
 
 #[derive(Debug, Clone, Args)]
 pub struct RaceArgs {
@@ -133,6 +136,12 @@ pub struct RaceArgs {
     #[arg(long, value_name = "N", requires = "play",
           value_parser = clap::value_parser!(u8).range(1..=3))]
     pub level: Option<u8>,
+
+    /// Tell another story than the wallet's: enqueue-before-commit (a job enqueued inside a
+    /// transaction runs before COMMIT and finds no row; then each fix). Takes --trials, --items
+    /// (requests per trial), --workers, --pause-us (enqueue to COMMIT), --schedule, --seed, --json
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["strategy", "fix", "harness"])]
+    pub story: Option<Story>,
 }
 
 /// `-w`: the two workloads `race` knows.
@@ -154,7 +163,18 @@ impl From<RaceArgs> for RaceRequest {
         } else {
             crate::workload::trace::DEFAULT_SCHEDULE
         };
+        let story = a.story.map(|story| StoryRequest {
+            story,
+            trials: a.trials.unwrap_or(WALLET_TRIALS),
+            items: a.items,
+            workers: a.workers,
+            pause_us: a.pause_us,
+            schedule: a.schedule.clone(),
+            seed: a.seed,
+            json: a.json,
+        });
         RaceRequest {
+            story,
             strategy: a.strategy,
             workload: a.workload,
             sync: a.sync,

@@ -22,7 +22,7 @@ use super::sampler::{self, Sampler};
 use super::{inflight, stream, wire};
 use crate::error::Error;
 use crate::strategy::{Failure, Outcome, RunSpec, Stop};
-use crate::sys::{proc, signals, units};
+use crate::sys::{private, proc, signals, units};
 use anyhow::{anyhow, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -65,7 +65,9 @@ pub fn measure_within(
     if let Some(sig) = signals::take().or_else(signals::interrupted) {
         return Err(Error::Interrupted(sig).into());
     }
-    let dir = tempfile::Builder::new().prefix("concur-run-").tempdir()?;
+    // 0700 with an owner file: the spec inside may hold a Redis password, and a harness killed
+    // outright leaves the dir for the next run to sweep (see `sys::private`).
+    let dir = private::dir("run")?;
     let result = dir.path().join("outcome.json");
     let ours_before = proc::children(std::process::id() as i32);
     let own_cpu_before = own_cpu_s();
@@ -190,7 +192,7 @@ impl Running {
     ) -> anyhow::Result<Running> {
         // The spec goes in a file in our private temp dir: argv is world-readable in ps.
         let spec_path = dir.join("spec.json");
-        std::fs::write(&spec_path, serde_json::to_vec(spec)?).context("writing the run spec")?;
+        private::write(&spec_path, &serde_json::to_vec(spec)?).context("writing the run spec")?;
         let mut cmd = exec_command(&spec_path, result, dir)?;
         cmd.stderr(stderr);
         let start = Instant::now();

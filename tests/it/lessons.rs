@@ -371,7 +371,7 @@ fn an_unreadable_progress_file_is_reported_not_overwritten() {
         let out = lesson_with(state.path(), args, "");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("progress.json is not a progress file")
+            String::from_utf8_lossy(&out.stderr).contains("progress.json is not concur's progress")
         );
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");

@@ -11,7 +11,7 @@ use super::answer::{Measured, Prediction};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// One lesson's record.
@@ -78,6 +78,12 @@ impl Progress {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Progress::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                let dir = path.parent().unwrap_or(&path).display();
+                return crate::error::usage(format!(
+                    "the state dir {dir} is not a directory: point CONCUR_STATE_DIR at one"
+                ));
+            }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         if let Ok(p) = serde_json::from_str::<Progress>(&text) {
@@ -87,7 +93,7 @@ impl Progress {
             return Ok(Progress::default());
         }
         crate::error::usage(format!(
-            "{} is not a progress file concur can read; move it away (or delete it) to start again",
+            "{} is not concur's progress (a file it cannot read); move it away (or delete it) to start again",
             path.display()
         ))
     }
@@ -96,9 +102,7 @@ impl Progress {
     pub fn save(&self) -> anyhow::Result<()> {
         let path = progress_path()?;
         let dir = path.parent().context("the progress file has a directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("making {} private", dir.display()))?;
+        crate::sys::private::ensure_dir(dir, "the state dir (CONCUR_STATE_DIR)")?;
         let tmp = dir.join(format!(".progress.json.{}", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)

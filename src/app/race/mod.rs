@@ -74,6 +74,8 @@ pub struct RaceRequest {
     /// Every trial a measured child process.
     pub harness: bool,
     pub json: bool,
+    /// `--story NAME`: another failure than the wallet's (see [`crate::app::story`]).
+    pub story: Option<crate::app::story::StoryRequest>,
 }
 
 /// Limits for `race`.
@@ -111,6 +113,9 @@ pub struct Report {
 
 /// `concur race`.
 pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
+    if let Some(story) = &args.story {
+        return crate::app::story::run(story);
+    }
     if let Some(play) = &args.play {
         return play::play(args, play);
     }
