@@ -148,14 +148,7 @@ pub fn run(req: &BenchQueueRequest) -> anyhow::Result<()> {
     let (_, mut con) = super::open(&url)?;
     let floors = Floors::measure(&mut con, true)?;
     let (fork_us, round_trip_us) = (floors.fork_us, floors.round_trip_us);
-    let dir = tempfile::Builder::new()
-        .prefix("concur-bench-")
-        .tempdir()
-        .context("a temp dir for the workers' logs")?;
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )?;
+    let dir = crate::sys::private::dir("bench").context("a private dir for the workers' logs")?;
     let queue = format!("bench-{:06x}", fastrand::u32(..0xff_ffff));
     let lpop = RedisBenchmark::find(&url);
     if !req.json {

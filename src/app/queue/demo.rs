@@ -88,7 +88,7 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<()> {
         args.wait_ms,
         args.workers
     );
-    let logs = tempfile::tempdir().context("a temp dir for worker logs")?;
+    let logs = crate::sys::private::dir("demo").context("a private dir for the workers' logs")?;
     let mut trials = Vec::new();
     for fetch in ["reliable", "basic"] {
         trials.push(trial(args, server.url(), fetch, logs.path())?);
