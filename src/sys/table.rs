@@ -220,8 +220,14 @@ impl Table {
         let Some(width) = width.map(|w| usize::from(w).saturating_sub(self.indent)) else {
             return;
         };
-        let total =
-            |widths: &[u16]| -> usize { widths.iter().map(|&w| usize::from(w + GAP)).sum() };
+        // Every column but the last is followed by a gap (lines are trimmed at their end).
+        let total = |widths: &[u16]| -> usize {
+            widths
+                .iter()
+                .map(|&w| usize::from(w + GAP))
+                .sum::<usize>()
+                .saturating_sub(usize::from(GAP))
+        };
         let mut widths = t.column_max_content_widths();
         let narrowest = self.narrowest();
         if total(&widths) <= width || total(&narrowest) > width {
