@@ -29,7 +29,7 @@
 //! lives as long as the worker, and still never reaches the parent); `shared`/`shared-atomic` put
 //! it in a `MAP_SHARED` mapping.
 
-use super::fork::{self, Ending, Wallet, PROCESSES};
+use super::fork::{self, Ending, Termination, Wallet, KILL_GRACE, PROCESSES};
 use super::{available, StrategyInfo, Workers};
 use crate::error::Error;
 use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
@@ -40,7 +40,7 @@ use nix::unistd::Pid;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "prefork",
@@ -68,6 +68,10 @@ struct Worker {
     sock: UnixStream,
     /// The job it is performing, if any.
     job: Option<u64>,
+    /// When it was given that job (for `--job-timeout`).
+    since: Instant,
+    /// Being stopped: its job ran past `--job-timeout` (SIGTERM sent, SIGKILL due).
+    stopping: Option<Termination>,
     /// Jobs it has performed.
     done: u64,
 }
@@ -117,6 +121,11 @@ struct Pool<'a> {
     forked: u64,
     replaced: u64,
     performed: u64,
+    /// `--job-timeout`: a worker whose job runs longer is stopped (TERM, then KILL) and replaced.
+    timeout: Option<Duration>,
+    started: Instant,
+    timed_out: u64,
+    hang_detected_s: Option<f64>,
 }
 
 impl Pool<'_> {
@@ -149,6 +158,8 @@ impl Pool<'_> {
             pid,
             sock: parent_end,
             job: None,
+            since: Instant::now(),
+            stopping: None,
             done: 0,
         })
     }
@@ -161,6 +172,7 @@ impl Pool<'_> {
             if feed(&self.workers[w].sock, job) {
                 self.next += 1;
                 self.workers[w].job = Some(job);
+                self.workers[w].since = Instant::now();
                 return Ok(());
             }
             // Died between jobs: reap it, record it, replace it, and offer the job again.
@@ -208,8 +220,12 @@ impl Pool<'_> {
                 let ending = reap(worker.pid)?;
                 let job = worker.job;
                 let replace = self.next < self.spec.items && !crate::sys::signals::stop_requested();
+                let timed_out = match (&worker.stopping, self.timeout) {
+                    (Some(_), Some(t)) => format!(" after its job ran past --job-timeout {t:?}"),
+                    _ => String::new(),
+                };
                 let why = format!(
-                    "worker {} {ending} mid-job (DirtyExit; {})",
+                    "worker {} {ending}{timed_out} mid-job (DirtyExit; {})",
                     worker.pid,
                     if replace {
                         "worker replaced"
@@ -247,7 +263,7 @@ impl Pool<'_> {
                 .iter()
                 .map(|&w| PollFd::new(self.workers[w].sock.as_fd(), PollFlags::POLLIN))
                 .collect();
-            match poll(&mut fds, PollTimeout::NONE) {
+            match poll(&mut fds, self.poll_timeout()) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e).context("poll on the prefork workers"),
@@ -259,9 +275,54 @@ impl Pool<'_> {
                 .map(|(&w, _)| w)
                 .collect();
             drop(fds);
+            self.stop_overdue();
             // Highest index first: `on_readable` may swap_remove a worker.
             for &w in ready.iter().rev() {
                 self.on_readable(w)?;
+            }
+        }
+    }
+
+    /// How long to wait for a reply: for ever without `--job-timeout`, else until the next job
+    /// falls due (or a stopping worker's SIGKILL does).
+    fn poll_timeout(&self) -> PollTimeout {
+        let Some(limit) = self.timeout else {
+            return PollTimeout::NONE;
+        };
+        let next = self
+            .workers
+            .iter()
+            .filter(|w| w.job.is_some())
+            .map(|w| match &w.stopping {
+                Some(_) => Duration::from_millis(20),
+                None => limit.saturating_sub(w.since.elapsed()),
+            })
+            .min()
+            .unwrap_or(limit);
+        // Rounded up, so that a job is found overdue when the wait ends, and at most a minute.
+        let ms = next.as_millis().saturating_add(1).min(60_000) as u16;
+        PollTimeout::from(ms)
+    }
+
+    /// Stop every worker whose job has run past `--job-timeout`: SIGTERM now, SIGKILL a grace
+    /// later. Its socket then reads end of file, and [`Pool::on_readable`] fails its job and
+    /// replaces it, as for a crash.
+    fn stop_overdue(&mut self) {
+        let Some(limit) = self.timeout else {
+            return;
+        };
+        for w in self.workers.iter_mut().filter(|w| w.job.is_some()) {
+            match &mut w.stopping {
+                Some(term) => {
+                    term.escalate();
+                }
+                None if w.since.elapsed() >= limit => {
+                    w.stopping = Some(Termination::begin(w.pid, KILL_GRACE));
+                    self.timed_out += 1;
+                    self.hang_detected_s
+                        .get_or_insert(self.started.elapsed().as_secs_f64());
+                }
+                None => {}
             }
         }
     }
@@ -307,6 +368,10 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         forked: 0,
         replaced: 0,
         performed: 0,
+        timeout: spec.job_timeout_ms.map(Duration::from_millis),
+        started,
+        timed_out: 0,
+        hang_detected_s: None,
     };
     let n = spec.workers.clamp(1, spec.items.max(1) as usize);
     let mut result = Ok(());
@@ -338,6 +403,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     )];
     let failures = std::mem::take(&mut pool.failures);
     let jobs = pool.next;
+    let (jobs_timed_out, hang_detected_s) = (pool.timed_out, pool.hang_detected_s);
     drop(pool);
     let wallet = wallet.map(|w| w.outcome(spec.items, &mut notes));
     Ok(Outcome {
@@ -349,6 +415,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes,
+        jobs_timed_out,
+        hang_detected_s,
         ..Default::default()
     })
 }

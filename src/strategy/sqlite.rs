@@ -56,7 +56,7 @@
 //! the lock expiry (default 30 s, or twice `--wait-ms` if longer) so a test need not wait long.
 
 use super::fork::{self, PROCESSES};
-use super::{available, StrategyInfo, Workers, THREADED};
+use super::{available, Props, StrategyInfo, Workers, THREADED};
 use crate::error::Error;
 use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::workload::trace::{self, Op};
@@ -86,8 +86,15 @@ pub const INFO: StrategyInfo = StrategyInfo {
 
 pub const FORK_INFO: StrategyInfo = StrategyInfo {
     name: "sqlite-fork",
-    models: "DelayedJob: jobs as rows in an embedded SQLite file, worker processes claim them by UPDATE ... RETURNING",
-    props: PROCESSES,
+    models: "DelayedJob: jobs as rows in an embedded SQLite file, worker processes claim them by UPDATE ... RETURNING; a crashed worker is not replaced",
+    // Processes, but a crashed worker is not replaced (its claimed job waits for its 30 s lock
+    // to expire, and once every worker is gone the rest never runs), and there is no
+    // --job-timeout: compare's probes and `chaos` show both.
+    props: Props {
+        survives_crash: false,
+        kills_hung: false,
+        ..PROCESSES
+    },
     workers: Workers::Count(4),
     syncs: SYNCS,
     transfers: &[],

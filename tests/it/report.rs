@@ -274,3 +274,44 @@ fn every_strategy_keeps_its_colour_in_every_figure() {
         }
     }
 }
+
+#[test]
+fn what_list_claims_is_what_the_probes_measure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    let out = concur()
+        .args([
+            "compare", "--preset", "quick", "--items", "2", "--repeat", "1", "--runs", "1", "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let strategies = doc["points"][0]["strategies"].as_array().unwrap();
+    let mut checked = 0;
+    for s in doc["safety"].as_array().unwrap() {
+        let name = s["strategy"].as_str().unwrap();
+        let props = &strategies.iter().find(|x| x["strategy"] == name).unwrap()["props"];
+        for (probe, claim) in [("crash", "survives_crash"), ("hang", "kills_hung")] {
+            let result = s[probe]["result"].as_str().unwrap();
+            if result == "not-probed" {
+                continue;
+            }
+            assert_eq!(
+                result == "survived",
+                props[claim].as_bool().unwrap(),
+                "{name}: list says {claim} = {}, the {probe} probe found: {}",
+                props[claim],
+                s[probe]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "most strategies probed: {checked}");
+}

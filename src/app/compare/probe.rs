@@ -5,9 +5,10 @@
 //! property is a claim, and the trade-off the report draws (memory per worker against safety)
 //! should stand on what happened here. `rpc` shows why: its workers are processes, so a crash
 //! kills only one of them, yet nobody replaces a dead worker, and jobs are left that never ran.
-//! The probes are `concur chaos` in miniature: 6 no-op jobs, two of which abort the process
-//! (`--fault crash`), then 4 jobs, one of which never returns (`--fault hang`) with a 200 ms
-//! `--job-timeout`. A strategy *survives* a probe when the faulty jobs failed and every other
+//! The probes are `concur chaos` in miniature, on 2 workers: 6 no-op jobs, three of which abort
+//! the process (`--fault crash`: more crashes than workers, so a strategy must replace a dead
+//! worker to finish the queue), then 4 jobs, one of which never returns (`--fault hang`) with a
+//! 200 ms `--job-timeout`. A strategy *survives* a probe when the faulty jobs failed and every other
 //! job ran; a run that died, stopped, or lost other jobs did not.
 
 use super::plan::Plan;
@@ -103,9 +104,11 @@ pub fn probe_all(plan: &Plan, mut say: impl FnMut(&Safety)) -> Vec<Safety> {
 /// The probe run of `info` with `fault`: few no-op jobs, two workers where a count applies.
 fn request(info: &'static StrategyInfo, fault: Fault) -> RunRequest {
     let mut run = RunRequest::new(info, Workload::Noop).workers_if_counted(Some(2));
+    // More crashing jobs (3) than workers (2): the rest of the queue runs only if a dead
+    // worker is replaced, as a Resque or a resque-pool does.
     let (items, every) = match fault {
         Fault::Hang => (4, 4),
-        _ => (6, 3),
+        _ => (6, 2),
     };
     run.items = Some(items);
     run.fault = request::fault(Some(fault), every, request::DEFAULT_LEAK_MB);

@@ -53,9 +53,13 @@ use std::time::{Duration, Instant};
 
 pub const INFO: StrategyInfo = StrategyInfo {
     name: "rpc",
-    models: "DRb / multi_headed_greek_monster: a server owns queue and wallet, forked workers call it over a Unix socket",
+    models: "DRb / multi_headed_greek_monster: a server owns queue and wallet, forked workers call it over a Unix socket; a dead worker is not replaced",
+    // A crash kills only its own worker, but nobody replaces that worker (the server is
+    // threaded by then and may not fork): once every worker has crashed, the rest of the queue
+    // never runs. So it does not *survive* crashing jobs, as `chaos` and compare's probe show.
     props: Props {
         needs_server: true,
+        survives_crash: false,
         ..PROCESSES
     },
     workers: Workers::Count(2),
