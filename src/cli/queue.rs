@@ -145,6 +145,11 @@ pub struct StatsArgs {
     /// One JSON object on stdout
     #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// How many jobs of the retry, scheduled and dead sets to list (with jid, class, args,
+    /// error, attempts and when); the counts are always of them all
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub limit: u64,
     #[command(flatten)]
     pub redis: RedisArgs,
 }
@@ -253,6 +258,7 @@ impl From<StatsArgs> for StatsRequest {
             watch: a.watch,
             interval: a.interval,
             json: a.json,
+            limit: a.limit as usize,
             redis_url: a.redis.redis_url,
         }
     }

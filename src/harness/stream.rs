@@ -24,7 +24,11 @@ const PAUSE: Duration = Duration::from_millis(2);
 /// Give the pipe `fd` a buffer of [`PIPE_BYTES`]; where the system refuses, it keeps its own
 /// (64 KiB), which only means more wake-ups.
 pub(super) fn enlarge(fd: impl AsFd) {
+    // Linux only: macOS pipes size themselves (up to 64 KiB) and have no such request.
+    #[cfg(target_os = "linux")]
     let _ = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd.as_fd();
 }
 
 /// Read `from` to its end, counting emoji, and pass it on to our stdout with [`Stream::Show`].

@@ -26,5 +26,6 @@ mod redis;
 mod report;
 mod run;
 mod seeds;
+mod stats;
 mod story;
 mod transfer;

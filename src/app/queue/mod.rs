@@ -27,6 +27,7 @@ mod enqueue;
 pub mod fetch;
 pub mod job;
 pub mod stats;
+pub mod version;
 pub mod worker;
 
 pub use enqueue::{enqueue, EnqueueRequest};
@@ -68,6 +69,11 @@ pub mod keys {
     /// Set of run tokens already counted in [`DONE`] (a count retried after a lost reply is
     /// not counted twice).
     pub const DONE_RUNS: &str = "concur:done:runs";
+    /// Set (with a day's expiry) when worker `id` stops on TERM or INT and leaves its
+    /// registration for a reaper: `stats` shows it as stopped, not dead.
+    pub fn stopped(id: &str) -> String {
+        format!("concur:stopped:{id}")
+    }
     /// `queue-demo`'s payments: hash jid -> times a PayJob ran, and the balance they pay into.
     pub const PAY_RUNS: &str = "concur:pay:runs";
     pub const PAY_BALANCE: &str = "concur:pay:balance";
@@ -122,8 +128,9 @@ pub fn redis_url(flag: Option<&str>, command: &str) -> anyhow::Result<String> {
 pub fn open(url: &str) -> anyhow::Result<(redis::Client, redis::Connection)> {
     let client =
         redis::Client::open(url).with_context(|| format!("opening Redis at {}", redact(url)))?;
-    let con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
+    let mut con = connect(&client, CONNECT_TIMEOUT, RESPONSE_TIMEOUT)
         .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
+    version::check_once(&mut con, &redact(url))?;
     Ok((client, con))
 }
 

@@ -43,36 +43,7 @@ impl Signals {
         })
     }
 
-    /// The signals that arrived since the last call (each pending signal once). macOS has no
-    /// `sigtimedwait`: there each pending one is found with `sigpending` and taken with
-    /// `sigwait`, which does not block for a signal already pending.
-    #[cfg(not(target_os = "linux"))]
-    fn arrived(&self) -> Vec<Signal> {
-        let mut got = Vec::new();
-        loop {
-            // SAFETY: all-zero bytes are a valid (empty) sigset_t, and sigpending only writes
-            // into it.
-            let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-            // SAFETY: `pending` is a valid, exclusively borrowed sigset_t for the call.
-            if unsafe { libc::sigpending(&mut pending) } != 0 {
-                return got;
-            }
-            // SAFETY: sigpending filled `pending` in above.
-            let pending = unsafe { SigSet::from_sigset_t_unchecked(pending) };
-            let Some(sig) = self.set.iter().find(|s| pending.contains(*s)) else {
-                return got;
-            };
-            let mut one = SigSet::empty();
-            one.add(sig);
-            match one.wait() {
-                Ok(s) => got.push(s),
-                Err(_) => return got,
-            }
-        }
-    }
-
     /// The signals that arrived since the last call, in order (each pending signal once).
-    #[cfg(target_os = "linux")]
     fn arrived(&self) -> Vec<Signal> {
         let mut got: Vec<Signal> = self.stash.take().into_iter().collect();
         while let Some(sig) = self.take(std::time::Duration::ZERO) {
@@ -93,7 +64,37 @@ impl Signals {
         }
     }
 
+    /// One pending signal, waiting at most `timeout` for one. macOS has no `sigtimedwait`:
+    /// there a pending signal of the set is found with `sigpending` and taken with `sigwait`
+    /// (which returns at once for a signal already pending), looking every millisecond until
+    /// `timeout` (the signals are blocked, so a sleep is never cut short by one).
+    #[cfg(not(target_os = "linux"))]
+    fn take(&self, timeout: std::time::Duration) -> Option<Signal> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            // SAFETY: all-zero bytes are a valid (empty) sigset_t, and sigpending only writes
+            // into it.
+            let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `pending` is a valid, exclusively borrowed sigset_t for the call.
+            if unsafe { libc::sigpending(&mut pending) } == 0 {
+                // SAFETY: sigpending filled `pending` in above.
+                let pending = unsafe { SigSet::from_sigset_t_unchecked(pending) };
+                if let Some(sig) = self.set.iter().find(|s| pending.contains(*s)) {
+                    let mut one = SigSet::empty();
+                    one.add(sig);
+                    return one.wait().ok();
+                }
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            std::thread::sleep(left.min(std::time::Duration::from_millis(1)));
+        }
+    }
+
     /// One pending signal, waiting at most `timeout` for one.
+    #[cfg(target_os = "linux")]
     fn take(&self, timeout: std::time::Duration) -> Option<Signal> {
         let ts = libc::timespec {
             tv_sec: timeout.as_secs() as libc::time_t,

@@ -114,6 +114,13 @@ fn stop_now(w: &Worker, link: &mut Link) -> anyhow::Result<()> {
             pipe.atomic();
             let sent = w.add_flush(&mut pipe);
             pipe.cmd("DEL").arg(keys::beat(&w.id)).ignore();
+            // Say that this was a stop, not a death (for `stats`), for a day at most.
+            pipe.cmd("SET")
+                .arg(keys::stopped(&w.id))
+                .arg(now())
+                .arg("EX")
+                .arg(86_400)
+                .ignore();
             pipe.exec(con)?;
             w.flushed_now(sent);
         }
