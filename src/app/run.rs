@@ -162,12 +162,19 @@ fn measured(out: &mut String, m: &Measurement) {
         seconds(m.cpu_user_s),
         seconds(m.cpu_sys_s)
     );
+    let pss = if crate::sys::proc::PSS_AVAILABLE {
+        bytes(m.peak_pss_bytes)
+    } else {
+        "n/a".to_owned()
+    };
     let _ = writeln!(
         out,
-        "  memory    peak RSS {}  peak PSS {}  (whole process tree)",
+        "  memory    peak RSS {}  peak PSS {pss}  (whole process tree)",
         bytes(m.peak_rss_bytes),
-        bytes(m.peak_pss_bytes)
     );
+    if !crate::sys::proc::PSS_AVAILABLE {
+        let _ = writeln!(out, "            {}", crate::sys::proc::PSS_UNAVAILABLE);
+    }
     let forked = match m.processes_forked {
         0 => String::new(),
         n => format!("; {n} process{} forked in all (counted)", s(n, "es")),
