@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod compare;
+pub mod exercise;
 pub mod queue;
 pub mod race;
 pub mod run;
@@ -83,6 +84,9 @@ pub enum Command {
         #[arg(long, conflicts_with = "yes")]
         no_run: bool,
     },
+    /// Exercises concur grades: write the fix, it is proved under every schedule and measured
+    #[command(after_help = exercise::EXERCISE_EXAMPLES, long_about = exercise::EXERCISE_ABOUT)]
+    Exercise(exercise::ExerciseArgs),
     /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
     #[command(
         after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json\n\n\
@@ -169,6 +173,7 @@ impl From<Cli> for Request {
                 },
             }),
             Some(Command::List) => Request::List,
+            Some(Command::Exercise(args)) => Request::Exercise(args.into()),
             Some(Command::Limits { runs, app_mb, json }) => Request::Limits(LimitsRequest {
                 runs: runs as usize,
                 app_mb,
