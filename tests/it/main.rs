@@ -11,6 +11,7 @@ mod common;
 
 mod chaos;
 mod compare;
+mod exercises;
 mod fork_rpc;
 mod lessons;
 mod limits;
