@@ -1,4 +1,4 @@
-//! # Exercise 1: the wallet, safe with a Mutex                       (lesson 10 · about 10 min)
+//! # Exercise 1: the wallet, safe with a Mutex (lesson 10 · about 10 min)
 //!
 //! Two workers deposit into one wallet at the same time: W1 adds 10, W2 takes 10 away, from a
 //! balance of 100. `deposit` below reads the balance, pauses, then writes the new one: when both

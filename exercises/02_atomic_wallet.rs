@@ -1,4 +1,4 @@
-//! # Exercise 2: the wallet, with one atomic operation                (lesson 10 · about 10 min)
+//! # Exercise 2: the wallet, with one atomic operation (lesson 10 · about 10 min)
 //!
 //! The same wallet and the same race as exercise 1: W1 adds 10 while W2 takes 10 away, from 100,
 //! and `deposit` reads, pauses, then writes, so a deposit can be lost.

@@ -1,4 +1,4 @@
-//! # Exercise 3: an actor that owns the balance                        (lesson 5 · about 15 min)
+//! # Exercise 3: an actor that owns the balance (lesson 5 · about 15 min)
 //!
 //! No lock this time, and no shared balance: one thread, the *actor*, owns the balance, and is
 //! the only code that ever touches it. Everybody else sends it a message and waits for its

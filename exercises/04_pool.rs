@@ -1,4 +1,4 @@
-//! # Exercise 4: a bounded pool that shuts down cleanly                 (lesson 3 · about 20 min)
+//! # Exercise 4: a bounded pool that shuts down cleanly (lessons 3, 11 · about 20 min)
 //!
 //! Sidekiq runs jobs on a fixed set of *processors* (threads) that take jobs from a queue. Build
 //! that pool: `workers` threads, one channel between `submit` and them. Three things make it

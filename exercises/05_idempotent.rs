@@ -1,4 +1,4 @@
-//! # Exercise 5: a job that survives duplicate delivery              (lesson 12 · about 10 min)
+//! # Exercise 5: a job that survives duplicate delivery (lesson 12 · about 10 min)
 //!
 //! Resque, Sidekiq and every reliable queue deliver a job *at least* once: when a worker dies
 //! mid-job, when a fetch times out, when a retry fires after all, the same job comes back, and

@@ -1,4 +1,4 @@
-//! # Exercise 7: a fork-per-job runner that survives its jobs       (lessons 8, 11 · about 20 min)
+//! # Exercise 7: a fork-per-job runner that survives its jobs (lessons 8, 11 · about 20 min)
 //!
 //! Resque forks a child for every job: whatever the job does to its own process (abort, panic,
 //! exit with an error code, hang forever), the worker survives. But surviving is not enough: it

@@ -1,4 +1,4 @@
-//! # Exercise 8: reliable fetch, and a reaper                        (lesson 12 · about 20 min)
+//! # Exercise 8: reliable fetch, and a reaper (lessons 12, 4 · about 20 min)
 //!
 //! A worker takes a job off a Redis list and dies (deploy, OOM kill, `kill -9`) before the job
 //! is done. With `RPOP`, the job existed only in the dead worker's memory: it is gone. Reliable

@@ -153,7 +153,7 @@ where
                 Vec::new(),
             )
         } else {
-            Outcome::pass(format!("{n_s} trials on real threads: {what}"))
+            Outcome::pass(format!("{n_s} trials: {what}"))
         }
     })
 }

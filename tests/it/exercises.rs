@@ -462,9 +462,22 @@ fn every_exercise_file_is_embedded_as_it_is_on_disk() {
         let grader = format!("graders/{}.rs", e.slug);
         assert!(catalog::embedded(&grader).is_some(), "{grader}");
         let stub = e.stub();
+        let lessons: Vec<String> = e.lessons.iter().map(usize::to_string).collect();
+        let heading = format!(
+            "//! # Exercise {}: {} ({} {} · about {} min)\n",
+            e.number,
+            e.title,
+            if lessons.len() == 1 {
+                "lesson"
+            } else {
+                "lessons"
+            },
+            lessons.join(", "),
+            e.minutes
+        );
         assert!(
-            stub.starts_with(&format!("//! # Exercise {}: ", e.number)),
-            "{}: a statement on top",
+            stub.starts_with(&heading),
+            "{}: a statement on top, opening with {heading:?}",
             e.slug
         );
         assert!(

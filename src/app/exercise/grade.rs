@@ -115,6 +115,7 @@ pub fn build(dir: &Path, ex: &Exercise) -> anyhow::Result<PathBuf> {
         })?;
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.replace("graders/../", "");
         let errors: Vec<&str> = said
             .lines()
             .filter(|l| !l.trim_start().starts_with("Compiling") && !l.contains("Blocking waiting"))

@@ -245,6 +245,13 @@ pub(crate) fn check(req: &ExerciseRequest, ex: &Exercise) -> anyhow::Result<bool
         );
         return Ok(false);
     }
+    if !place::target_dir(&dir)
+        .join("exercise")
+        .join(ex.bin())
+        .exists()
+    {
+        println!("  building (the first build compiles the exercises' toolkit and its dependencies: a minute or two)");
+    }
     let bin = match grade::build(&dir, ex) {
         Ok(bin) => bin,
         Err(e) if crate::error::is_usage(&e) => return Err(e),
