@@ -116,7 +116,12 @@ pub struct Child {
     job: Job,
     /// The job's number (1-based) in the lanes.
     no: usize,
+    forked_at: Instant,
+    killed: bool,
 }
+
+/// A runner still polling a child this long after forking it has forgotten its timeout.
+const POLLED_TOO_LONG: Duration = Duration::from_secs(4);
 
 static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -150,7 +155,13 @@ pub fn spawn(job: Job) -> Child {
         pid => {
             trace::record(None, format!("fork job {no} ({job:?}) → pid {pid}"));
             trace::record_in(CHILD_LANE, None, format!("job {no}: {}", job.does()), None);
-            Child { pid, job, no }
+            Child {
+                pid,
+                job,
+                no,
+                forked_at: Instant::now(),
+                killed: false,
+            }
         }
     }
 }
@@ -168,6 +179,13 @@ impl Child {
 
     /// How it ended, if it has (and then it is reaped); `None` if it is still running.
     pub fn try_wait(&mut self) -> Option<Exit> {
+        if self.job == Job::Hang && !self.killed && self.forked_at.elapsed() > POLLED_TOO_LONG {
+            self.never_ends(&format!(
+                "the runner was still polling job {}'s child {} s after forking it: it never ends by itself; kill it once its timeout has passed",
+                self.no,
+                POLLED_TOO_LONG.as_secs()
+            ));
+        }
         let exit = waitpid(self.pid, libc::WNOHANG)?;
         self.ended(exit);
         Some(exit)
@@ -176,6 +194,13 @@ impl Child {
     /// Wait until it ends (it is then reaped): however long that takes.
     pub fn wait(&mut self) -> Exit {
         trace::wait(None, &format!("wait job {}", self.no));
+        if self.job == Job::Hang && !self.killed {
+            // The grader knows this job never ends: this wait would never return.
+            self.never_ends(&format!(
+                "the runner waited for job {}'s child, which hangs and was not killed: that wait never returns (poll with try_wait, and kill the child past its timeout)",
+                self.no
+            ));
+        }
         let exit = loop {
             if let Some(e) = waitpid(self.pid, 0) {
                 break e;
@@ -190,7 +215,15 @@ impl Child {
     pub fn kill(&mut self) {
         // SAFETY: kill(2) on our own child's pid; it cannot be reused before we reap it.
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        self.killed = true;
         trace::record(None, format!("kill job {} (SIGKILL)", self.no));
+    }
+
+    /// Fail the check: the runner is about to wait forever for this child.
+    fn never_ends(&self, why: &str) -> ! {
+        let what = format!("wait job {} …", self.no);
+        trace::record_marked(None, what, Some("✗ waits forever".into()));
+        crate::model::fail(why)
     }
 
     fn ended(&self, exit: Exit) {
@@ -303,12 +336,14 @@ pub fn suite(run_jobs: RunJobs) -> Suite {
                     "chaos: one job of each kind, timeout {} ms",
                     TIMEOUT.as_millis()
                 ),
-                Duration::from_secs(5),
+                // A backstop: a runner that waits for the hung job, or polls it forever, is
+                // caught by the kit's Child at once (it knows that job never ends).
+                Duration::from_secs(60),
                 move || grade_run(run_jobs, &chaos),
             ),
             Check::new(
                 "40 jobs, one in seven crashing",
-                Duration::from_secs(15),
+                Duration::from_secs(60),
                 move || grade_run(run_jobs, &many),
             ),
         ],
@@ -327,9 +362,23 @@ fn grade_run(run_jobs: RunJobs, jobs: &[Job]) -> Verdict {
     trace::begin(true);
     trace::set_lane("runner");
     let start = Instant::now();
-    let outcomes = run_jobs(jobs, TIMEOUT);
+    let ran = std::panic::catch_unwind(|| run_jobs(jobs, TIMEOUT));
     let took = start.elapsed();
     let left = children();
+    let outcomes = match ran {
+        Ok(o) => o,
+        Err(p) => {
+            clean_up(&left);
+            let why = match p.is::<crate::model::Broken>() {
+                true => crate::model::message(p.as_ref()),
+                false => crate::model::take_last_panic()
+                    .unwrap_or_else(|| crate::model::message(p.as_ref())),
+            };
+            let (events, _) = trace::take(false);
+            trace::end();
+            return Verdict::fail(format!("{} jobs", jobs.len()), why, events);
+        }
+    };
     let mut why = None;
     if outcomes.len() != jobs.len() {
         why = Some(format!(

@@ -79,7 +79,26 @@ pub fn main(variants: &[Variant]) {
     }
 }
 
+/// Test hook (`concur`'s own tests): a grader that hangs in a check, with a forked child, so
+/// that concur's time limit and process-group kill are proved to leave nothing behind.
+pub const TEST_HANG_ENV: &str = "CONCUR_EXERCISE_TEST_HANG";
+
+fn hang_for_tests() -> ! {
+    report::plan_line(&["a check that hangs"]);
+    report::start_line("a check that hangs", 300);
+    crate::trace::begin(true);
+    crate::trace::set_lane("runner");
+    let _child = crate::fork::spawn(crate::fork::Job::Hang);
+    crate::trace::wait(None, "sleep forever");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
 fn check(suite: Suite) {
+    if std::env::var_os(TEST_HANG_ENV).is_some() {
+        hang_for_tests();
+    }
     crate::model::install_hook();
     let names: Vec<&str> = suite.checks.iter().map(|c| c.name.as_str()).collect();
     report::plan_line(&names);
@@ -111,7 +130,7 @@ where
     F: Fn() + Send + Sync + 'static,
 {
     let what = what.to_owned();
-    Check::new(name, Duration::from_secs(60), move || {
+    Check::new(name, Duration::from_secs(120), move || {
         let v = crate::model::explore(search, scenario);
         let how = crate::model::how_many(&v, search);
         match v.failure {
@@ -128,21 +147,25 @@ where
     })
 }
 
-/// A real-thread trials [`Check`]: `n` trials within `limit`.
-pub fn trials_check<F>(name: &str, n: usize, limit: Duration, what: &str, trial: F) -> Check
+/// How long real-thread trials may go without one finishing before they are called hung.
+pub const STALL: Duration = Duration::from_secs(10);
+
+/// A real-thread trials [`Check`]: `n` trials, hung if none finishes for [`STALL`] (concur's
+/// own limit, far above, is only a backstop).
+pub fn trials_check<F>(name: &str, n: usize, what: &str, trial: F) -> Check
 where
     F: Fn(usize) -> Result<(), String> + Send + 'static,
 {
     let what = what.to_owned();
-    Check::new(name, limit + Duration::from_secs(5), move || {
-        let t = crate::trials::run(n, limit, trial);
+    Check::new(name, Duration::from_secs(300), move || {
+        let t = crate::trials::run(n, STALL, trial);
         let n_s = crate::model::thousands(n);
         if t.hung {
             Outcome::fail(
                 format!("{} of {n_s} trials ran, then the threads hung", t.run),
                 format!(
-                    "still running after {} s: threads blocked for good (a deadlock on real threads?)",
-                    limit.as_secs()
+                    "no trial finished for {} s: threads blocked for good (a deadlock on real threads?)",
+                    STALL.as_secs()
                 ),
                 Vec::new(),
             )

@@ -12,7 +12,6 @@ use crate::thread::Builder;
 use crate::trace;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 /// A job as the queue delivers it: charge `cents` for `order`. `jid` is unique per job; a
 /// duplicate delivery carries the same `jid`.
@@ -141,7 +140,6 @@ pub fn suite(perform: Perform) -> Suite {
             trials_check(
                 "real threads",
                 500,
-                Duration::from_secs(20),
                 "each of 10 jobs delivered to 2 threads at once: charged once each",
                 move |_| trial(perform),
             ),

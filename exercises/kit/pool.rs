@@ -11,7 +11,6 @@ use crate::trace;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A job: a number, and the work to do.
 pub struct Job {
@@ -68,14 +67,12 @@ pub fn suite<P: Pool>() -> Suite {
             trials_check(
                 "chaos: jobs that panic",
                 20,
-                Duration::from_secs(10),
                 "2 of 40 jobs panic on a pool of 2: the 38 others still run, and shutdown returns",
                 |_| panicking_jobs::<P>(),
             ),
             trials_check(
                 "real threads",
                 200,
-                Duration::from_secs(20),
                 "200 jobs on 4 workers (queue of 8): each ran once, no thread left",
                 |_| trial::<P>(200, 4, 8),
             ),

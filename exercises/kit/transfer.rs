@@ -11,7 +11,6 @@ use crate::model::{ensure, Search};
 use crate::sync::Mutex;
 use crate::thread::Builder;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 /// An account: its number, and its balance behind its own lock.
 #[derive(Debug)]
@@ -53,7 +52,6 @@ pub fn suite(transfer: Transfer) -> Suite {
             trials_check(
                 "real threads",
                 300,
-                Duration::from_secs(10),
                 "2 threads × 50 transfers in opposite directions: no deadlock, nothing lost",
                 move |_| trial(transfer),
             ),

@@ -9,7 +9,6 @@ use crate::model::{ensure, Search};
 use crate::thread::Builder;
 use crate::trace;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 
 /// What both exercises implement.
 pub trait Wallet: Send + Sync + 'static {
@@ -55,7 +54,6 @@ pub fn suite<W: Wallet>(fix: Fix) -> Suite {
             trials_check(
                 "real threads",
                 1_000,
-                Duration::from_secs(20),
                 "no update lost (2 threads × 50 deposits each)",
                 |_| trial::<W>(),
             ),

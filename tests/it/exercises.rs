@@ -278,33 +278,18 @@ fn exercise_6_transfer() {
 }
 
 #[test]
-fn exercise_7_fork_runner_and_no_child_left() {
-    let tag = procs::fresh_tag();
-    let state = tempfile::tempdir().unwrap();
-    // The stub waits for the hung job forever: stopped at the check's limit, drawn to its wait.
-    let out = {
-        let mut cmd = concur(&["exercise", "check", "7", "--no-cost", "--dir"]);
-        cmd.arg(shared())
-            .env("CONCUR_STATE_DIR", state.path())
-            .env(place::TARGET_ENV, target())
-            .env("CONCUR_TEST_TAG", &tag);
-        cmd.output().unwrap()
-    };
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("did not finish within"), "{said}");
-    let (names, rows) = lanes(&said);
-    assert_eq!(names[..2], ["runner", "children"], "{said}");
-    assert!(rows.iter().any(|r| r.contains("wait job 5 …")), "{said}");
-    assert!(
-        rows.iter()
-            .any(|r| r.contains("killed by signal 6 (SIGABRT)")),
-        "{said}"
-    );
-    let left = procs::processes_with_env("CONCUR_TEST_TAG", &tag);
-    assert!(
-        left.is_empty(),
-        "the grader and its hung child are gone: {left:?}"
+fn exercise_7_fork_runner() {
+    // The stub waits for the hung job: the kit knows that job never ends, and says so at once.
+    assert_broken(
+        7,
+        "learner",
+        "that wait never returns",
+        &["runner", "children"],
+        &[
+            "killed by signal 6 (SIGABRT)",
+            "wait job 5 …",
+            "✗ waits forever",
+        ],
     );
     assert_broken(
         7,
@@ -314,6 +299,45 @@ fn exercise_7_fork_runner_and_no_child_left() {
         &["✗ never waited for: a zombie"],
     );
     assert_solved(7);
+}
+
+/// A grader that hangs past its check's limit is stopped from outside, its forked child with
+/// it, and what it streamed is drawn up to the wait that never ended.
+#[test]
+fn a_grader_that_hangs_is_stopped_with_its_children() {
+    let tag = procs::fresh_tag();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = concur(&["exercise", "check", "7", "--no-cost", "--dir"]);
+    cmd.arg(shared())
+        .env("CONCUR_STATE_DIR", state.path())
+        .env(place::TARGET_ENV, target())
+        .env("CONCUR_EXERCISE_TEST_HANG", "1")
+        .env("CONCUR_TEST_TAG", &tag);
+    let out = cmd.output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("a check that hangs: still running after 300.0 ms: stopped"),
+        "{said}"
+    );
+    assert!(said.contains("it did not finish within"), "{said}");
+    let (names, rows) = lanes(&said);
+    assert_eq!(names, ["runner", "children"], "{said}");
+    assert!(
+        rows.iter().any(|r| r.contains("fork job 1 (Hang)")),
+        "{said}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("sleep forever …")
+                && r.contains("✗ still waiting at the time limit")),
+        "{said}"
+    );
+    let left = procs::processes_with_env("CONCUR_TEST_TAG", &tag);
+    assert!(
+        left.is_empty(),
+        "the grader and its child are gone: {left:?}"
+    );
 }
 
 #[test]

@@ -292,14 +292,17 @@ fn unfinished(
         name: r.name,
         passed: false,
         summary: if killed_by_us {
-            format!("still running after {} s: stopped", r.limit.as_secs())
+            format!(
+                "still running after {}: stopped",
+                crate::sys::units::seconds(r.limit.as_secs_f64())
+            )
         } else {
             format!("the grader died during this check ({status})")
         },
         why: Some(if killed_by_us {
             format!(
-                "it did not finish within {} s: something waits forever (a wait with no timeout? a deadlock?)",
-                r.limit.as_secs()
+                "it did not finish within {}: something waits forever (a wait with no timeout? a deadlock? a loop?)",
+                crate::sys::units::seconds(r.limit.as_secs_f64())
             )
         } else {
             said.lines()
