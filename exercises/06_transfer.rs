@@ -1,4 +1,4 @@
-//! # Exercise 6: a transfer that cannot deadlock (lesson 10 · about 15 min)
+//! # Exercise 6: a transfer that cannot deadlock (lessons 10, 15 · about 15 min)
 //!
 //! Moving money between two accounts takes both accounts' locks: take money out of one, put it
 //! into the other, and nobody may see it half done. `transfer` below locks `from`, then `to`.

@@ -14,7 +14,7 @@
 //! | [`strategy`] | the registry and one module per strategy: `fn(&RunSpec) -> Outcome` |
 //! | [`workload`] | what a job is and how a run is checked; faults; the in-flight tracker |
 //! | [`actor`] | a tiny actor library (mailbox, casts, replies), used by the wallet and strategies |
-//! | [`sys`] | the leaf: /proc, forking with a single-thread proof and reaping, signals, a private redis-server, ids, time, units, tables |
+//! | [`sys`] | the leaf: /proc, forking with a single-thread proof and reaping, private 0700 dirs and 0600 files, signals, a private redis-server, ids, time, units, tables |
 //! | [`error`] | what a user can cause, as one enum, and exit codes |
 
 pub mod actor;

@@ -36,6 +36,7 @@ pub const DEFAULT_KNOBS: Knobs = Knobs {
     pause_us: 100,
     cost: 5,
     wait_ms: 10,
+    accounts: 2,
 };
 /// `--every`: one job in K is faulty.
 pub const DEFAULT_EVERY: u64 = 10;
@@ -53,6 +54,7 @@ pub fn default_items(workload: Workload) -> u64 {
         Workload::Wallet => 100,
         Workload::Cpu => 16,
         Workload::Sleep | Workload::Noop => 1000,
+        Workload::Transfer => 100,
     }
 }
 
@@ -74,6 +76,8 @@ pub struct RunRequest {
     pub fault: Option<FaultSpec>,
     pub job_timeout: Option<Duration>,
     pub shutdown_timeout: Duration,
+    /// `-w transfer --schedule l1,l2,l1,l2`: force the order of lock attempts.
+    pub lock_schedule: Option<String>,
 }
 
 impl RunRequest {
@@ -93,6 +97,7 @@ impl RunRequest {
             fault: None,
             job_timeout: None,
             shutdown_timeout: DEFAULT_SHUTDOWN,
+            lock_schedule: None,
         }
     }
 
@@ -122,6 +127,7 @@ impl RunRequest {
             }
         }
         let items = self.items.unwrap_or(default_items(self.workload));
+        self.check_transfer()?;
         self.check_limits(items)?;
         let workers = match (info.workers, self.workers) {
             (Workers::One | Workers::PerJob, Some(_)) => {
@@ -133,6 +139,7 @@ impl RunRequest {
             }
             (policy, asked) => policy.resolve(asked, items),
         };
+        self.check_workers_and_memory(items, workers)?;
         let sync = self.sync()?;
         Ok(RunSpec {
             strategy: info.name.to_owned(),
@@ -148,6 +155,7 @@ impl RunRequest {
             fault: self.fault,
             job_timeout_ms: self.job_timeout.map(|d| d.as_millis().max(1) as u64),
             shutdown_timeout_ms: self.shutdown_timeout.as_millis().max(1) as u64,
+            lock_schedule: self.lock_schedule(workers, items)?,
         })
     }
 
@@ -177,6 +185,15 @@ impl RunRequest {
                 ));
             }
         }
+        if self.workload == Workload::Transfer
+            && !(2..=crate::workload::transfer::MAX_ACCOUNTS).contains(&self.knobs.accounts)
+        {
+            return usage(format!(
+                "--accounts must be from 2 to {} (got {})",
+                crate::workload::transfer::MAX_ACCOUNTS,
+                self.knobs.accounts
+            ));
+        }
         if self.fault.is_some() && info.needs_redis && !info.props.survives_crash {
             return usage("--fault is not wired into -s redis (its jobs are JSON in Redis); try fork, rpc, threads, pool, rayon, actors, futures or sequential");
         }
@@ -189,13 +206,41 @@ impl RunRequest {
                 self.dirty_pct
             ));
         }
-        if let Some(avail) = crate::sys::proc::mem_available_mb() {
-            if self.app_mb > avail {
-                return usage(format!(
-                    "--app-mb {} is more than this machine has available ({avail} MiB)",
-                    self.app_mb
-                ));
-            }
+        Ok(())
+    }
+
+    /// Limits that need the worker count: SQLite's one writer, and memory (the app stand-in
+    /// plus what `--fault leak` keeps) against what this machine has available now.
+    fn check_workers_and_memory(&self, items: u64, workers: usize) -> anyhow::Result<()> {
+        let info = self.strategy;
+        if strategy::sqlite::is_sqlite(info) && workers > strategy::sqlite::MAX_WORKERS {
+            return usage(format!(
+                "'{}' takes at most {} --workers (got {workers}): SQLite has one writer at a \
+                 time, so more workers only queue on its lock (at 256 a run of 1024 no-ops \
+                 takes 20 s of busy retries)",
+                info.name,
+                strategy::sqlite::MAX_WORKERS
+            ));
+        }
+        let Some(avail) = crate::sys::proc::mem_available_mb() else {
+            return Ok(());
+        };
+        if self.app_mb > avail {
+            return usage(format!(
+                "--app-mb {} is more than this machine has available ({avail} MiB)",
+                self.app_mb
+            ));
+        }
+        let (kept, why) = leak_kept_mb(info, self.fault, items, workers);
+        if kept > 0 && self.app_mb + kept > avail {
+            let app = match self.app_mb {
+                0 => String::new(),
+                mb => format!(" plus --app-mb {mb}"),
+            };
+            return usage(format!(
+                "--fault leak would hold up to {kept} MiB at once ({why}){app}, more than this \
+                 machine has available ({avail} MiB)"
+            ));
         }
         Ok(())
     }
@@ -204,25 +249,81 @@ impl RunRequest {
     /// strategy does, and only for the wallet.
     fn sync(&self) -> anyhow::Result<SyncMode> {
         let info = self.strategy;
+        let syncs = info.syncs_for(self.workload);
         let Some(sync) = self.sync else {
-            return Ok(info.syncs[0]);
+            return Ok(syncs.first().copied().unwrap_or(info.syncs[0]));
         };
-        if self.workload != Workload::Wallet {
+        let transfer_only = matches!(
+            sync,
+            SyncMode::LockPair | SyncMode::Ordered | SyncMode::TryLock
+        );
+        if !matches!(self.workload, Workload::Wallet | Workload::Transfer) {
+            let (what, flag) = if transfer_only {
+                ("transfer", "-w transfer")
+            } else {
+                ("wallet", "-w wallet")
+            };
             return usage(format!(
-                "--sync {} applies to the wallet workload only (add -w wallet)",
+                "--sync {} applies to the {what} workload only (add {flag})",
                 sync.name()
             ));
         }
-        if !info.syncs.contains(&sync) {
-            let valid: Vec<_> = info.syncs.iter().map(|s| s.name()).collect();
+        if !syncs.contains(&sync) {
+            let valid: Vec<_> = syncs.iter().map(|s| s.name()).collect();
+            let for_transfer = if self.workload == Workload::Transfer {
+                " for -w transfer"
+            } else {
+                ""
+            };
             return usage(format!(
-                "'{}' does not do --sync {}; it does: {}",
+                "'{}' does not do --sync {}{for_transfer}; it does: {}",
                 info.name,
                 sync.name(),
                 valid.join(", ")
             ));
         }
         Ok(sync)
+    }
+
+    /// `--schedule` for transfers: parsed now, with enough workers running at once to take the
+    /// turns (a worker waiting for its turn holds its thread).
+    fn lock_schedule(&self, workers: usize, items: u64) -> anyhow::Result<Option<String>> {
+        let Some(text) = &self.lock_schedule else {
+            return Ok(None);
+        };
+        if self.workload != Workload::Transfer {
+            return usage(
+                "--schedule applies to -w transfer (for the wallet, see concur race --schedule)",
+            );
+        }
+        let s = crate::workload::transfer::LockSchedule::parse(text).map_err(Error::Usage)?;
+        let need = s.workers.min(items as usize);
+        if workers < need {
+            return usage(format!(
+                "the schedule needs {need} workers running at once, and -s {} here has {workers}; use --workers {need} or more",
+                self.strategy.name
+            ));
+        }
+        Ok(Some(s.text()))
+    }
+
+    /// `-w transfer` needs accounts and locks in one address space: only the strategies that
+    /// declare transfer modes run it.
+    fn check_transfer(&self) -> anyhow::Result<()> {
+        let info = self.strategy;
+        if self.workload != Workload::Transfer || !info.transfers.is_empty() {
+            return Ok(());
+        }
+        let able: Vec<&str> = strategy::STRATEGIES
+            .iter()
+            .filter(|s| !s.transfers.is_empty())
+            .map(|s| s.name)
+            .collect();
+        usage(format!(
+            "-w transfer runs where the accounts and their locks live in one process and jobs run on threads: {}; '{}' does not",
+            able.join(", "),
+            info.name
+        ))
     }
 
     /// The Redis server's URL from `--redis-url` or else `REDIS_URL`, checked now (it must parse
@@ -255,6 +356,40 @@ impl RunRequest {
         strategy::redis::check_url(&url, source).map_err(Error::Usage)?;
         Ok(Some(url))
     }
+}
+
+/// The most memory `--fault leak` can hold at once in a run of `items` jobs on `workers`, in
+/// MiB, and how that is counted. A thread's leak stays for the process's life, and so does a
+/// long-lived worker process's (prefork, rpc, sqlite-fork): every faulty job's MiB add up. A
+/// process forked per job (`fork`, `resque`) returns its leak when it exits: at most `workers`
+/// leak at once.
+fn leak_kept_mb(
+    info: &StrategyInfo,
+    fault: Option<FaultSpec>,
+    items: u64,
+    workers: usize,
+) -> (u64, String) {
+    let Some(f) = fault.filter(|f| f.fault == Fault::Leak) else {
+        return (0, String::new());
+    };
+    let faulty = f.count(items);
+    let per_job_process = [&strategy::fork::INFO, &strategy::resque::INFO].contains(&info);
+    let (holders, why) = if per_job_process {
+        let at_once = faulty.min(workers as u64);
+        let why = format!(
+            "--leak-mb {} x {at_once} children at once: lower --leak-mb or --workers",
+            f.leak_mb
+        );
+        (at_once, why)
+    } else {
+        let why = format!(
+            "--leak-mb {} x {faulty} faulty jobs, kept until the run ends: lower --leak-mb or \
+             --items, or raise --every",
+            f.leak_mb
+        );
+        (faulty, why)
+    };
+    (f.leak_mb.saturating_mul(holders), why)
 }
 
 /// The strategy or preset called `name`, or a usage error that lists them.
@@ -315,6 +450,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("it does: none"));
+
+        let e = req("fork", Workload::Transfer).resolve().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("sequential, threads, pool, rayon, actors"),
+            "{e}"
+        );
+        let mut r = req("threads", Workload::Transfer);
+        r.sync = Some(SyncMode::Mutex);
+        assert!(r
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("lock-pair, ordered, try-lock, actor"));
+        let mut r = req("threads", Workload::Wallet);
+        r.sync = Some(SyncMode::Ordered);
+        assert!(r.resolve().is_err(), "a transfer mode is not a wallet mode");
+        let s = req("pool", Workload::Transfer).resolve().unwrap();
+        assert_eq!(s.sync, SyncMode::LockPair, "the naive order is the default");
 
         let mut r = req("pool", Workload::Emoji);
         r.items = Some(2000);

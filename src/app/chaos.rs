@@ -112,11 +112,10 @@ pub fn chaos(req: &ChaosRequest) -> anyhow::Result<()> {
             }
         }
     }
+    let json = serde_json::json!({ "rows": rows, "stopped_by": stopped.map(|s| s.as_str()) });
+    crate::app::json_copy(&json)?;
     if req.json {
-        println!(
-            "{}",
-            serde_json::json!({ "rows": rows, "stopped_by": stopped.map(|s| s.as_str()) })
-        );
+        println!("{json}");
     } else {
         print!("{}", table(&rows));
         print!("{}", lessons(&rows));

@@ -45,8 +45,35 @@ pub fn render() -> String {
     let mut workloads = Table::new(["WORKLOAD", "ABOUT"]);
     for w in Workload::ALL {
         workloads.row([w.name(), w.about()]);
+        if *w == Workload::Transfer {
+            workloads.row(["", &transfer_strategies()]);
+        }
     }
     format!("{}\n{}", strategies.render(), workloads.render())
+}
+
+/// Which strategies run `-w transfer`, with their `--sync` modes (the others cannot: their jobs
+/// do not share the accounts' memory and locks).
+fn transfer_strategies() -> String {
+    // Strategies with the same modes share one group: "threads, pool (--sync a|b)".
+    let mut groups: Vec<(Vec<&str>, &[crate::workload::wallet::SyncMode])> = Vec::new();
+    for s in STRATEGIES.iter().filter(|s| !s.transfers.is_empty()) {
+        match groups.iter_mut().find(|(_, syncs)| *syncs == s.transfers) {
+            Some((names, _)) => names.push(s.name),
+            None => groups.push((vec![s.name], s.transfers)),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(names, syncs)| {
+            let syncs: Vec<_> = syncs.iter().map(|m| m.name()).collect();
+            format!("{} (--sync {})", names.join(", "), syncs.join("|"))
+        })
+        .collect();
+    format!(
+        "runs under {}; lock-pair, the default, can deadlock",
+        parts.join(" and ")
+    )
 }
 
 /// One strategy's cells.

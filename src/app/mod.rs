@@ -12,8 +12,25 @@ pub mod list;
 pub mod queue;
 pub mod race;
 pub mod run;
+pub mod story;
 
 use std::path::PathBuf;
+
+/// The environment variable through which `concur lesson` asks a demo for its result: commands
+/// with a `--json` object (run, race, chaos, queue-demo) also write that object to this path,
+/// whatever else they print, so the lesson grades the run the learner watched.
+pub const JSON_TO: &str = "CONCUR_JSON_TO";
+
+/// Write `value` to `$CONCUR_JSON_TO`, if it is set (see [`JSON_TO`]).
+pub fn json_copy(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = std::env::var_os(JSON_TO) {
+        use anyhow::Context;
+        let path = PathBuf::from(path);
+        std::fs::write(&path, serde_json::to_vec(value)?)
+            .with_context(|| format!("writing the result to {} ({JSON_TO})", path.display()))?;
+    }
+    Ok(())
+}
 
 /// A command to carry out, with everything it was asked: what the `cli` layer makes of a
 /// command line.
@@ -36,6 +53,7 @@ pub enum Request {
     Stats(queue::stats::StatsRequest),
     Retry(queue::RetryRequest),
     QueueDemo(queue::demo::DemoRequest),
+    BenchQueue(queue::bench::BenchQueueRequest),
     /// The measured child (`concur __exec`).
     Exec {
         spec: PathBuf,
@@ -67,6 +85,7 @@ pub fn execute(request: Request) -> anyhow::Result<()> {
         Request::Stats(r) => queue::stats::run(&r),
         Request::Retry(r) => queue::retry(&r),
         Request::QueueDemo(r) => queue::demo::run(&r),
+        Request::BenchQueue(r) => queue::bench::run(&r),
         Request::Exec { spec, result } => crate::harness::child::exec(&spec, &result),
     }
 }

@@ -14,6 +14,8 @@ pub struct RunCommand {
     pub json: bool,
     /// No emoji stream (still written, counted and discarded).
     pub quiet: bool,
+    /// `--interrupt-after`: send this process SIGINT after this long, as Ctrl-C would.
+    pub interrupt_after: Option<std::time::Duration>,
 }
 
 /// `concur run`.
@@ -30,7 +32,19 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<Measurement> {
              ends only at Ctrl-C (then running jobs get --shutdown-timeout to finish)"
         );
     }
-    let m = harness::measure(&spec, stream)?;
+    if let Some(after) = cmd.interrupt_after {
+        press_ctrl_c_after(after)?;
+    }
+    let m = match harness::measure(&spec, stream) {
+        Ok(m) => m,
+        Err(e) if cmd.json => {
+            // A script reading stdout gets an object either way: here, the failure.
+            println!("{}", serde_json::to_string(&Failed::of(&spec, &e))?);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    crate::app::json_copy(&m)?;
     if cmd.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {
@@ -39,6 +53,52 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<Measurement> {
     // A stopped run has printed what it did; its exit code says it did not finish.
     harness::stopped_error(&m)?;
     Ok(m)
+}
+
+/// `--interrupt-after`: SIGINT to this process after `after`, as a terminal's Ctrl-C would send
+/// it (the harness passes the first one on to the measured child). The handler only sets a
+/// flag, so the timer thread is harmless if the run ends first.
+fn press_ctrl_c_after(after: std::time::Duration) -> anyhow::Result<()> {
+    crate::sys::signals::catch()?;
+    std::thread::Builder::new()
+        .name("interrupt-after".into())
+        .spawn(move || {
+            std::thread::sleep(after);
+            eprintln!(
+                "\nconcur: --interrupt-after {}: Ctrl-C",
+                crate::sys::units::seconds(after.as_secs_f64())
+            );
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGINT);
+        })?;
+    Ok(())
+}
+
+/// `run --json`'s object when the run itself failed (its child killed, or exiting non-zero):
+/// what was asked, `correct: false`, the error's one line and the exit code that follows.
+#[derive(serde::Serialize)]
+struct Failed<'a> {
+    strategy: &'a str,
+    workload: crate::workload::Workload,
+    items: u64,
+    workers: usize,
+    correct: bool,
+    error: String,
+    exit_code: i32,
+}
+
+impl<'a> Failed<'a> {
+    fn of(spec: &'a crate::strategy::RunSpec, e: &anyhow::Error) -> Failed<'a> {
+        Failed {
+            strategy: &spec.strategy,
+            workload: spec.workload,
+            items: spec.items,
+            workers: spec.workers,
+            correct: false,
+            error: format!("{e:#}"),
+            exit_code: crate::error::exit_code(e),
+        }
+    }
 }
 
 /// `""` for one, `"s"` (or `plural`) otherwise.
@@ -61,9 +121,10 @@ pub fn summary(m: &Measurement) -> String {
 
 /// `concur: STRATEGY · WORKLOAD · N jobs · W workers [· sync S] [· app MB]`.
 fn header(m: &Measurement) -> String {
-    let sync = match m.expected_balance {
-        Some(_) => format!(" · sync {}", m.sync),
-        None => String::new(),
+    let sync = match (m.expected_balance, &m.transfer) {
+        (Some(_), _) => format!(" · sync {}", m.sync),
+        (_, Some(t)) => format!(" · {} accounts · sync {}", t.accounts.len(), m.sync),
+        _ => String::new(),
     };
     let app = match (m.app_mb, m.dirty_pct) {
         (0, _) => String::new(),
@@ -87,6 +148,13 @@ fn measured(out: &mut String, m: &Measurement) {
         "  wall      {}  (work {} inside the child)",
         seconds(m.wall_s),
         seconds(m.work_s)
+    );
+    let _ = writeln!(
+        out,
+        "  harness   {} = wall - work, {:.1}% of wall (starting and ending the measured child, its files, the last sample); its own cpu {}",
+        seconds(m.harness_overhead_s),
+        if m.wall_s > 0.0 { 100.0 * m.harness_overhead_s / m.wall_s } else { 0.0 },
+        seconds(m.harness_cpu_s)
     );
     let _ = writeln!(
         out,
@@ -158,14 +226,31 @@ fn verdict(out: &mut String, m: &Measurement) {
     if m.failures.len() > 5 {
         let _ = writeln!(out, "  failed    ... and {} more", m.failures.len() - 5);
     }
-    if !m.correct && m.lost_updates.unwrap_or(0) > 0 {
+    if m.transfer.as_ref().is_some_and(|t| t.deadlock.is_some()) {
         let _ = writeln!(
             out,
-            "  why       read, pause, write is not atomic: another job wrote in between; try --sync {}",
-            crate::strategy::find(&m.strategy)
-                .and_then(|s| s.syncs.iter().find(|x| x.name() != "none"))
-                .map(|s| s.name())
-                .unwrap_or("mutex")
+            "  why       each transfer holds one account's lock while it waits for the other's; transfers in opposite directions wait for each other forever (concur found the cycle and aborted it); try --sync ordered"
         );
+    }
+    let lost = m.lost_updates.unwrap_or(0);
+    if !m.correct && lost > 0 {
+        let info = crate::strategy::find(&m.strategy);
+        let fix = info
+            .and_then(|s| s.syncs.iter().find(|x| x.name() != "none"))
+            .map(|s| s.name())
+            .unwrap_or("mutex");
+        // A process per job with nothing shared: every update stayed in its child. That is
+        // isolation, not a race, and the balance is "right" only by accident.
+        let isolated = info.is_some_and(|s| s.props.memory == crate::strategy::Memory::Isolated)
+            && m.sync == "none"
+            && lost == m.jobs;
+        let why = if isolated {
+            format!("each child changed its own copy of the balance and exited: isolation, not a race (no update reached the parent); to share on purpose, try --sync {fix}")
+        } else {
+            format!(
+                "read, pause, write is not atomic: another job wrote in between; try --sync {fix}"
+            )
+        };
+        let _ = writeln!(out, "  why       {why}");
     }
 }

@@ -126,12 +126,29 @@ mod tests {
 
     #[test]
     fn presets_fill_in_what_flags_leave_out() {
+        // The default scene is the trade-off: 8 workers, 32 overlapping jobs, a 64 MiB app.
         let p = plan(&[]).unwrap();
         assert_eq!(
-            (p.runs, p.app_mb, p.sweep.is_none()),
-            (DEFAULT_RUNS, 0, true)
+            (p.runs, p.app_mb, p.sweep.is_none(), p.workers, p.items),
+            (DEFAULT_RUNS, 64, true, Some(8), Some(32))
         );
+        assert_eq!(p.workload, crate::workload::Workload::Sleep);
         assert_eq!(p.strategies.len(), STRATEGIES.len(), "all by default");
+        assert!(p.probe, "probes by default");
+
+        // quick is the old default: emoji, each strategy's own workers, no app.
+        let p = plan(&["--preset", "quick"]).unwrap();
+        assert_eq!((p.app_mb, p.workers, p.items), (0, None, None));
+        assert_eq!(p.workload, crate::workload::Workload::Emoji);
+        let p = plan(&["--preset", "quick", "-w", "wallet", "--no-probe"]).unwrap();
+        assert_eq!(p.workload, crate::workload::Workload::Wallet, "a flag wins");
+        assert!(!p.probe);
+
+        // --dirty needs an app; the default scene has one, quick does not.
+        assert!(plan(&["--dirty", "50"]).is_ok());
+        assert!(is_usage(
+            &plan(&["--preset", "quick", "--dirty", "50"]).err().unwrap()
+        ));
 
         let p = plan(&["--preset", "workshop"]).unwrap();
         assert_eq!((p.runs, p.app_mb), (5, 100));

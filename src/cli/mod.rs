@@ -2,6 +2,7 @@
 //! typed request its command in [`crate::app`] takes (`From`), so no layer below this one ever
 //! sees a flag; nothing imports `cli`.
 
+pub mod bench;
 pub mod chaos;
 pub mod compare;
 pub mod exercise;
@@ -71,18 +72,26 @@ pub enum Command {
     Chaos(chaos::ChaosArgs),
     /// The workshop lessons: list them, show one, run its demos, remember progress
     #[command(
-        after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run\n\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
+        after_help = "Examples:\n  concur lesson list        lessons, with [x] for done\n  concur lesson next        the first lesson not done yet\n  concur lesson 3 --yes     lesson 3, demos run without asking\n  concur lesson 3 --no-run  lesson 3, demo commands shown, not run (not done)\n  concur lesson 5 --predict 0   answer the question on the command line\n  concur lesson 10 --room   in front of a room: big, the room's prediction, no progress\n\nA lesson is done once you predicted its result and its demos ran.\nProgress lives in $CONCUR_STATE_DIR, else $XDG_STATE_HOME/concur, else ~/.local/state/concur."
     )]
     Lesson {
         /// list, next, or a lesson number
         #[arg(value_name = "list|next|N")]
         which: Option<String>,
-        /// Run the demos without asking (and skip the prediction prompt)
+        /// Run the demos without asking, and without a prediction unless --predict gives one (a
+        /// lesson is done only with both)
         #[arg(long, short)]
         yes: bool,
-        /// Do not run the demos
+        /// Show the lesson only: no prediction, no demos, nothing recorded
         #[arg(long, conflicts_with = "yes")]
         no_run: bool,
+        /// Facilitator mode: big headings, the room's prediction typed by the presenter, demos
+        /// run without asking, and no progress written
+        #[arg(long)]
+        room: bool,
+        /// Your prediction, instead of being asked (a number, a letter, or names in order)
+        #[arg(long, value_name = "ANSWER", conflicts_with = "no_run")]
+        predict: Option<String>,
     },
     /// Exercises concur grades: write the fix, it is proved under every schedule and measured
     #[command(after_help = exercise::EXERCISE_EXAMPLES, long_about = exercise::EXERCISE_ABOUT)]
@@ -124,6 +133,9 @@ The same primitives as criterion benches: cargo bench -- primitive"
     /// Self-contained: private Redis, 3 workers, kill -9 one, reliable vs basic fetch
     #[command(name = "queue-demo")]
     QueueDemo(queue::DemoArgs),
+    /// Benchmarks of concur's own machinery against its floors (`bench queue`)
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// (internal) the measured child of `run`: runs the jobs and reports the outcome
     #[command(name = "__exec", hide = true)]
     Exec {
@@ -164,13 +176,21 @@ impl From<Cli> for Request {
                 Request::Menu
             }
             None => Request::Help(Cli::command().render_help().to_string()),
-            Some(Command::Lesson { which, yes, no_run }) => Request::Lesson(LessonRequest {
+            Some(Command::Lesson {
+                which,
+                yes,
+                no_run,
+                room,
+                predict,
+            }) => Request::Lesson(LessonRequest {
                 which,
                 demos: match (yes, no_run) {
                     (true, _) => Demos::Run,
                     (_, true) => Demos::Skip,
                     _ => Demos::Ask,
                 },
+                room,
+                predict,
             }),
             Some(Command::List) => Request::List,
             Some(Command::Exercise(args)) => Request::Exercise(args.into()),
@@ -188,6 +208,7 @@ impl From<Cli> for Request {
             Some(Command::Stats(args)) => Request::Stats(args.into()),
             Some(Command::Retry(args)) => Request::Retry(args.into()),
             Some(Command::QueueDemo(args)) => Request::QueueDemo(args.into()),
+            Some(Command::Bench(bench)) => bench.into(),
             Some(Command::Exec { spec, result }) => Request::Exec { spec, result },
         }
     }

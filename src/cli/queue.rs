@@ -79,6 +79,7 @@ Examples:
   concur worker --queues critical,default -c 10  critical first, then default
   concur worker --fork -c 2                      a process per job, 2 at a time (Resque)
   concur worker --fetch basic                    BRPOP: a kill -9 loses the jobs in flight
+  concur worker --batch 50                       50 jobs per round trip (reliable, threads)
   concur worker --exit-when-empty                drain and stop (scripts, demos)
 
 Signals: QUIT finish current jobs, then exit; TERM/INT requeue jobs in flight and exit now;
@@ -102,6 +103,11 @@ pub struct WorkerArgs {
     /// How jobs are taken from the queue
     #[arg(long, value_enum, default_value_t = FetchMode::Reliable)]
     pub fetch: FetchMode,
+    /// Reliable fetch on threads: move K jobs into a processing list per round trip (fewer
+    /// commands; a kill -9 reruns the whole batch, finished jobs included)
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=crate::app::queue::fetch::MAX_BATCH))]
+    pub batch: u64,
     /// Retries for a failing job with "retry": true, then the dead set
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub max_retries: u64,
@@ -225,6 +231,7 @@ impl From<WorkerArgs> for WorkerRequest {
             concurrency: a.concurrency,
             fork: a.fork,
             fetch: a.fetch,
+            batch: a.batch,
             max_retries: a.max_retries,
             time_scale: a.time_scale,
             heartbeat: a.heartbeat,

@@ -32,6 +32,11 @@ pub struct WorkloadKnobs {
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_KNOBS.wait_ms,
           value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_MS))]
     pub wait_ms: u64,
+
+    /// Transfer: accounts the money moves between (job i: account i mod K to the next one)
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_KNOBS.accounts,
+          value_parser = clap::value_parser!(u64).range(2..=crate::workload::transfer::MAX_ACCOUNTS))]
+    pub accounts: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -41,7 +46,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "STRATEGY", value_parser = parse_strategy)]
     pub strategy: &'static StrategyInfo,
 
-    /// Workload to run (emoji, wallet, cpu, sleep)
+    /// Workload to run (emoji, wallet, cpu, sleep, noop, transfer)
     #[arg(short, long, value_enum, default_value_t = Workload::Emoji)]
     pub workload: Workload,
 
@@ -92,6 +97,15 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub chaos: FaultArgs,
+
+    #[command(flatten)]
+    pub interrupt: InterruptArgs,
+
+    /// -w transfer: force the order of lock attempts, e.g. l1,l2,l1,l2 (the default when given
+    /// no value: both workers take their first lock, then both try their second: a deadlock)
+    #[arg(long, value_name = "STEPS", num_args = 0..=1,
+          default_missing_value = crate::workload::transfer::DEFAULT_LOCK_SCHEDULE)]
+    pub schedule: Option<String>,
 }
 
 /// Breaking jobs on purpose, and stopping runs: shared by `run` and `chaos`.
@@ -122,6 +136,15 @@ pub struct FaultArgs {
     pub shutdown_timeout: std::time::Duration,
 }
 
+/// Flags of `run` only, beside the fault flags.
+#[derive(Debug, Clone, Args)]
+pub struct InterruptArgs {
+    /// Press Ctrl-C for you after DUR (a SIGINT to this run, as a terminal sends it): the
+    /// graceful stop, for a demo or a slide (exit 130)
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub interrupt_after: Option<std::time::Duration>,
+}
+
 impl From<&WorkloadKnobs> for Knobs {
     fn from(k: &WorkloadKnobs) -> Knobs {
         Knobs {
@@ -129,6 +152,7 @@ impl From<&WorkloadKnobs> for Knobs {
             pause_us: k.pause_us,
             cost: k.cost,
             wait_ms: k.wait_ms,
+            accounts: k.accounts,
         }
     }
 }
@@ -150,9 +174,11 @@ impl From<RunArgs> for RunCommand {
                 fault: request::fault(a.chaos.fault, a.chaos.every, a.chaos.leak_mb),
                 job_timeout: a.chaos.job_timeout,
                 shutdown_timeout: a.chaos.shutdown_timeout,
+                lock_schedule: a.schedule,
             },
             json: a.json,
             quiet: a.quiet,
+            interrupt_after: a.interrupt.interrupt_after,
         }
     }
 }

@@ -61,7 +61,7 @@ pub fn write(result: &Path, baseline_rss_bytes: u64, workers: usize, items: u64)
         counted: counted > 0,
     };
     if let Ok(json) = serde_json::to_vec(&record) {
-        let _ = std::fs::write(sidecar(result), json);
+        let _ = crate::sys::private::write(&sidecar(result), &json);
     }
 }
 

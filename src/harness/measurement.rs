@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::strategy::{Failure, Outcome, RunSpec, Stop};
+use crate::workload::transfer::{self, TransferOutcome};
 use crate::workload::{emoji, Workload};
 use serde::Serialize;
 
@@ -33,6 +34,9 @@ pub struct Measurement {
     pub wall_s: f64,
     /// The strategy's own clock inside the child (excludes process start-up and exit).
     pub work_s: f64,
+    /// What measuring from outside cost: wall − work (starting the measured child, its spec
+    /// and outcome files, its exit, the last sample), never below zero.
+    pub harness_overhead_s: f64,
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
     pub peak_rss_bytes: u64,
@@ -56,6 +60,14 @@ pub struct Measurement {
     pub lost_updates: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emoji_seen: Option<u64>,
+    /// Emoji: unbroken blocks of one emoji in the stream, in the order it reached the harness
+    /// (`items` when every item printed all of its emoji together; thousands for a shuffle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji_blocks: Option<u64>,
+    /// Transfer workload: each account's balance, the totals, back-offs, and the deadlock's
+    /// cycle if there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<crate::workload::transfer::TransferOutcome>,
     /// Sleep workload: (peak RSS - RSS before the strategy) / peak jobs in flight (see
     /// [`inflight`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +79,9 @@ pub struct Measurement {
     pub samples: u64,
     /// CPU the sampler spent while the child ran (on its own core; the cost to compare with wall).
     pub sampler_cpu_s: f64,
+    /// CPU the harness process spent on the whole run: the sampler, the stdout reader, the
+    /// watcher (not counted in `cpu_user_s` / `cpu_sys_s`, which are the child's).
+    pub harness_cpu_s: f64,
     /// CPU of the last sample, taken while the child was stopped (excluded from wall).
     pub final_sample_cpu_s: f64,
     /// Descendants still alive after the child exited, killed and reaped by the harness.
@@ -94,6 +109,17 @@ pub struct Measurement {
 pub fn stopped_error(m: &Measurement) -> anyhow::Result<()> {
     let err = match m.stop {
         None => return Ok(()),
+        Some(Stop::Deadlock) => Error::RunFailed {
+            why: format!(
+                "the transfers deadlocked: {}",
+                m.transfer
+                    .as_ref()
+                    .and_then(|t| t.deadlock.as_ref())
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "no cycle recorded".into())
+            ),
+            code: 1,
+        },
         Some(Stop::JobTimeout) => Error::RunFailed {
             why: format!(
                 "the run was stopped: a job ran past --job-timeout, and '{}' cannot kill a thread",
@@ -123,6 +149,7 @@ pub(super) struct Sampled {
     pub peak_processes: u64,
     pub samples: u64,
     pub sampler_cpu_s: f64,
+    pub harness_cpu_s: f64,
     pub final_sample_cpu_s: f64,
     pub orphans_killed: u64,
 }
@@ -131,6 +158,9 @@ pub(super) struct Sampled {
 /// right, whatever its jobs did.
 fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, String) {
     let failed_jobs = outcome.failures.len() as u64;
+    if let Some(t) = &outcome.transfer {
+        return transfer_check(spec, outcome, t);
+    }
     if let Some(why) = &outcome.stop {
         return (
             false,
@@ -162,10 +192,15 @@ fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, Stri
             // (the +10s and -10s that were lost can cancel, and under fork none arrive at all).
             let ok =
                 w.final_balance == w.expected_balance && w.lost_updates == 0 && failed_jobs == 0;
-            let lost = if w.lost_updates > 0 {
-                format!(", {} of {} updates lost", w.lost_updates, outcome.jobs)
-            } else {
-                String::new()
+            let isolated = crate::strategy::find(&spec.strategy)
+                .is_some_and(|s| s.props.memory == crate::strategy::Memory::Isolated)
+                && spec.sync == crate::workload::wallet::SyncMode::None;
+            let lost = match w.lost_updates {
+                0 => String::new(),
+                n if isolated && n == outcome.jobs => {
+                    format!(", none of {n} updates reached it (each stayed in its child)")
+                }
+                n => format!(", {n} of {} updates lost", outcome.jobs),
             };
             (
                 ok,
@@ -179,8 +214,10 @@ fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, Stri
             None if failed_jobs == 0 => (
                 true,
                 format!(
-                    "{} emoji x {} each, all present",
-                    spec.items, spec.knobs.repeat
+                    "{} emoji x {} each, all present, in {} unbroken blocks",
+                    spec.items,
+                    spec.knobs.repeat,
+                    tally.switches + 1
                 ),
             ),
             None => (false, failed),
@@ -195,6 +232,76 @@ fn check(spec: &RunSpec, outcome: &Outcome, tally: &emoji::Tally) -> (bool, Stri
         ),
         (None, _) => (false, failed),
     }
+}
+
+/// The transfer workload's check: no deadlock, every transfer done, the total conserved and
+/// every account where the transfers put it.
+fn transfer_check(spec: &RunSpec, outcome: &Outcome, t: &TransferOutcome) -> (bool, String) {
+    let totals = format!(
+        "total {} -> {}{}",
+        t.total_start,
+        t.total_end,
+        if t.conserved() {
+            " (conserved)"
+        } else {
+            " (NOT conserved)"
+        }
+    );
+    if let Some(d) = &t.deadlock {
+        return (
+            false,
+            format!(
+                "deadlock after {} of {} transfers: {d}; {}{totals}",
+                t.transfers_done,
+                spec.items,
+                match outcome.jobs_not_started {
+                    0 => String::new(),
+                    n => format!("{n} not started; "),
+                }
+            ),
+        );
+    }
+    if let Some(why) = &outcome.stop {
+        return (
+            false,
+            format!(
+                "stopped by {why}: {} of {} transfers done; {totals}",
+                t.transfers_done, spec.items
+            ),
+        );
+    }
+    let names = |b: &[i64]| -> String {
+        b.iter()
+            .enumerate()
+            .map(|(k, v)| format!("{} {v}", transfer::name(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let backoffs = match t.backoffs {
+        0 => String::new(),
+        n => format!(", {n} back-offs"),
+    };
+    let ok = t.conserved()
+        && t.accounts == t.expected
+        && t.transfers_done == spec.items
+        && outcome.failures.is_empty();
+    let detail = if t.accounts == t.expected {
+        format!("{} as expected", names(&t.accounts))
+    } else {
+        format!("{}, expected {}", names(&t.accounts), names(&t.expected))
+    };
+    let broken = if t.schedule_broken {
+        "; the forced lock order was abandoned (a worker waited 5 s for its turn)"
+    } else {
+        ""
+    };
+    (
+        ok,
+        format!(
+            "{} of {} transfers, {totals}, {detail}{backoffs}{broken}",
+            t.transfers_done, spec.items
+        ),
+    )
 }
 
 /// The measurement of a run: the child's outcome, the stream's tally, the harness's figures.
@@ -219,6 +326,7 @@ pub(super) fn build(
         dirty_pct: spec.dirty_pct,
         wall_s: m.wall_s,
         work_s: outcome.work_s,
+        harness_overhead_s: (m.wall_s - outcome.work_s).max(0.0),
         cpu_user_s: m.cpu_user_s,
         cpu_sys_s: m.cpu_sys_s,
         peak_rss_bytes: m.peak_rss_bytes,
@@ -239,11 +347,19 @@ pub(super) fn build(
         final_balance: outcome.wallet.as_ref().map(|w| w.final_balance),
         lost_updates: outcome.wallet.as_ref().map(|w| w.lost_updates),
         emoji_seen: (spec.workload == Workload::Emoji).then(|| tally.total()),
+        emoji_blocks: (spec.workload == Workload::Emoji && tally.total() > 0)
+            .then_some(tally.switches + 1),
+        transfer: outcome.transfer.clone().map(|mut t| {
+            // The event log is `race`'s (in-process); it never crosses from a child.
+            t.events.clear();
+            t
+        }),
         mem_per_in_flight_bytes: None,
         peak_in_flight: None,
         notes: outcome.notes,
         samples: m.samples,
         sampler_cpu_s: m.sampler_cpu_s,
+        harness_cpu_s: m.harness_cpu_s,
         final_sample_cpu_s: m.final_sample_cpu_s,
         orphans_killed: m.orphans_killed,
         stop: outcome.stop,

@@ -22,7 +22,7 @@ use super::sampler::{self, Sampler};
 use super::{inflight, stream, wire};
 use crate::error::Error;
 use crate::strategy::{Failure, Outcome, RunSpec, Stop};
-use crate::sys::{proc, signals, units};
+use crate::sys::{private, proc, signals, units};
 use anyhow::{anyhow, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -65,9 +65,12 @@ pub fn measure_within(
     if let Some(sig) = signals::take().or_else(signals::interrupted) {
         return Err(Error::Interrupted(sig).into());
     }
-    let dir = tempfile::Builder::new().prefix("concur-run-").tempdir()?;
+    // 0700 with an owner file: the spec inside may hold a Redis password, and a harness killed
+    // outright leaves the dir for the next run to sweep (see `sys::private`).
+    let dir = private::dir("run")?;
     let result = dir.path().join("outcome.json");
     let ours_before = proc::children(std::process::id() as i32);
+    let own_cpu_before = own_cpu_s();
     let mut run = Running::start(spec, dir.path(), &result, stream, stderr)?;
     let mut sampler = Sampler::new(run.pid);
     let mut shutdown = Shutdown::new(Duration::from_millis(spec.shutdown_timeout_ms), limit);
@@ -95,10 +98,19 @@ pub fn measure_within(
         peak_processes: sampler.peak.processes.max(1),
         samples: sampler.samples,
         sampler_cpu_s: sampler.cpu_s,
+        harness_cpu_s: own_cpu_s() - own_cpu_before,
         final_sample_cpu_s: sampler.final_cpu_s,
         orphans_killed,
     };
     Ok(with_in_flight(spec, outcome, &tally, sampled, &result))
+}
+
+/// CPU (user + system) this process has used so far, all its threads.
+fn own_cpu_s() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        tv(u.user_time()) + tv(u.system_time())
+    })
 }
 
 /// The measurement, with memory per in-flight job when the child left its record.
@@ -180,13 +192,14 @@ impl Running {
     ) -> anyhow::Result<Running> {
         // The spec goes in a file in our private temp dir: argv is world-readable in ps.
         let spec_path = dir.join("spec.json");
-        std::fs::write(&spec_path, serde_json::to_vec(spec)?).context("writing the run spec")?;
+        private::write(&spec_path, &serde_json::to_vec(spec)?).context("writing the run spec")?;
         let mut cmd = exec_command(&spec_path, result, dir)?;
         cmd.stderr(stderr);
         let start = Instant::now();
         let mut child = cmd.spawn().context("starting the measured child")?;
         let pid = child.id() as i32;
         let stdout = child.stdout.take().expect("stdout is piped");
+        stream::enlarge(&stdout);
         // Count (and maybe show) the emoji stream on its own thread, so a full pipe never
         // stalls the child while we sample.
         let reader = std::thread::spawn(move || stream::count_stream(stdout, stream));

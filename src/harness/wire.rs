@@ -11,11 +11,43 @@ use std::path::Path;
 /// partial outcome for the harness (like timeout(1)'s 124).
 pub const JOB_TIMEOUT_EXIT: i32 = 124;
 
+/// Why a measured child died by signal `signo`, in one line.
+///
+/// The lesson of `--fault crash`: one job's abort ends every job sharing its process. But only a
+/// crash says that: the signals a crashing job dies by (an abort, a segfault, a bus error...).
+/// SIGKILL, SIGTERM and the like come from outside (a `kill`, the OOM killer), and the jobs had
+/// nothing to do with them.
+fn killed_by(signo: i32, spec: &RunSpec) -> String {
+    use nix::sys::signal::Signal;
+    let sig = Signal::try_from(signo).ok();
+    let name = sig
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| format!("signal {signo}"));
+    let crash = matches!(
+        sig,
+        Some(Signal::SIGABRT | Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE)
+    );
+    let shared = crate::strategy::find(&spec.strategy).filter(|i| !i.props.survives_crash);
+    match (crash, shared) {
+        (true, Some(info)) => format!(
+            "the measured run was killed by {name}: every job of '{}' shares one process, so \
+             one crashing job took all of them down (a process per job, -s fork, loses only \
+             that job)",
+            info.name
+        ),
+        (true, None) => format!("the measured run was killed by {name}"),
+        (false, _) => format!(
+            "the measured run was killed by {name} from outside (no job sends it: a kill, or \
+             the kernel's OOM killer?); its report was lost"
+        ),
+    }
+}
+
 /// Child side: write the outcome atomically (a temp file, then a rename), so the harness never
 /// reads half of one.
 pub fn write_outcome(outcome: &Outcome, result: &Path) -> anyhow::Result<()> {
     let tmp = result.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(outcome)?)?;
+    crate::sys::private::write(&tmp, &serde_json::to_vec(outcome)?)?;
     std::fs::rename(&tmp, result)?;
     Ok(())
 }
@@ -25,22 +57,8 @@ pub fn write_outcome(outcome: &Outcome, result: &Path) -> anyhow::Result<()> {
 /// stderr); one stopped by its own job-timeout watchdog left a partial outcome.
 pub(super) fn read_outcome(path: &Path, status: i32, spec: &RunSpec) -> anyhow::Result<Outcome> {
     if libc::WIFSIGNALED(status) {
-        let sig = nix::sys::signal::Signal::try_from(libc::WTERMSIG(status))
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_else(|_| format!("signal {}", libc::WTERMSIG(status)));
-        // The lesson of `--fault crash`: one job's abort ends every job sharing its process.
-        let shared = crate::strategy::find(&spec.strategy)
-            .filter(|info| !info.props.survives_crash)
-            .map(|info| {
-                format!(
-                    ": every job of '{}' shares one process, so one crashing job took all of \
-                     them down (a process per job, -s fork, loses only that job)",
-                    info.name
-                )
-            })
-            .unwrap_or_default();
         return Err(Error::RunFailed {
-            why: format!("the measured run was killed by {sig}{shared}"),
+            why: killed_by(libc::WTERMSIG(status), spec),
             code: 1,
         }
         .into());

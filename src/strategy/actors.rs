@@ -22,6 +22,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: THREADED,
     workers: Workers::Count(4),
     syncs: &[SyncMode::Actor],
+    transfers: &[SyncMode::Actor],
     needs_redis: false,
     source: file!(),
     wallet_in: Some(crate::workload::wallet::implemented_in),

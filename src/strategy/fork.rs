@@ -55,6 +55,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     // `none` (isolated) is the default; shared-atomic before shared so the summary's "try --sync"
     // hint names the fix.
     syncs: &[SyncMode::None, SyncMode::SharedAtomic, SyncMode::Shared],
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,

@@ -28,6 +28,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: THREADED,
     workers: Workers::Count(4),
     syncs: SHARED_MEMORY_SYNCS,
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: Some(wallet_in),
@@ -64,6 +65,11 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             Workload::Cpu => (cpu_tasks(spec, c).await, None),
             Workload::Sleep => (sleep_tasks(spec, c).await, None),
             Workload::Noop => (noop_tasks(spec, c).await, None),
+            // `RunRequest` keeps transfers off tokio (a task blocked on a lock blocks its thread).
+            Workload::Transfer => (
+                vec![Failure::run("futures does not run the transfer workload")],
+                None,
+            ),
             Workload::Wallet => {
                 let (failures, outcome) = wallet_tasks(spec, c).await;
                 (failures, Some(outcome))
@@ -238,7 +244,10 @@ async fn wallet_tasks(spec: &RunSpec, chaos: Chaos) -> (Vec<Failure>, WalletOutc
     let account = Arc::new(match spec.sync {
         // (shared/shared-atomic/adjust belong to the process strategies; here they mean none/atomic)
         SyncMode::None | SyncMode::Shared => AsyncAccount::Racy(Ledger::new(spec.items)),
-        SyncMode::Mutex => AsyncAccount::Locked(Default::default(), Ledger::new(spec.items)),
+        // (lock-pair, ordered, try-lock are transfer modes, refused for the wallet: a lock here)
+        SyncMode::Mutex | SyncMode::LockPair | SyncMode::Ordered | SyncMode::TryLock => {
+            AsyncAccount::Locked(Default::default(), Ledger::new(spec.items))
+        }
         // incr and watch are Redis's; never offered here (see `syncs`), both an atomic add.
         SyncMode::Atomic
         | SyncMode::SharedAtomic

@@ -4,6 +4,7 @@
 
 use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::sys::signals;
+use crate::workload::transfer::{Bank, LockSchedule, NotDone, Traced};
 use crate::workload::wallet::{self, Account, SyncMode};
 use crate::workload::{inflight, panic_message, perform_stateless, Workload};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -17,6 +18,7 @@ use std::time::Instant;
 pub struct InProcess {
     spec: RunSpec,
     account: Option<Box<dyn Account>>,
+    bank: Option<Bank>,
     failures: Mutex<Vec<Failure>>,
     /// Jobs not started because a stop was asked for (Ctrl-C, SIGTERM).
     skipped: AtomicU64,
@@ -29,9 +31,25 @@ impl InProcess {
             Workload::Wallet => Some(wallet::account(spec.sync, spec.items)),
             _ => None,
         };
+        let bank = (spec.workload == Workload::Transfer).then(|| {
+            let (sync, accounts) = (spec.sync, spec.knobs.accounts as usize);
+            match spec.lock_schedule.as_deref().map(LockSchedule::parse) {
+                Some(Ok(schedule)) => Bank::with_traced(
+                    sync,
+                    accounts,
+                    spec.items,
+                    Traced {
+                        schedule: Some(schedule),
+                        record: false,
+                    },
+                ),
+                _ => Bank::new(sync, accounts, spec.items),
+            }
+        });
         InProcess {
             spec: spec.clone(),
             account,
+            bank,
             failures: Mutex::new(Vec::new()),
             skipped: AtomicU64::new(0),
             started: Instant::now(),
@@ -47,7 +65,7 @@ impl InProcess {
     /// exception (an abort cannot be caught: it ends the process). After a stop was asked for
     /// (Ctrl-C), jobs not yet started are skipped and counted.
     pub fn job(&self, i: u64) {
-        if signals::stop_requested() {
+        if signals::stop_requested() || self.bank.as_ref().is_some_and(Bank::deadlocked) {
             self.skipped.fetch_add(1, SeqCst);
             return;
         }
@@ -56,12 +74,23 @@ impl InProcess {
             if let Some(f) = &self.spec.fault {
                 f.strike(i);
             }
-            match &self.account {
-                Some(account) => {
+            match (&self.account, &self.bank) {
+                (Some(account), _) => {
                     account.adjust(wallet::delta(i), self.spec.knobs.pause_us);
                     Ok(())
                 }
-                None => perform_stateless(self.spec.workload, &self.spec.knobs, i),
+                (_, Some(bank)) => match bank.transfer(i, self.spec.knobs.pause_us) {
+                    Ok(()) => Ok(()),
+                    Err(NotDone::Deadlocked) => Err(
+                        "deadlocked: aborted holding one lock, waiting for the other".to_owned(),
+                    ),
+                    Err(NotDone::AfterDeadlock) => {
+                        // Not started after all: counted as a job the stop kept from running.
+                        self.skipped.fetch_add(1, SeqCst);
+                        Ok(())
+                    }
+                },
+                (None, None) => perform_stateless(self.spec.workload, &self.spec.knobs, i),
             }
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
@@ -86,11 +115,18 @@ impl InProcess {
     pub fn finish(self, workers: usize) -> Outcome {
         let work_s = self.started.elapsed().as_secs_f64();
         let wallet = self.account.as_ref().map(|a| a.outcome(self.spec.items));
+        let transfer = self.bank.as_ref().map(Bank::outcome);
         let skipped = self.skipped.load(SeqCst);
+        let deadlocked = transfer.as_ref().is_some_and(|t| t.deadlock.is_some());
         Outcome {
             jobs: self.spec.items - skipped,
             jobs_not_started: skipped,
-            stop: Stop::if_skipped(skipped),
+            stop: if deadlocked {
+                Some(Stop::Deadlock)
+            } else {
+                Stop::if_skipped(skipped)
+            },
+            transfer,
             workers,
             failures: self
                 .failures

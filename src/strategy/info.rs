@@ -106,6 +106,9 @@ pub struct StrategyInfo {
     pub workers: Workers,
     /// Wallet `--sync` modes that apply; the first is the default.
     pub syncs: &'static [SyncMode],
+    /// Transfer `--sync` modes (`-w transfer`), the first the default; empty where transfers
+    /// cannot run (their accounts and locks live in one address space).
+    pub transfers: &'static [SyncMode],
     /// Needs a Redis server (`--redis-url`, `REDIS_URL`, or a private redis-server).
     pub needs_redis: bool,
     /// The file that implements it (`file!()`), for `race --fix` and the lessons.
@@ -141,6 +144,14 @@ impl StrategyInfo {
         match self.wallet_in {
             Some(f) => f(sync),
             None => self.source.to_owned(),
+        }
+    }
+
+    /// The `--sync` modes of `workload` under this strategy, the default first.
+    pub fn syncs_for(&self, workload: crate::workload::Workload) -> &'static [SyncMode] {
+        match workload {
+            crate::workload::Workload::Transfer => self.transfers,
+            _ => self.syncs,
         }
     }
 

@@ -27,6 +27,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: THREADED,
     workers: Workers::Count(4),
     syncs: SHARED_MEMORY_SYNCS,
+    transfers: crate::workload::transfer::TRANSFER_SYNCS,
     needs_redis: false,
     source: file!(),
     wallet_in: Some(crate::workload::wallet::implemented_in),

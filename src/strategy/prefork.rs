@@ -19,7 +19,8 @@
 //! 3. The parent `poll`s every busy worker's socket. End-of-file on a socket means its worker
 //!    died: the parent reaps it, records the job it held as failed (Resque's `DirtyExit`), forks
 //!    a replacement and goes on. Resque-pool's manager does exactly this with `waitpid`.
-//! 4. When the queue is empty each worker is told to stop; the parent reaps them all.
+//! 4. When the queue is empty, or after SIGINT/SIGTERM (no job is handed out once a stop is
+//!    asked for; running ones finish), each worker is told to stop; the parent reaps them all.
 //!
 //! Writes to a dead worker use `send(MSG_NOSIGNAL)`: an `EPIPE` error, not a `SIGPIPE` that would
 //! kill the parent. Fork safety, `PR_SET_PDEATHSIG` and `_exit` are [`super::fork`]'s helpers.
@@ -31,7 +32,7 @@
 use super::fork::{self, Ending, Wallet, PROCESSES};
 use super::{available, StrategyInfo, Workers};
 use crate::error::Error;
-use crate::strategy::spec::{Failure, Outcome, RunSpec};
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::workload::wallet::SyncMode;
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -48,6 +49,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: PROCESSES,
     workers: Workers::Count(2),
     syncs: &[SyncMode::None, SyncMode::SharedAtomic, SyncMode::Shared],
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,
@@ -153,8 +155,9 @@ impl Pool<'_> {
     }
 
     /// Give worker `w` the next job, replacing it (as often as needed) if it turns out dead.
+    /// After SIGINT/SIGTERM no job is given out: the queue is closed, running jobs finish.
     fn assign(&mut self, w: usize) -> anyhow::Result<()> {
-        while self.next < self.spec.items {
+        while self.next < self.spec.items && !crate::sys::signals::stop_requested() {
             let job = self.next;
             if feed(&self.workers[w].sock, job) {
                 self.next += 1;
@@ -205,7 +208,7 @@ impl Pool<'_> {
                 let worker = &self.workers[w];
                 let ending = reap(worker.pid)?;
                 let job = worker.job;
-                let replace = self.next < self.spec.items;
+                let replace = self.next < self.spec.items && !crate::sys::signals::stop_requested();
                 let why = format!(
                     "worker {} {ending} mid-job (DirtyExit; {})",
                     worker.pid,
@@ -324,7 +327,8 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     pool.stop_all();
     result?;
     let never_ran = spec.items - pool.next;
-    if never_ran > 0 {
+    let stop = Stop::if_skipped(never_ran);
+    if never_ran > 0 && stop.is_none() {
         pool.failures.push(Failure::run(format!(
             "{never_ran} jobs never ran: no worker was left"
         )));
@@ -334,11 +338,15 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
         n, pool.forked, pool.replaced, pool.performed
     )];
     let failures = std::mem::take(&mut pool.failures);
+    let jobs = pool.next;
+    drop(pool);
     let wallet = wallet.map(|w| w.outcome(spec.items, &mut notes));
     Ok(Outcome {
-        jobs: spec.items,
+        jobs,
         workers: n,
         failures,
+        jobs_not_started: if stop.is_some() { never_ran } else { 0 },
+        stop,
         wallet,
         work_s: started.elapsed().as_secs_f64(),
         notes,

@@ -49,6 +49,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     },
     workers: Workers::Count(4),
     syncs: SYNCS,
+    transfers: &[],
     needs_redis: true,
     source: file!(),
     wallet_in: None,
@@ -469,6 +470,7 @@ fn job(spec: &RunSpec, run_id: &str, i: u64) -> Job {
         Workload::Noop => ("NoopJob", vec![i as i64]),
         Workload::Cpu => ("CpuJob", vec![i as i64, spec.knobs.cost as i64]),
         Workload::Sleep => ("SleepJob", vec![i as i64, spec.knobs.wait_ms as i64]),
+        Workload::Transfer => ("TransferJob", vec![i as i64]),
     };
     let enqueued_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)

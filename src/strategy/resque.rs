@@ -18,7 +18,7 @@ use super::redis::{
     self as redisq, Cleanup, JobError, Keys, RunRedis, CONNECT_TIMEOUT, RESPONSE_TIMEOUT,
 };
 use super::{Props, StrategyInfo, Workers};
-use crate::strategy::spec::{Outcome, RunSpec};
+use crate::strategy::spec::{Outcome, RunSpec, Stop};
 use crate::sys::redis_server::PrivateServer;
 use crate::workload::Workload;
 use anyhow::Context;
@@ -33,6 +33,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     },
     workers: Workers::Count(2),
     syncs: redisq::SYNCS,
+    transfers: &[],
     needs_redis: true,
     source: file!(),
     wallet_in: None,
@@ -59,7 +60,7 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
 
     let mut pops = 0u64;
     let timeout = spec.job_timeout_ms.map(std::time::Duration::from_millis);
-    let failures = fork::run_queue(
+    let jobs = fork::run_queue(
         &forker,
         spec.workers,
         timeout,
@@ -68,8 +69,10 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
             lpop(&mut con, &keys)
         },
         |i, payload| perform_in_child(spec, &client, &keys, i, &payload),
-    )?
-    .failures;
+    )?;
+    // After Ctrl-C no LPOP is made: what is left in the list never started (and goes with the
+    // run's keys below, as a stopped Resque worker would leave it for the next one).
+    let not_started = spec.items - jobs.started;
     let wallet = match spec.workload {
         Workload::Wallet => Some(crate::sys::signals::holding_stop_signals(|| {
             redisq::wallet_outcome(&mut con, spec, &keys)
@@ -91,9 +94,13 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     ));
     drop(server);
     Ok(Outcome {
-        jobs: spec.items,
+        jobs: jobs.started,
         workers: spec.workers,
-        failures,
+        failures: jobs.failures,
+        jobs_not_started: not_started,
+        stop: Stop::if_skipped(not_started),
+        jobs_timed_out: jobs.timed_out,
+        hang_detected_s: jobs.hang_detected_s,
         wallet,
         work_s,
         notes,

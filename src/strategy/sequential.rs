@@ -20,6 +20,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     },
     workers: Workers::One,
     syncs: &[SyncMode::None],
+    transfers: crate::workload::transfer::TRANSFER_SYNCS,
     needs_redis: false,
     source: file!(),
     wallet_in: Some(crate::workload::wallet::implemented_in),

@@ -7,6 +7,7 @@
 //! only by the request layer (`concur::request`), which checks every limit; nothing here has a default of its own.
 
 use crate::workload::fault::FaultSpec;
+use crate::workload::transfer::TransferOutcome;
 use crate::workload::wallet::{SyncMode, WalletOutcome};
 use crate::workload::{Knobs, Workload};
 use nix::sys::signal::Signal;
@@ -40,6 +41,9 @@ pub struct RunSpec {
     /// `--shutdown-timeout` in milliseconds: after SIGINT/SIGTERM, how long running jobs may
     /// finish before the harness kills them.
     pub shutdown_timeout_ms: u64,
+    /// `-w transfer --schedule`: the order of lock attempts to force (`l1 l2 l1 l2`).
+    #[serde(default)]
+    pub lock_schedule: Option<String>,
 }
 
 /// A job that failed, and why. `job` is `None` for a failure that belongs to no one job (a
@@ -89,6 +93,8 @@ pub enum Stop {
     Killed(Signal),
     /// An in-process job ran past `--job-timeout`; a thread cannot be killed, so the run stopped.
     JobTimeout,
+    /// Transfers deadlocked: the waiters were aborted and no further job started.
+    Deadlock,
 }
 
 impl Stop {
@@ -107,7 +113,7 @@ impl Stop {
     pub fn signal(self) -> Option<Signal> {
         match self {
             Stop::Signal(s) | Stop::Killed(s) => Some(s),
-            Stop::JobTimeout => None,
+            Stop::JobTimeout | Stop::Deadlock => None,
         }
     }
 }
@@ -118,6 +124,7 @@ impl fmt::Display for Stop {
             Stop::Signal(s) => f.write_str(s.as_str()),
             Stop::Killed(s) => write!(f, "{} (then killed)", s.as_str()),
             Stop::JobTimeout => f.write_str("job timeout"),
+            Stop::Deadlock => f.write_str("deadlock"),
         }
     }
 }
@@ -125,8 +132,10 @@ impl fmt::Display for Stop {
 impl std::str::FromStr for Stop {
     type Err = String;
     fn from_str(text: &str) -> Result<Stop, String> {
-        if text == "job timeout" {
-            return Ok(Stop::JobTimeout);
+        match text {
+            "job timeout" => return Ok(Stop::JobTimeout),
+            "deadlock" => return Ok(Stop::Deadlock),
+            _ => {}
         }
         let (name, killed) = match text.strip_suffix(" (then killed)") {
             Some(name) => (name, true),
@@ -165,6 +174,9 @@ pub struct Outcome {
     pub workers: usize,
     pub failures: Vec<Failure>,
     pub wallet: Option<WalletOutcome>,
+    /// Transfer workload: the accounts' books, and the deadlock if there was one.
+    #[serde(default)]
+    pub transfer: Option<TransferOutcome>,
     /// Seconds spent inside the strategy itself, by the child's own clock.
     pub work_s: f64,
     /// Lines worth showing under the summary (e.g. "isolated: 0 of N updates reached the parent").
@@ -200,6 +212,7 @@ mod tests {
             Stop::Signal(Signal::SIGINT),
             Stop::Killed(Signal::SIGTERM),
             Stop::JobTimeout,
+            Stop::Deadlock,
         ] {
             assert_eq!(stop.to_string().parse::<Stop>(), Ok(stop));
         }

@@ -43,6 +43,13 @@
 //! balance + ?`, which the database applies whole. Each write records the version it was based
 //! on, so lost updates are counted exactly, as the in-memory ledger does.
 //!
+//! # Stopping, and how many workers
+//! At SIGINT/SIGTERM no new job is claimed: worker threads read the process's stop flag before
+//! each claim; worker processes never see the signal (forked workers ignore the terminal's
+//! Ctrl-C), so the parent closes the queue in the database (`control.stopping`, which the claim
+//! reads) and each worker leaves after the job it holds. Rows nobody claimed are reported as not
+//! started. One writer at a time also caps the workers worth having: [`MAX_WORKERS`].
+//!
 //! # Breaking a worker on purpose
 //! `--fault crash --every K`: the worker that first claims a faulty job dies holding its lock (a
 //! process aborts; a thread walks away from its claim). `CONCUR_SQLITE_LOCK_MS` sets
@@ -51,7 +58,7 @@
 use super::fork::{self, PROCESSES};
 use super::{available, StrategyInfo, Workers, THREADED};
 use crate::error::Error;
-use crate::strategy::spec::{Failure, Outcome, RunSpec};
+use crate::strategy::spec::{Failure, Outcome, RunSpec, Stop};
 use crate::workload::trace::{self, Op};
 use crate::workload::wallet::{SyncMode, WalletOutcome};
 use crate::workload::Workload;
@@ -67,6 +74,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: THREADED,
     workers: Workers::Count(4),
     syncs: SYNCS,
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,
@@ -82,6 +90,7 @@ pub const FORK_INFO: StrategyInfo = StrategyInfo {
     props: PROCESSES,
     workers: Workers::Count(4),
     syncs: SYNCS,
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,
@@ -99,6 +108,16 @@ pub const MAX_ATTEMPTS: i64 = 3;
 
 /// The environment variable that sets the lock expiry in milliseconds.
 pub const LOCK_ENV: &str = "CONCUR_SQLITE_LOCK_MS";
+
+/// The most `--workers` a SQLite strategy takes. SQLite has one writer at a time: past a few
+/// dozen workers each claim mostly waits on the lock, and the busy retries explode (1024 no-ops
+/// on 2 cores: 64 workers 0.5 s, 128 workers 1.2 s, 256 workers 21 s and a million retries).
+pub const MAX_WORKERS: usize = 64;
+
+/// Is `info` one of the SQLite strategies, or a preset made of one (`delayed-job`)?
+pub fn is_sqlite(info: &StrategyInfo) -> bool {
+    [&INFO, &FORK_INFO, &super::presets::DELAYED_JOB].contains(&info)
+}
 
 /// Busy retries before a worker gives up on one statement (a wedged database, not contention).
 const MAX_BUSY_RETRIES: u64 = 1_000_000;
@@ -142,6 +161,8 @@ CREATE TABLE wallet (
     based_on INTEGER NOT NULL
 );
 CREATE TABLE wallet_writes (version INTEGER PRIMARY KEY, based_on INTEGER NOT NULL);
+CREATE TABLE control (id INTEGER PRIMARY KEY CHECK (id = 1), stopping INTEGER NOT NULL);
+INSERT INTO control VALUES (1, 0);
 CREATE TRIGGER log_write AFTER UPDATE ON wallet
 BEGIN
     INSERT OR REPLACE INTO wallet_writes VALUES (NEW.version, NEW.based_on);
@@ -154,6 +175,7 @@ UPDATE jobs SET locked_by = ?1, locked_at = ?2, attempts = attempts + 1
               WHERE done_at IS NULL AND failed_at IS NULL AND run_at <= ?2
                 AND (locked_at IS NULL OR locked_at < ?2 - ?3)
               ORDER BY run_at, id LIMIT 1)
+   AND (SELECT stopping FROM control) = 0
 RETURNING id, attempts";
 
 /// Seconds since the epoch, as the `REAL` timestamps in the table.
@@ -207,6 +229,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Create the database: schema, WAL mode, one row per job, the wallet row.
 fn create(path: &Path, spec: &RunSpec) -> anyhow::Result<()> {
+    // An empty file is an empty database; made 0600 here, SQLite keeps its mode and gives it to
+    // the -wal and -shm files (it would create them all 0644).
+    crate::sys::private::create(path).context("creating the SQLite database file")?;
     let mut con = open(path).context("creating the SQLite database")?;
     let mode: String = con.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     anyhow::ensure!(mode == "wal", "SQLite refused WAL mode (got {mode})");
@@ -239,6 +264,7 @@ fn handler(spec: &RunSpec, i: u64) -> String {
         Workload::Noop => ("NoopJob", vec![i as i64]),
         Workload::Cpu => ("CpuJob", vec![i as i64, spec.knobs.cost as i64]),
         Workload::Sleep => ("SleepJob", vec![i as i64, spec.knobs.wait_ms as i64]),
+        Workload::Transfer => ("TransferJob", vec![i as i64]),
     };
     serde_json::json!({ "class": class, "args": args }).to_string()
 }
@@ -268,16 +294,18 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
     // Opening reads the WAL index, which another connection may hold for a moment: busy too.
     let con = retry(&mut st.busy, || open(path)).context("opening the database")?;
     let mut claim = con.prepare(CLAIM)?;
-    loop {
+    // A thread sees the process's stop flag; a worker process is told through the database.
+    while !crate::sys::signals::stop_requested() {
         let claimed: Option<(i64, i64)> = retry(&mut st.busy, || {
             claim
                 .query_row(params![name, now(), lock], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })?;
         let Some((id, attempts)) = claimed else {
-            // Nothing claimable. Done if nothing is pending; else a job is locked by someone
-            // (perhaps a dead worker whose lock will expire) or due later: poll again.
-            if pending(&con, &mut st.busy)? == 0 {
+            // Nothing claimable. Done if the queue is closed or nothing is pending; else a job
+            // is locked by someone (perhaps a dead worker whose lock will expire) or due later:
+            // poll again.
+            if stopping(&con, &mut st.busy)? || pending(&con, &mut st.busy)? == 0 {
                 break;
             }
             st.idle += 1;
@@ -305,6 +333,28 @@ fn worker(path: &Path, spec: &RunSpec, name: &str, crash: Crash) -> anyhow::Resu
     }
     drop(claim);
     st.save(&con, name)
+}
+
+/// Has the queue been closed ([`close_queue`])?
+fn stopping(con: &Connection, busy: &mut u64) -> rusqlite::Result<bool> {
+    retry(busy, || {
+        con.query_row("SELECT stopping FROM control", [], |r| r.get::<_, i64>(0))
+    })
+    .map(|s| s != 0)
+}
+
+/// After SIGINT/SIGTERM, in the parent of `sqlite-fork`: close the queue. Its worker processes
+/// ignore the terminal's Ctrl-C (as every forked worker here does: the parent decides), so the
+/// parent tells them through the database: the claim finds nothing once `control.stopping` is
+/// set, and each worker leaves after the job it is running, as DelayedJob's workers do on TERM.
+fn close_queue(path: &Path) -> anyhow::Result<()> {
+    let con = open(path).context("opening the database to stop the workers")?;
+    let mut busy = 0;
+    retry(&mut busy, || {
+        con.execute("UPDATE control SET stopping = 1", [])
+    })
+    .context("closing the queue")?;
+    Ok(())
 }
 
 /// Jobs neither done nor failed: running, waiting for a retry, or not yet claimed.
@@ -457,9 +507,7 @@ fn perform(con: &Connection, spec: &RunSpec, i: u64, busy: &mut u64) -> anyhow::
 
 /// A private directory for the database; removed (with the file) when dropped.
 fn private_dir() -> anyhow::Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix("concur-sqlite-")
-        .tempdir()
+    crate::sys::private::dir("sqlite")
         .context("creating a private directory for the SQLite database")
 }
 
@@ -534,8 +582,18 @@ fn run_processes(spec: &RunSpec) -> anyhow::Result<Outcome> {
         "sqlite-fork: {} worker processes, each opening its own connection after the fork, WAL mode",
         alive.len()
     )];
+    let mut closed = false;
     while !alive.is_empty() {
-        let (pid, ending) = fork::reap_any()?;
+        if !closed && crate::sys::signals::stop_requested() {
+            close_queue(&path)?;
+            closed = true;
+        }
+        // Polled, not blocked in waitpid (which SIGINT does not interrupt): a stop must be
+        // passed on to the workers at once.
+        let Some((pid, ending)) = fork::try_reap() else {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        };
         if alive.remove(&pid) && !ending.ok() {
             match ending {
                 fork::Ending::Signaled(_) => notes.push(format!(
@@ -568,7 +626,9 @@ fn finish(
     con.busy_timeout(Duration::from_secs(5))?;
     failures.extend(failed_jobs(&con).context("reading the failed jobs")?);
     let books = Books::read(&con, lock_s(spec)).context("reading the claims' books")?;
-    failures.extend(books.failures());
+    // A stop leaves the jobs no worker claimed: not started, not failed.
+    let stop = Stop::if_skipped(books.unclaimed as u64);
+    failures.extend(books.failures(stop));
     notes.extend(books.notes());
     let wallet = if spec.workload == Workload::Wallet {
         Some(wallet_outcome(&con, spec.items)?)
@@ -578,10 +638,17 @@ fn finish(
     drop(con);
     dir.close().context("removing the SQLite database")?;
     notes.push("database: a private temp dir, removed at the end".into());
+    let not_started = if stop.is_some() {
+        books.unclaimed as u64
+    } else {
+        0
+    };
     Ok(Outcome {
-        jobs: spec.items,
+        jobs: spec.items - not_started,
         workers: spec.workers,
         failures,
+        jobs_not_started: not_started,
+        stop,
         wallet,
         work_s,
         notes,
@@ -611,6 +678,8 @@ fn failed_jobs(con: &Connection) -> rusqlite::Result<Vec<Failure>> {
 struct Books {
     done: i64,
     pending: i64,
+    /// Pending jobs no worker ever claimed.
+    unclaimed: i64,
     claims: i64,
     distinct: i64,
     taken_over: i64,
@@ -633,6 +702,9 @@ impl Books {
         Ok(Books {
             done: one("SELECT COUNT(*) FROM jobs WHERE done_at IS NOT NULL")?,
             pending: one("SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL")?,
+            unclaimed: one(
+                "SELECT COUNT(*) FROM jobs WHERE done_at IS NULL AND failed_at IS NULL AND attempts = 0",
+            )?,
             claims: one("SELECT COUNT(*) FROM claims")?,
             distinct: one("SELECT COUNT(DISTINCT job_id) FROM claims")?,
             taken_over: one("SELECT COUNT(*) FROM claims WHERE previous_owner IS NOT NULL")?,
@@ -647,14 +719,23 @@ impl Books {
         })
     }
 
-    /// Jobs left behind, and jobs claimed twice at once.
-    fn failures(&self) -> Vec<Failure> {
+    /// Jobs left behind, and jobs claimed twice at once. After a `stop`, the jobs nobody
+    /// claimed are not started rather than left behind.
+    fn failures(&self, stop: Option<Stop>) -> Vec<Failure> {
         let mut failures = Vec::new();
-        if self.pending > 0 {
-            failures.push(Failure::run(format!(
+        match stop {
+            Some(stop) if self.pending > self.unclaimed => {
+                failures.push(Failure::run(format!(
+                    "{} jobs were claimed but not finished when {stop} stopped the run (a retry not yet due, or a dead worker's lock)",
+                    self.pending - self.unclaimed
+                )))
+            }
+            Some(_) => {}
+            None if self.pending > 0 => failures.push(Failure::run(format!(
                 "{} jobs never finished (no worker left to take them)",
                 self.pending
-            )));
+            ))),
+            None => {}
         }
         if self.double > 0 {
             failures.push(Failure::run(format!(
@@ -731,6 +812,7 @@ mod tests {
                 pause_us: 0,
                 cost: 1,
                 wait_ms: 0,
+                accounts: 2,
             },
             sync: SYNCS[0],
             app_mb: 0,
@@ -740,6 +822,7 @@ mod tests {
             fault: None,
             job_timeout_ms: None,
             shutdown_timeout_ms: 5000,
+            lock_schedule: None,
         }
     }
 

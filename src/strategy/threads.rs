@@ -15,6 +15,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     props: THREADED,
     workers: Workers::PerJob,
     syncs: SHARED_MEMORY_SYNCS,
+    transfers: crate::workload::transfer::TRANSFER_SYNCS,
     needs_redis: false,
     source: file!(),
     wallet_in: Some(crate::workload::wallet::implemented_in),

@@ -6,7 +6,8 @@
 //! no `REDIS_URL` is given, concur starts its own `redis-server`:
 //!
 //! - listening on a Unix socket only (`--port 0` means *no* TCP listener), in a fresh temp dir
-//!   with mode 700, so no other user and no other program can reach it;
+//!   with mode 700 ([`super::private`]), so no other user and no other program can reach it; a
+//!   dir left by a run killed outright is removed by the next one;
 //! - with persistence off (`--save '' --appendonly no`): nothing is written but a log;
 //! - with its output in that temp dir, never on our stdout (that pipe is the emoji stream the
 //!   harness counts);
@@ -32,8 +33,6 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a server gets to shut down after SIGTERM before it is sent SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
-/// Unix socket paths are limited to 108 bytes (`sun_path`); keep a margin.
-const MAX_SOCKET_PATH: usize = 100;
 
 /// The one line shown when Redis cannot be had on this machine.
 pub const HOW_TO_GET_IT: &str =
@@ -111,11 +110,14 @@ impl PrivateServer {
     /// outlives the server (the `redis` strategy calls it from the measured child's main thread).
     pub fn start() -> anyhow::Result<PrivateServer> {
         let exe = find_server().ok_or_else(|| crate::error::Error::Usage(HOW_TO_GET_IT.into()))?;
-        let dir = temp_dir()?;
+        // 0700, in /tmp when TMPDIR is too deep for a socket path; stale ones swept first.
+        let dir = super::private::dir_for_socket("redis", "redis.sock")?;
         let socket = dir.path().join("redis.sock");
         let log = dir.path().join("redis.log");
-        let stderr = std::fs::File::create(dir.path().join("redis.stderr"))
+        let stderr = super::private::create(&dir.path().join("redis.stderr"))
             .context("creating the private redis-server's stderr file")?;
+        // Made 0600 here: redis appends to its log file, and would create it 0644.
+        super::private::create(&log).context("creating the private redis-server's log file")?;
 
         let mut cmd = Command::new(&exe);
         cmd.arg("--port")
@@ -257,62 +259,6 @@ impl PrivateServer {
 impl Drop for PrivateServer {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A fresh 700 temp dir whose socket path fits in `sun_path` (falling back to /tmp when
-/// `TMPDIR` is too deep).
-fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
-    use std::os::unix::fs::PermissionsExt;
-    let make = |base: &Path| {
-        sweep_stale(base);
-        tempfile::Builder::new()
-            .prefix(DIR_PREFIX)
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir_in(base)
-            .with_context(|| format!("creating a temp dir in {}", base.display()))
-    };
-    let dir = make(&std::env::temp_dir())?;
-    let dir = if dir.path().join("redis.sock").as_os_str().len() <= MAX_SOCKET_PATH {
-        dir
-    } else {
-        make(Path::new("/tmp"))?
-    };
-    std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
-        .context("writing the private redis-server's owner file")?;
-    Ok(dir)
-}
-
-/// Temp dirs of private servers start with this.
-const DIR_PREFIX: &str = "concur-redis-";
-/// Each such dir names the pid of the process that made it.
-const OWNER_FILE: &str = "owner.pid";
-
-/// Remove private-server dirs in `base` whose owner process is gone: a run killed outright
-/// (Ctrl-C kills the measured child with SIGKILL) cannot clean up after itself, so the next run
-/// does. The server itself is already gone then (parent-death signal); only files are left.
-/// Only our own dirs with a readable owner file naming a dead process are touched.
-fn sweep_stale(base: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    let Some(me) = super::proc::own_uid() else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let ours = entry.file_name().to_string_lossy().starts_with(DIR_PREFIX)
-            && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
-        if !ours {
-            continue;
-        }
-        let owner = std::fs::read_to_string(path.join(OWNER_FILE))
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
-        if owner.is_some_and(|pid| !super::proc::is_running(pid)) {
-            let _ = std::fs::remove_dir_all(&path);
-        }
     }
 }
 

@@ -66,6 +66,10 @@ pub struct Tally {
     /// Bytes that were not part of an emoji of the workload.
     pub stray_bytes: u64,
     pending: Vec<u8>,
+    /// Times the stream changed from one emoji to another: `items - 1` when every item came out
+    /// in one unbroken block, thousands when they are shuffled.
+    pub switches: u64,
+    last: Option<u32>,
 }
 
 impl Default for Tally {
@@ -74,6 +78,8 @@ impl Default for Tally {
             counts: vec![0; MAX_ITEMS as usize],
             stray_bytes: 0,
             pending: Vec::with_capacity(4),
+            switches: 0,
+            last: None,
         }
     }
 }
@@ -93,7 +99,11 @@ impl Tally {
                     .map(|c| c as u32);
                 match cp {
                     Some(cp) if (BASE..BASE + MAX_ITEMS as u32).contains(&cp) => {
-                        self.counts[(cp - BASE) as usize] += 1
+                        self.counts[(cp - BASE) as usize] += 1;
+                        if self.last.is_some_and(|l| l != cp) {
+                            self.switches += 1;
+                        }
+                        self.last = Some(cp);
                     }
                     _ => self.stray_bytes += 4,
                 }
@@ -154,6 +164,15 @@ mod tests {
         assert_eq!(t.check(3, 5), None);
         assert!(t.check(3, 4).is_some());
         assert!(t.check(4, 5).is_some());
+    }
+
+    #[test]
+    fn tally_counts_switches_between_emoji() {
+        let mut t = Tally::default();
+        for i in [0, 0, 1, 1, 0, 2] {
+            t.feed(&glyph(i));
+        }
+        assert_eq!(t.switches, 3);
     }
 
     #[test]

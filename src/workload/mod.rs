@@ -12,6 +12,7 @@ pub mod emoji;
 pub mod fault;
 pub mod inflight;
 pub mod trace;
+pub mod transfer;
 pub mod wallet;
 
 use clap::ValueEnum;
@@ -31,6 +32,8 @@ pub enum Workload {
     Sleep,
     /// do nothing: what is left is the strategy's own cost per job
     Noop,
+    /// move 10 between accounts, two locks per job: deadlock and its fixes
+    Transfer,
 }
 
 impl Workload {
@@ -40,6 +43,7 @@ impl Workload {
         Workload::Cpu,
         Workload::Sleep,
         Workload::Noop,
+        Workload::Transfer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Workload {
             Workload::Cpu => "cpu",
             Workload::Sleep => "sleep",
             Workload::Noop => "noop",
+            Workload::Transfer => "transfer",
         }
     }
 
@@ -69,6 +74,9 @@ impl Workload {
             Workload::Noop => {
                 "each job does nothing: what is left is the strategy's own cost of handing out a job"
             }
+            Workload::Transfer => {
+                "each job moves 10 between two of `accounts` accounts, taking two locks: the naive order deadlocks; correct when every account ends where the transfers say"
+            }
         }
     }
 
@@ -82,6 +90,7 @@ impl Workload {
             Workload::Cpu => 16,
             Workload::Sleep => 1000,
             Workload::Noop => 1000,
+            Workload::Transfer => 100,
         }
     }
 }
@@ -98,6 +107,13 @@ pub struct Knobs {
     pub cost: u64,
     /// Sleep: milliseconds each job waits.
     pub wait_ms: u64,
+    /// Transfer: how many accounts the money moves between.
+    #[serde(default = "two_accounts")]
+    pub accounts: u64,
+}
+
+fn two_accounts() -> u64 {
+    2
 }
 
 /// The text of a caught panic's payload.
@@ -115,6 +131,9 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 pub fn perform_stateless(workload: Workload, knobs: &Knobs, i: u64) -> Result<(), String> {
     match workload {
         Workload::Noop | Workload::Wallet => Ok(()),
+        // Transfers share accounts: only in-process strategies run them (`RunRequest` refuses
+        // the others), through `strategy::in_process`.
+        Workload::Transfer => Err("the transfer workload runs only in-process".into()),
         Workload::Cpu => cpu::perform(i, knobs.cost).map(drop),
         Workload::Sleep => {
             std::thread::sleep(std::time::Duration::from_millis(knobs.wait_ms));

@@ -45,6 +45,12 @@ pub enum SyncMode {
     Incr,
     /// Redis: WATCH, read, pause, MULTI/SET/EXEC, retried when another write came first
     Watch,
+    /// transfer: lock the sender's account, then the receiver's (naive order: can deadlock)
+    LockPair,
+    /// transfer: lock the lower account first, whatever the direction (cannot deadlock)
+    Ordered,
+    /// transfer: take the second lock only if free, else release the first and back off
+    TryLock,
 }
 
 impl SyncMode {
@@ -59,6 +65,9 @@ impl SyncMode {
             SyncMode::Adjust => "adjust",
             SyncMode::Incr => "incr",
             SyncMode::Watch => "watch",
+            SyncMode::LockPair => "lock-pair",
+            SyncMode::Ordered => "ordered",
+            SyncMode::TryLock => "try-lock",
         }
     }
 }
@@ -286,10 +295,14 @@ pub fn account(sync: SyncMode, jobs: u64) -> Box<dyn Account> {
         // `shared` is the racy update wherever the balance lives; the process strategies that
         // offer it keep their own books, so in one address space it is simply `none`.
         SyncMode::None | SyncMode::Shared => Box::new(Racy(Ledger::new(jobs))),
-        SyncMode::Mutex => Box::new(Locked {
-            lock: Mutex::new(()),
-            ledger: Ledger::new(jobs),
-        }),
+        // The transfer modes are not wallet modes (`RunRequest` refuses them for -w wallet); in
+        // one balance they would all amount to a lock.
+        SyncMode::Mutex | SyncMode::LockPair | SyncMode::Ordered | SyncMode::TryLock => {
+            Box::new(Locked {
+                lock: Mutex::new(()),
+                ledger: Ledger::new(jobs),
+            })
+        }
         // incr and watch are Redis's modes (`run` only lets a strategy use the modes it lists);
         // in memory both amount to one indivisible add, a CAS loop like WATCH/MULTI/EXEC.
         SyncMode::Atomic

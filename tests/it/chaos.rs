@@ -6,13 +6,10 @@
 //! exec, and keep it when they are re-parented), and a private TMPDIR, so leftover temp files are
 //! this test's too.
 
-use crate::common::procs::{descendants, fresh_tag, parent_of, processes_with_env};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-const TAG_VAR: &str = "CONCUR_TEST_CHAOS_TAG";
 
 /// `concur ARGS`, with a bound on how long it may take (a hang must not hang the tests).
 fn concur(args: &[&str], limit: Duration) -> std::process::Output {
@@ -165,7 +162,13 @@ fn a_crash_under_threads_takes_the_whole_run_down() {
         "-s", "threads", "-w", "noop", "--items", "10", "--fault", "crash", "--every", "5",
     ]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(json.is_none(), "a dead run has no result to print");
+    // A dead run has no measurement; --json still prints an object: the failure.
+    let json = json.expect("a JSON object with the failure");
+    assert_eq!(json["correct"], false, "{json}");
+    assert!(
+        json["error"].as_str().unwrap().contains("SIGABRT"),
+        "{json}"
+    );
     assert!(
         stderr.contains("killed by SIGABRT") && stderr.contains("shares one process"),
         "{stderr}"
@@ -376,11 +379,6 @@ fn chaos_flags_are_checked() {
 
 // ---- Ctrl-C ----
 
-/// Live processes whose environment carries `tag`.
-fn tagged_processes(tag: &str) -> Vec<String> {
-    processes_with_env(TAG_VAR, tag)
-}
-
 /// Start `concur ARGS` in its own process group, Ctrl-C the group mid-run, and check that it
 /// exits 130 leaving no process and no temp file; its stderr.
 fn ctrl_c(args: &[&str], twice: bool) -> String {
@@ -390,85 +388,7 @@ fn ctrl_c(args: &[&str], twice: bool) -> String {
 /// Like [`ctrl_c`], with `sig` sent to the concur process alone (as `kill` does) unless it is
 /// SIGINT (sent to the group, as a terminal does); `code` is the exit code expected.
 fn signal_mid_run(args: &[&str], twice: bool, sig: nix::sys::signal::Signal, code: i32) -> String {
-    use nix::sys::signal::{killpg, Signal};
-    use nix::unistd::Pid;
-    use std::os::unix::process::CommandExt;
-
-    let tmp = tempfile::tempdir().unwrap();
-    let tag = fresh_tag();
-    let stderr_path = tmp.path().join("stderr");
-    let run_tmp = tmp.path().join("tmp");
-    std::fs::create_dir(&run_tmp).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_concur"))
-        .args(args)
-        .env(TAG_VAR, &tag)
-        .env("TMPDIR", &run_tmp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    // Mid-run: the measured child exists and has had time to start jobs.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while descendants(pid).is_empty() {
-        assert!(Instant::now() < deadline, "{args:?}: the run never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(600));
-    let during = descendants(pid);
-    assert!(!during.is_empty(), "{args:?}: finished before the Ctrl-C");
-    let send = || {
-        if sig == Signal::SIGINT {
-            killpg(Pid::from_raw(pid), sig)
-        } else {
-            nix::sys::signal::kill(Pid::from_raw(pid), sig)
-        }
-    };
-    send().unwrap();
-    if twice {
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = send();
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{args:?}: still running 30 s after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-    assert_eq!(status.code(), Some(code), "{args:?}: {stderr}");
-    // Nothing of the run is left: not one of the processes seen during it, not one carrying its
-    // tag (a re-parented orphan would still carry it), not one temp file.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive: Vec<i32> = during
-            .iter()
-            .copied()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists() && parent_of(*p).is_some())
-            .collect();
-        let tagged = tagged_processes(&tag);
-        if alive.is_empty() && tagged.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{args:?}: left behind: {alive:?} {tagged:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let left: Vec<_> = std::fs::read_dir(&run_tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(left.is_empty(), "{args:?}: temp files left: {left:?}");
-    stderr
+    crate::common::signals::signal_mid_run(args, twice, sig, code).stderr
 }
 
 #[test]

@@ -209,6 +209,11 @@ fn three_workers_drain_10000_jobs_each_exactly_once() {
 /// Enqueue sleep jobs, keep 3 workers running, and 20 times kill -9 one of them mid-run and
 /// start a replacement. Returns (jobs, finished, duplicate runs).
 fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
+    kill_trial_with(redis, &["--fetch", fetch])
+}
+
+/// [`kill_trial`] with the workers' fetch flags `fetch`.
+fn kill_trial_with(redis: &TestRedis, fetch: &[&str]) -> (usize, usize, u64) {
     let items = 2000;
     let jids = redis.enqueue(&[
         "-w",
@@ -219,15 +224,17 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
         &items.to_string(),
     ]);
     let args = [
-        "-c",
-        "3",
-        "--exit-when-empty",
-        "--record-jids",
-        "--heartbeat",
-        "0.2",
-        "--fetch",
+        &[
+            "-c",
+            "3",
+            "--exit-when-empty",
+            "--record-jids",
+            "--heartbeat",
+            "0.2",
+        ][..],
         fetch,
-    ];
+    ]
+    .concat();
     let mut workers: Vec<Worker> = (0..3).map(|_| redis.worker(&args)).collect();
     let mut kills = 0;
     let mut last = 0;
@@ -253,7 +260,7 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
     let duplicates = done.values().map(|n| n - 1).sum();
     let _ = writeln!(
         std::io::stderr(),
-        "kill -9 x20, {fetch} fetch: {items} jobs, {finished} finished, {} lost, {duplicates} duplicate runs",
+        "kill -9 x20, {fetch:?}: {items} jobs, {finished} finished, {} lost, {duplicates} duplicate runs",
         items - finished
     );
     (items, finished, duplicates)
@@ -273,6 +280,19 @@ fn kill_9_with_reliable_fetch_loses_nothing() {
         "{}",
         redis.stats()
     );
+}
+
+#[test]
+fn kill_9_with_batched_reliable_fetch_loses_nothing() {
+    let Some(redis) = test_redis("kill_9_with_batched_reliable_fetch_loses_nothing") else {
+        return;
+    };
+    let (items, finished, _duplicates) = kill_trial_with(&redis, &["--batch", "10"]);
+    assert_eq!(
+        finished, items,
+        "0 jobs lost: a killed batch is requeued whole"
+    );
+    assert_eq!(redis.processing(), 0, "every processing list drained");
 }
 
 #[test]
@@ -734,4 +754,355 @@ fn a_due_job_moves_to_its_queue_once_and_atomically() {
         .query(&mut con)
         .unwrap();
     assert_eq!(dead, vec!["not json".to_owned()]);
+}
+
+/// Jobs that never finished, and duplicate runs, of `jids` (from `--record-jids`).
+fn lost_and_duplicates(redis: &TestRedis, jids: &[String]) -> (usize, u64) {
+    let done = redis.done();
+    let lost = jids.iter().filter(|j| !done.contains_key(*j)).count();
+    let duplicates = done.values().map(|n| n - 1).sum();
+    (lost, duplicates)
+}
+
+/// Lines of `log` that contain `what`.
+fn count_lines(log: &str, what: &str) -> usize {
+    log.lines().filter(|l| l.contains(what)).count()
+}
+
+#[test]
+fn a_redis_restart_under_running_workers_loses_no_job() {
+    let Some(mut redis) =
+        crate::common::redis::test_redis_aof("a_redis_restart_under_running_workers_loses_no_job")
+    else {
+        return;
+    };
+    let jids = redis.enqueue(&["-w", "sleep", "--wait-ms", "5", "--items", "2000"]);
+    let common = ["--exit-when-empty", "--record-jids", "--heartbeat", "0.2"];
+    let mut workers = vec![
+        redis.worker(&[&["-c", "3"][..], &common].concat()),
+        redis.worker(&[&["--fork", "-c", "2"][..], &common].concat()),
+    ];
+    until("some jobs done", || redis.done_len() >= 200);
+    redis.shutdown();
+    std::thread::sleep(Duration::from_millis(1500));
+    for w in &mut workers {
+        assert!(w.alive(), "a worker died with Redis: {}", w.log_text());
+    }
+    redis.restart();
+    for w in &mut workers {
+        assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
+        let log = w.log_text();
+        assert_eq!(
+            count_lines(&log, "Redis unreachable"),
+            1,
+            "once per outage: {log}"
+        );
+        assert_eq!(count_lines(&log, "Redis reachable again"), 1, "{log}");
+    }
+    let (lost, duplicates) = lost_and_duplicates(&redis, &jids);
+    let _ = writeln!(
+        std::io::stderr(),
+        "redis restart: 2000 jobs, {lost} lost, {duplicates} duplicate runs"
+    );
+    assert_eq!(lost, 0, "reliable fetch loses nothing across a restart");
+    assert_eq!(
+        redis.processing(),
+        0,
+        "no job stranded in a processing list"
+    );
+    assert_eq!(redis.llen("concur:queue:default"), 0);
+    assert_eq!(redis.stats()["workers"].as_array().unwrap().len(), 0);
+}
+
+/// Stall the server for 3 s (`how`) while 2 workers (threads, fork) with a 0.2 s heartbeat drain
+/// sleep jobs: their replies time out (after 1 s), every heartbeat expires.
+fn stall_trial(test: &str, how: &[&str]) {
+    let Some(redis) = test_redis(test) else {
+        return;
+    };
+    let jids = redis.enqueue(&["-w", "sleep", "--wait-ms", "5", "--items", "2000"]);
+    let common = ["--exit-when-empty", "--record-jids", "--heartbeat", "0.2"];
+    let mut workers = vec![
+        redis.worker(&[&["-c", "3"][..], &common].concat()),
+        redis.worker(&[&["--fork", "-c", "2"][..], &common].concat()),
+    ];
+    until("some jobs done", || redis.done_len() >= 200);
+    let mut con = redis.con();
+    let _: redis::Value = redis::cmd(how[0]).arg(&how[1..]).query(&mut con).unwrap();
+    if how[0] == "CLIENT" {
+        // CLIENT PAUSE returns at once: wait out the pause (DEBUG SLEEP already did).
+        std::thread::sleep(Duration::from_millis(3000));
+    }
+    for w in &mut workers {
+        assert!(w.alive(), "{how:?}: a worker died: {}", w.log_text());
+    }
+    for w in &mut workers {
+        assert_eq!(w.wait(LONG), 0, "{how:?}: {}", w.log_text());
+    }
+    let (lost, duplicates) = lost_and_duplicates(&redis, &jids);
+    let _ = writeln!(
+        std::io::stderr(),
+        "{how:?}: 2000 jobs, {lost} lost, {duplicates} duplicate runs"
+    );
+    assert_eq!(lost, 0, "{how:?}: no job lost");
+    assert_eq!(
+        duplicates, 0,
+        "{how:?}: a stall is not a death: no worker reaped, no job run twice"
+    );
+    assert_eq!(redis.processing(), 0, "{how:?}: nothing stranded");
+    for w in &workers {
+        let log = w.log_text();
+        assert!(!log.contains("reaped worker"), "{how:?}: {log}");
+        assert!(
+            count_lines(&log, "Redis unreachable") <= 1,
+            "once per outage: {log}"
+        );
+    }
+}
+
+#[test]
+fn a_redis_stall_debug_sleep_neither_loses_nor_repeats_a_job() {
+    stall_trial(
+        "a_redis_stall_debug_sleep_neither_loses_nor_repeats_a_job",
+        &["DEBUG", "SLEEP", "3"],
+    );
+}
+
+#[test]
+fn a_redis_stall_client_pause_neither_loses_nor_repeats_a_job() {
+    stall_trial(
+        "a_redis_stall_client_pause_neither_loses_nor_repeats_a_job",
+        &["CLIENT", "PAUSE", "3000"],
+    );
+}
+
+#[test]
+fn a_stopped_worker_is_reaped_and_notices_it_was_presumed_dead_when_resumed() {
+    let Some(redis) =
+        test_redis("a_stopped_worker_is_reaped_and_notices_it_was_presumed_dead_when_resumed")
+    else {
+        return;
+    };
+    use nix::sys::signal::Signal::{SIGCONT, SIGQUIT, SIGSTOP};
+    for mode in [&[][..], &["--fork"][..]] {
+        redis::cmd("FLUSHDB").exec(&mut redis.con()).unwrap();
+        let jid = redis
+            .enqueue(&["-w", "sleep", "--wait-ms", "1500", "--items", "1"])
+            .remove(0);
+        let args = [
+            &["-c", "1", "--record-jids", "--heartbeat", "0.2"][..],
+            mode,
+        ]
+        .concat();
+        let mut zombie = redis.worker(&args);
+        wait_busy(&redis, 1);
+        zombie.signal(SIGSTOP);
+        let mut other = redis.worker(&args);
+        // Past its heartbeat, the other worker's reaper requeues the job and it runs there.
+        until("the job run by the other worker", || {
+            redis.done().get(&jid) == Some(&1)
+        });
+        assert!(
+            other.log_text().contains("reaped worker"),
+            "{}",
+            other.log_text()
+        );
+        zombie.signal(SIGCONT);
+        until("the zombie noticed", || {
+            zombie.log_text().contains("presumed dead")
+        });
+        until("the zombie finished its copy", || {
+            zombie.log_text().contains("not acknowledging")
+        });
+        let log = zombie.log_text();
+        assert!(log.contains("a reaper requeued"), "{mode:?}: {log}");
+        assert!(zombie.alive(), "{mode:?}: it carries on: {log}");
+        until("both registered", || {
+            redis.stats()["workers"].as_array().unwrap().len() == 2
+        });
+        // At-least-once: the job ran twice, once on each worker, and is counted so.
+        assert_eq!(redis.done().get(&jid), Some(&2), "{mode:?}");
+        assert_eq!(redis.processing(), 0, "{mode:?}");
+        assert_eq!(redis.stats()["retries"], 0, "{mode:?}: nothing retried");
+        for w in [&mut zombie, &mut other] {
+            w.signal(SIGQUIT);
+            assert_eq!(w.wait(LONG), 0, "{mode:?}: {}", w.log_text());
+        }
+    }
+}
+
+#[test]
+fn counters_are_exact_after_quit() {
+    let Some(redis) = test_redis("counters_are_exact_after_quit") else {
+        return;
+    };
+    redis.enqueue(&["-w", "noop", "--items", "30000"]);
+    redis.enqueue(&["--flaky", "9", "--retry", "0", "--items", "7"]);
+    // A long heartbeat: the counts reach Redis at exit (and at state changes), not per job.
+    let mut w = redis.worker(&["-c", "4", "--record-jids", "--heartbeat", "30"]);
+    until("some jobs done", || redis.done_len() >= 2000);
+    w.signal(nix::sys::signal::Signal::SIGQUIT);
+    assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
+    let log = w.log_text();
+    let line = log.lines().find(|l| l.contains("exiting:")).unwrap();
+    let own: u64 = line
+        .split("exiting: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let stats = redis.stats();
+    assert_eq!(stats["processed"], own, "{line}");
+    assert_eq!(
+        stats["processed"],
+        redis.done_len() as u64,
+        "every run counted once"
+    );
+    assert_eq!(
+        stats["failed"].as_u64().unwrap(),
+        stats["dead"].as_u64().unwrap(),
+        "each failure counted once"
+    );
+    let waiting = redis.llen("concur:queue:default");
+    assert_eq!(
+        own + stats["dead"].as_u64().unwrap() + waiting,
+        30_007,
+        "every job accounted for"
+    );
+}
+
+#[test]
+fn bench_queue_measures_every_mode() {
+    let Some(redis) = test_redis("bench_queue_measures_every_mode") else {
+        return;
+    };
+    let (code, out, err) = redis.concur(&[
+        "bench",
+        "queue",
+        "--items",
+        "300",
+        "--fork-items",
+        "100",
+        "--runs",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10, "{report}");
+    for row in rows {
+        assert!(row["jobs_per_s"].as_f64().unwrap() > 0.0, "{row}");
+        let cmds = row["commands_per_job"].as_f64().unwrap();
+        if row["batch"].as_u64().unwrap() > 1 {
+            // One script (LLEN, DEL, LMPOP, LPUSH inside) per 50 jobs.
+            assert!(cmds < 0.5, "batched: far fewer commands: {row}");
+            continue;
+        }
+        match (
+            row["fork"].as_bool().unwrap(),
+            row["fetch"].as_str().unwrap(),
+        ) {
+            // LREM + BLMOVE: the acknowledgement rides with the next fetch.
+            (false, "reliable") => assert!((1.5..=3.0).contains(&cmds), "{row}"),
+            (false, _) => assert!((0.5..=1.5).contains(&cmds), "BRPOP alone: {row}"),
+            (true, _) => assert!((1.5..=3.0).contains(&cmds), "{row}"),
+        }
+    }
+    assert_eq!(redis.llen("concur:queue:default"), 0);
+}
+
+#[test]
+fn a_payload_that_is_not_a_job_is_buried_in_a_dead_set_kept_to_10000() {
+    let Some(redis) =
+        test_redis("a_payload_that_is_not_a_job_is_buried_in_a_dead_set_kept_to_10000")
+    else {
+        return;
+    };
+    let mut con = redis.con();
+    for mode in [&[][..], &["--fork"][..]] {
+        redis::cmd("FLUSHDB").exec(&mut con).unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..10_000 {
+            pipe.cmd("ZADD")
+                .arg("concur:dead")
+                .arg(i)
+                .arg(format!("old-{i}"))
+                .ignore();
+        }
+        pipe.cmd("SADD")
+            .arg("concur:queues")
+            .arg("default")
+            .ignore();
+        pipe.cmd("LPUSH")
+            .arg("concur:queue:default")
+            .arg("not a job")
+            .ignore();
+        pipe.exec(&mut con).unwrap();
+        let mut w =
+            redis.worker(&[&["--exit-when-empty", "--heartbeat", "0.2"][..], mode].concat());
+        assert_eq!(w.wait(LONG), 0, "{mode:?}: {}", w.log_text());
+        let dead: u64 = redis::cmd("ZCARD")
+            .arg("concur:dead")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(dead, 10_000, "{mode:?}: trimmed like every dead job");
+        let newest: Vec<String> = redis::cmd("ZRANGE")
+            .arg("concur:dead")
+            .arg(-1)
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(newest, ["not a job"], "{mode:?}");
+        assert_eq!(redis.stats()["failed"], 1, "{mode:?}");
+        assert_eq!(redis.processing(), 0, "{mode:?}");
+    }
+}
+
+#[test]
+fn queue_demo_kills_a_worker_after_the_payment_and_the_job_pays_twice_unless_idempotent() {
+    if crate::common::redis::redis_server_path().is_none() {
+        // test_redis prints the skip (or panics under CONCUR_REQUIRE_REDIS=1).
+        let _ = crate::common::redis::test_redis("queue_demo_at_least_once");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("demo.json");
+    let out = crate::common::concur(&["queue-demo", "--items", "30", "--workers", "2"])
+        .env("CONCUR_JSON_TO", &json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let twice = v["at_least_once"].as_array().unwrap();
+    let row = |class: &str| twice.iter().find(|t| t["class"] == class).unwrap().clone();
+    let (pay, idem) = (row("PayJob"), row("IdempotentPayJob"));
+    assert_eq!(
+        (pay["runs"].as_u64(), pay["balance"].as_i64()),
+        (Some(2), Some(20)),
+        "{pay}"
+    );
+    assert_eq!(
+        (idem["runs"].as_u64(), idem["balance"].as_i64()),
+        (Some(2), Some(10)),
+        "{idem}"
+    );
+    let reliable = v["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["fetch"] == "reliable")
+        .unwrap()
+        .clone();
+    assert_eq!(reliable["lost"], 0, "{reliable}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ran twice, paid twice") && text.contains("ran twice, paid once"),
+        "{text}"
+    );
 }

@@ -2,6 +2,7 @@
 
 use crate::common::{assert_emoji, concur, run_json};
 use predicates::prelude::*;
+use serde_json::Value;
 
 const IN_PROCESS: &[&str] = &[
     "sequential",
@@ -122,43 +123,30 @@ fn dirty_needs_an_app_and_makes_forked_children_pay_for_their_copy() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("give it an app with --app-mb"));
-    let clean = run_json(&[
-        "-s",
-        "fork",
-        "-w",
-        "sleep",
-        "--items",
-        "4",
-        "--workers",
-        "4",
-        "--wait-ms",
-        "200",
-        "--app-mb",
-        "32",
-    ]);
-    let dirty = run_json(&[
-        "-s",
-        "fork",
-        "-w",
-        "sleep",
-        "--items",
-        "4",
-        "--workers",
-        "4",
-        "--wait-ms",
-        "200",
-        "--app-mb",
-        "32",
-        "--dirty",
-        "100",
-    ]);
-    let pss = |v: &serde_json::Value| v["peak_pss_bytes"].as_f64().unwrap();
+    let peak_pss = |dirty: &str| {
+        let v = run_json(&[
+            "-s",
+            "fork",
+            "-w",
+            "sleep",
+            "--items",
+            "4",
+            "--workers",
+            "4",
+            "--wait-ms",
+            "200",
+            "--app-mb",
+            "32",
+            "--dirty",
+            dirty,
+        ]);
+        v["peak_pss_bytes"].as_f64().unwrap()
+    };
+    let (clean, dirty) = (peak_pss("0"), peak_pss("100"));
     // 4 children, each writing its whole 32 MiB copy: about 3 apps more than sharing it.
     assert!(
-        pss(&dirty) > pss(&clean) + 2.0 * 32.0 * 1048576.0,
-        "clean {} dirty {}",
-        pss(&clean),
-        pss(&dirty)
+        dirty > clean + 2.0 * 32.0 * 1048576.0,
+        "clean {clean} dirty {dirty}"
     );
 }
 
@@ -352,4 +340,85 @@ fn two_thousand_sleeps_on_an_event_loop_take_about_one_wait() {
     ]);
     assert_eq!(v["correct"], true);
     assert!(v["work_s"].as_f64().unwrap() < 2.0, "{v}");
+}
+
+#[test]
+fn json_on_a_failed_run_is_an_object_with_the_failure() {
+    let out = concur(&["run", "-s", "pool", "-w", "noop", "--json"])
+        .env("CONCUR_TEST_FAIL", "pool")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("a JSON object on stdout");
+    assert_eq!(v["strategy"], "pool");
+    assert_eq!(v["correct"], false);
+    assert_eq!(v["exit_code"], 1);
+    assert!(
+        v["error"].as_str().unwrap().contains("failed (exit 1)"),
+        "{v}"
+    );
+}
+
+/// Start a slow `concur run -s STRATEGY --json`, SIGKILL its measured child from outside (as a
+/// user's `kill -9` or the OOM killer would), and return (exit code, stdout, stderr).
+fn kill_the_measured_child(strategy: &str) -> (Option<i32>, String, String) {
+    use crate::common::procs::{descendants, parent_of};
+    let tmp = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_concur"))
+        .args(["run", "-s", strategy, "-w", "sleep", "--items", "400"])
+        .args(["--wait-ms", "50", "--workers", "2", "--json"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness = child.id() as i32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let measured = loop {
+        if let Some(p) = descendants(harness)
+            .into_iter()
+            .find(|p| parent_of(*p) == Some(harness))
+        {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no measured child");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(measured),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{strategy}: temp files left: {left:?}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_outside_sigkill_is_not_blamed_on_a_crashing_job() {
+    let mut strategies = vec!["sqlite", "pool"];
+    if crate::common::redis::redis_server_path().is_some()
+        && std::env::var_os("REDIS_URL").is_none()
+    {
+        strategies.push("redis");
+    }
+    for strategy in strategies {
+        let (code, stdout, stderr) = kill_the_measured_child(strategy);
+        assert_eq!(code, Some(1), "{strategy}: {stderr}");
+        assert!(
+            stderr.contains("killed by SIGKILL from outside"),
+            "{strategy}: {stderr}"
+        );
+        assert!(!stderr.contains("crashing job"), "{strategy}: {stderr}");
+        let v: Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{strategy}: no JSON on stdout ({e}): {stdout}"));
+        assert_eq!(v["correct"], false);
+        assert!(v["error"].as_str().unwrap().contains("SIGKILL"), "{v}");
+    }
 }

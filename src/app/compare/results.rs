@@ -343,6 +343,7 @@ mod tests {
         props: strategy::THREADED,
         workers: strategy::Workers::Count(4),
         syncs: &[SyncMode::None],
+        transfers: &[],
         needs_redis: false,
         source: file!(),
         wallet_in: None,

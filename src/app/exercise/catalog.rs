@@ -144,7 +144,7 @@ pub static EXERCISES: &[Exercise] = &[
         number: 6,
         slug: "06_transfer",
         title: "a transfer that cannot deadlock",
-        lessons: &[10],
+        lessons: &[10, 15],
         minutes: 15,
         redis: false,
         forbidden: THREADS,

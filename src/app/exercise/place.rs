@@ -5,7 +5,6 @@
 use super::catalog::{self, Exercise};
 use crate::error::usage;
 use anyhow::Context;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The exercises' package name: how a directory is recognised.
@@ -172,11 +171,4 @@ pub fn rule_break(ex: &Exercise, source: &str) -> Option<(usize, String, &'stati
             .find(|(what, _)| code.contains(what))
             .map(|(_, why)| (i + 1, line.trim().to_owned(), *why))
     })
-}
-
-/// Make `dir` private (0700) and create it if needed: it holds the learner's progress.
-pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making {} private", dir.display()))
 }

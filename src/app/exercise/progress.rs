@@ -1,7 +1,7 @@
 //! Which exercises pass, kept beside the lessons' progress: `exercises.json` in
 //! `$CONCUR_STATE_DIR`, else `$XDG_STATE_HOME/concur`, else `~/.local/state/concur` (the
-//! directory `concur lesson` keeps `progress.json` in), made private (0700), replaced
-//! atomically (written beside it, then renamed).
+//! directory `concur lesson` keeps `progress.json` in: [`crate::app::lesson::state_dir`]),
+//! made private (0700, the file 0600), replaced atomically (written beside it, then renamed).
 //!
 //! A file of its own rather than entries in `progress.json`: the lessons' file has its own
 //! format and owner, and an exercise is a different record (when it passed, what it cost).
@@ -30,19 +30,8 @@ pub struct Progress {
     pub passed: BTreeMap<String, Passed>,
 }
 
-/// The state directory, as `concur lesson` finds it.
-pub fn state_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("CONCUR_STATE_DIR") {
-        return Some(d.into());
-    }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
-        return Some(PathBuf::from(d).join("concur"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/concur"))
-}
-
 fn path() -> Option<PathBuf> {
-    state_dir().map(|d| d.join("exercises.json"))
+    crate::app::lesson::state_dir().map(|d| d.join("exercises.json"))
 }
 
 impl Progress {
@@ -70,10 +59,10 @@ impl Progress {
 
     fn save(&self) -> anyhow::Result<()> {
         let path = path().context("no state directory: set CONCUR_STATE_DIR or HOME")?;
-        let dir = path.parent().expect("a file in a directory");
-        super::place::private_dir(dir)?;
+        let dir = path.parent().context("the progress file has a directory")?;
+        crate::sys::private::ensure_dir(dir, "the state dir (CONCUR_STATE_DIR)")?;
         let tmp = dir.join(format!(".exercises.json.{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+        crate::sys::private::write(&tmp, &serde_json::to_vec_pretty(self)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("saving {}", path.display()))
     }

@@ -101,10 +101,11 @@ impl Kind {
                 ("SleepJob", Box::new(move |i| vec![i.into(), w.into()]))
             }
             (None, Workload::Noop) => ("NoopJob", Box::new(|i| vec![i.into()])),
-            (None, Workload::Wallet) => {
-                return usage(
-                    "the wallet is a `run` workload (its balance lives in one run); queue jobs: emoji, cpu, sleep, noop, or --flaky K",
-                )
+            (None, Workload::Wallet | Workload::Transfer) => {
+                return usage(format!(
+                    "{} is a `run` workload (its state lives in one run); queue jobs: emoji, cpu, sleep, noop, or --flaky K",
+                    args.workload.name()
+                ))
             }
         };
         Ok(Kind { class, args })

@@ -2,18 +2,37 @@
 //!
 //! **Basic fetch** is `BRPOP`: the job leaves Redis the moment it is fetched. If the worker is
 //! killed (`kill -9`, OOM killer, a machine reboot) before the job is done, nobody will ever know
-//! it existed. Resque and open-source Sidekiq fetch like this.
+//! it existed. Sidekiq's basic fetch is this `BRPOP`; Resque polls with `LPOP`, which loses a
+//! fetched job the same way.
 //!
 //! **Reliable fetch** is `BLMOVE queue processing RIGHT LEFT`: one atomic step moves the job from
-//! the queue to a list that belongs to this worker (`concur:processing:<worker>:<queue>`), and
-//! the job is removed from there (`LREM`) only when it is finished or has been handed to the retry
-//! set. A killed worker leaves its jobs in that list. Every worker runs a *reaper*: a registered
-//! worker whose heartbeat key has expired is dead, and its processing lists are moved back onto
-//! their queues (`LMOVE`, atomic per job, so two reapers never requeue the same job twice).
+//! the queue to a list that belongs to one fetching slot of this worker
+//! (`concur:processing:<worker>:<slot>:<queue>`: a processor thread, or the fork loop), and the
+//! job is removed from there (`LREM`) only when it is finished or has been handed to the retry
+//! set. A killed worker leaves its jobs in those lists. Every worker runs a *reaper*: a
+//! registered worker whose heartbeat key has expired is dead, and its processing lists are moved
+//! back onto their queues in one Lua script (atomic, so two reapers never requeue the same job
+//! twice, and a worker that beats again is never reaped half-way).
+//!
+//! The acknowledgement costs no round trip of its own: the `LREM` of a finished job travels in
+//! the same pipeline as the fetch of the next one (`LREM`, then `BLMOVE`: two commands, one round
+//! trip per job).
+//!
+//! A slot's lists are written by that slot alone, so after a broken connection it knows exactly
+//! what they should hold: a fetch whose reply was lost may have moved a job there that the slot
+//! never saw, and [`Fetcher::recover`] puts such strays back on their queues (otherwise they
+//! would wait for ever on a worker that is alive).
 //!
 //! The price is *at-least-once*: a job whose worker died after the job's effects but before the
 //! `LREM` runs again, and so does the job of a worker that was only too slow to beat. Jobs must be
 //! idempotent. concur counts those duplicates instead of hiding them (`--record-jids`).
+//!
+//! **Batched** (`--batch K`, reliable only): one script acknowledges the whole previous batch
+//! (it deletes the slot's lists: by then everything in them has finished) and moves the next K
+//! jobs into the processing list at once (`LMPOP` + `LPUSH`): a round trip and a handful of
+//! commands per K jobs. The price: a batch waits in one worker, so a slow job delays the jobs
+//! behind it while other workers may be idle, and a worker killed mid-batch has all of it
+//! requeued, the jobs it had finished too (up to K-1 run twice, where K=1 runs at most one).
 //!
 //! Several queues are fetched in priority order: a non-blocking `LMOVE` on each, then a blocking
 //! `BLMOVE` on one of them (BLMOVE takes a single source list) for at most the fetch timeout.
@@ -42,131 +61,382 @@ pub struct Registration {
     pub concurrency: u64,
     pub mode: String,
     pub fetch: String,
+    /// Fetching slots, each with its own processing lists (a thread each; 1 for `--fork`).
+    #[serde(default = "one")]
+    pub slots: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Registration {
+    /// Every processing list of worker `id`, with the queue its jobs came from.
+    pub fn processing_lists(&self, id: &str) -> Vec<(String, String)> {
+        (0..self.slots.max(1))
+            .flat_map(|slot| {
+                self.queues
+                    .iter()
+                    .map(move |q| (keys::processing(id, slot, q), q.clone()))
+            })
+            .collect()
+    }
 }
 
 /// A fetched job: its payload exactly as stored (LREM needs the same bytes) and its queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fetched {
     pub raw: String,
     pub queue: String,
 }
 
-/// One connection's way of fetching for one worker.
+/// One slot's way of fetching for one worker.
 pub struct Fetcher {
     pub mode: FetchMode,
     pub id: String,
+    pub slot: u64,
     pub queues: Vec<String>,
     next_blocking: usize,
 }
 
+/// What a round trip of [`Fetcher::fetch`] brought back.
+pub struct Fetch {
+    /// The next job, if there was one.
+    pub job: Option<Fetched>,
+    /// Of the acknowledgements sent with it, the jobs that were no longer in the processing
+    /// list (requeued by a reaper while this worker was presumed dead).
+    pub not_owned: Vec<Fetched>,
+}
+
 impl Fetcher {
-    pub fn new(mode: FetchMode, id: &str, queues: &[String]) -> Fetcher {
+    pub fn new(mode: FetchMode, id: &str, slot: u64, queues: &[String]) -> Fetcher {
         Fetcher {
             mode,
             id: id.to_owned(),
+            slot,
             queues: queues.to_vec(),
             next_blocking: 0,
         }
     }
 
-    /// The next job, waiting at most `block_s` seconds for one (`None`: do not wait).
+    /// This slot's processing list for queue `q`.
+    pub fn list(&self, q: &str) -> String {
+        keys::processing(&self.id, self.slot, q)
+    }
+
+    /// Acknowledge the finished jobs `acks` and fetch the next job, waiting at most `block_s`
+    /// seconds for one (`None`: do not wait), in one round trip when one queue is fetched (or
+    /// when a job is waiting on the first); the acknowledgements run first.
     pub fn fetch(
         &mut self,
         con: &mut redis::Connection,
+        acks: &[Fetched],
         block_s: Option<f64>,
-    ) -> redis::RedisResult<Option<Fetched>> {
+    ) -> redis::RedisResult<Fetch> {
+        let mut pipe = redis::pipe();
+        self.add_acks(&mut pipe, acks);
+        let blocking_only = self.queues.len() == 1 && block_s.is_some();
+        let polled: Vec<String> = if blocking_only {
+            vec![]
+        } else {
+            self.queues.clone()
+        };
+        for q in &polled {
+            self.add_poll(&mut pipe, q);
+        }
+        let mut blocking = None;
+        if blocking_only {
+            blocking = self.add_block(&mut pipe, block_s.unwrap_or(0.0));
+        }
+        let mut replies: Vec<redis::Value> = if pipe.is_empty() {
+            vec![]
+        } else {
+            pipe.query(con)?
+        };
+        let rest = replies.split_off(self.ack_replies(acks).min(replies.len()));
+        let not_owned = self.not_owned(acks, &replies)?;
+        let mut job = self.first_job(rest, &polled, blocking)?;
+        if job.is_none() && !blocking_only {
+            if let Some(t) = block_s {
+                let mut pipe = redis::pipe();
+                let q = self.add_block(&mut pipe, t);
+                let replies: Vec<redis::Value> = pipe.query(con)?;
+                job = self.first_job(replies, &[], q)?;
+            }
+        }
+        Ok(Fetch { job, not_owned })
+    }
+
+    /// Acknowledge `acks` alone (no next job wanted); the jobs that were no longer ours.
+    pub fn ack(
+        &self,
+        con: &mut redis::Connection,
+        acks: &[Fetched],
+    ) -> redis::RedisResult<Vec<Fetched>> {
+        if self.ack_replies(acks) == 0 {
+            return Ok(vec![]);
+        }
+        let mut pipe = redis::pipe();
+        self.add_acks(&mut pipe, acks);
+        let replies: Vec<redis::Value> = pipe.query(con)?;
+        self.not_owned(acks, &replies)
+    }
+
+    fn ack_replies(&self, acks: &[Fetched]) -> usize {
+        match self.mode {
+            FetchMode::Reliable => acks.len(),
+            FetchMode::Basic => 0,
+        }
+    }
+
+    fn add_acks(&self, pipe: &mut redis::Pipeline, acks: &[Fetched]) {
+        if self.mode == FetchMode::Reliable {
+            for job in acks {
+                pipe.cmd("LREM")
+                    .arg(self.list(&job.queue))
+                    .arg(1)
+                    .arg(&job.raw);
+            }
+        }
+    }
+
+    fn not_owned(
+        &self,
+        acks: &[Fetched],
+        replies: &[redis::Value],
+    ) -> redis::RedisResult<Vec<Fetched>> {
+        let mut gone = Vec::new();
+        for (job, reply) in acks.iter().zip(replies) {
+            if redis::from_redis_value_ref::<i64>(reply)? == 0 {
+                gone.push(job.clone());
+            }
+        }
+        Ok(gone)
+    }
+
+    /// A non-blocking take from queue `q`.
+    fn add_poll(&self, pipe: &mut redis::Pipeline, q: &str) {
+        match self.mode {
+            FetchMode::Reliable => pipe
+                .cmd("LMOVE")
+                .arg(keys::queue(q))
+                .arg(self.list(q))
+                .arg("RIGHT")
+                .arg("LEFT"),
+            FetchMode::Basic => pipe.cmd("RPOP").arg(keys::queue(q)),
+        };
+    }
+
+    /// A blocking take of at most `t` seconds: BLMOVE from one queue (round robin), or BRPOP
+    /// from all of them; the queue it blocks on, for BLMOVE.
+    fn add_block(&mut self, pipe: &mut redis::Pipeline, t: f64) -> Option<String> {
         match self.mode {
             FetchMode::Reliable => {
-                if self.queues.len() > 1 || block_s.is_none() {
-                    for q in &self.queues {
-                        let got: Option<String> = redis::cmd("LMOVE")
-                            .arg(keys::queue(q))
-                            .arg(keys::processing(&self.id, q))
-                            .arg("RIGHT")
-                            .arg("LEFT")
-                            .query(con)?;
-                        if let Some(raw) = got {
-                            return Ok(Some(Fetched {
-                                raw,
-                                queue: q.clone(),
-                            }));
-                        }
-                    }
-                }
-                let Some(t) = block_s else { return Ok(None) };
                 let q = self.queues[self.next_blocking % self.queues.len()].clone();
                 self.next_blocking = self.next_blocking.wrapping_add(1);
-                let got: Option<String> = redis::cmd("BLMOVE")
+                pipe.cmd("BLMOVE")
                     .arg(keys::queue(&q))
-                    .arg(keys::processing(&self.id, &q))
+                    .arg(self.list(&q))
                     .arg("RIGHT")
                     .arg("LEFT")
-                    .arg(t)
-                    .query(con)?;
-                Ok(got.map(|raw| Fetched { raw, queue: q }))
+                    .arg(t);
+                Some(q)
             }
             FetchMode::Basic => {
-                if let Some(t) = block_s {
-                    let mut cmd = redis::cmd("BRPOP");
-                    for q in &self.queues {
-                        cmd.arg(keys::queue(q));
-                    }
-                    let got: Option<(String, String)> = cmd.arg(t).query(con)?;
-                    return Ok(got.map(|(key, raw)| Fetched {
-                        queue: key.trim_start_matches("concur:queue:").to_owned(),
-                        raw,
-                    }));
-                }
+                let cmd = pipe.cmd("BRPOP");
                 for q in &self.queues {
-                    let got: Option<String> = redis::cmd("RPOP").arg(keys::queue(q)).query(con)?;
-                    if let Some(raw) = got {
-                        return Ok(Some(Fetched {
-                            raw,
-                            queue: q.clone(),
-                        }));
-                    }
+                    cmd.arg(keys::queue(q));
                 }
-                Ok(None)
+                cmd.arg(t);
+                None
             }
         }
     }
 
-    /// Add "this job is no longer in flight" to `pipe` (nothing to do for basic fetch).
-    pub fn ack(&self, pipe: &mut redis::Pipeline, job: &Fetched) {
-        if self.mode == FetchMode::Reliable {
-            pipe.cmd("LREM")
-                .arg(keys::processing(&self.id, &job.queue))
-                .arg(1)
+    /// The first job among the replies to polls of `polled` (in order), then to a blocking take
+    /// (`blocked_on`: its queue for BLMOVE, `None` for BRPOP, which names its queue).
+    fn first_job(
+        &self,
+        replies: Vec<redis::Value>,
+        polled: &[String],
+        blocked_on: Option<String>,
+    ) -> redis::RedisResult<Option<Fetched>> {
+        let mut replies = replies.into_iter();
+        for q in polled {
+            let got: Option<String> =
+                redis::from_redis_value(replies.next().unwrap_or(redis::Value::Nil))?;
+            if let Some(raw) = got {
+                return Ok(Some(Fetched {
+                    raw,
+                    queue: q.clone(),
+                }));
+            }
+        }
+        let Some(last) = replies.next() else {
+            return Ok(None);
+        };
+        Ok(match (self.mode, blocked_on) {
+            (FetchMode::Reliable, Some(q)) => {
+                let got: Option<String> = redis::from_redis_value(last)?;
+                got.map(|raw| Fetched { raw, queue: q })
+            }
+            _ => {
+                let got: Option<(String, String)> = redis::from_redis_value(last)?;
+                got.map(|(key, raw)| Fetched {
+                    queue: key.trim_start_matches("concur:queue:").to_owned(),
+                    raw,
+                })
+            }
+        })
+    }
+
+    /// Put a fetched job back at the front of its queue (on TERM, or fetched as USR2 arrived),
+    /// unless it has left this slot's processing list already (a reaper requeued it).
+    pub fn requeue(&self, con: &mut redis::Connection, job: &Fetched) -> redis::RedisResult<()> {
+        match self.mode {
+            FetchMode::Reliable => redis::cmd("EVAL")
+                .arg(REQUEUE_ONE)
+                .arg(2)
+                .arg(self.list(&job.queue))
+                .arg(keys::queue(&job.queue))
                 .arg(&job.raw)
-                .ignore();
+                .exec(con),
+            FetchMode::Basic => redis::cmd("RPUSH")
+                .arg(keys::queue(&job.queue))
+                .arg(&job.raw)
+                .exec(con),
         }
     }
 
-    /// Put a fetched job back at the front of its queue, e.g. on TERM.
-    pub fn requeue(&self, con: &mut redis::Connection, job: &Fetched) -> redis::RedisResult<()> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        self.ack(&mut pipe, job);
-        pipe.cmd("RPUSH")
-            .arg(keys::queue(&job.queue))
-            .arg(&job.raw)
-            .ignore();
-        pipe.exec(con)
+    /// After a broken connection: put back on their queues the jobs in this slot's processing
+    /// lists that the slot does not hold (`held`: the jobs it runs), i.e. jobs moved there by a
+    /// fetch whose reply was lost. Acknowledge what finished before calling this. How many.
+    pub fn recover(
+        &self,
+        con: &mut redis::Connection,
+        held: &[Fetched],
+    ) -> redis::RedisResult<u64> {
+        if self.mode != FetchMode::Reliable {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for q in &self.queues {
+            let list = self.list(q);
+            let items: Vec<String> = redis::cmd("LRANGE").arg(&list).arg(0).arg(-1).query(con)?;
+            for raw in items {
+                if held.iter().any(|h| h.raw == raw && &h.queue == q) {
+                    continue;
+                }
+                let moved: i64 = redis::cmd("EVAL")
+                    .arg(REQUEUE_ONE)
+                    .arg(2)
+                    .arg(&list)
+                    .arg(keys::queue(q))
+                    .arg(&raw)
+                    .query(con)?;
+                n += moved as u64;
+            }
+        }
+        Ok(n)
     }
 }
+
+/// KEYS: the queues in priority order, then this slot's processing lists in the same order.
+/// ARGV[1] how many jobs to take, ARGV[2] '1' to acknowledge first. Acknowledge the previous
+/// batch by deleting the lists (everything left in them has finished: failures left them one by
+/// one), then move up to ARGV[1] jobs from the first non-empty queue into its processing list.
+/// Returns {jobs that were acknowledged, index of the queue (0: none), the jobs...}.
+const BATCH: &str = r#"
+local n = #KEYS / 2
+local acked = 0
+if ARGV[2] == '1' then
+  for i = n + 1, 2 * n do
+    acked = acked + redis.call('LLEN', KEYS[i])
+    redis.call('DEL', KEYS[i])
+  end
+end
+local args = {'LMPOP', n}
+for i = 1, n do args[#args + 1] = KEYS[i] end
+args[#args + 1] = 'RIGHT'
+args[#args + 1] = 'COUNT'
+args[#args + 1] = ARGV[1]
+local got = redis.call(unpack(args))
+if not got then return {acked, 0} end
+local idx = 0
+for i = 1, n do if KEYS[i] == got[1] then idx = i end end
+redis.call('LPUSH', KEYS[n + idx], unpack(got[2]))
+local out = {acked, idx}
+for _, v in ipairs(got[2]) do out[#out + 1] = v end
+return out
+"#;
+
+/// The most jobs one batched fetch takes (Lua unpacks them onto its stack).
+pub const MAX_BATCH: u64 = 1000;
+
+impl Fetcher {
+    /// Reliable batched fetch: acknowledge `acks` (the whole previous batch, which must have
+    /// finished) and move up to `k` jobs into this slot's processing list, in one script and one
+    /// round trip. The jobs, and how many of `acks` were no longer in the list.
+    pub fn fetch_batch(
+        &self,
+        con: &mut redis::Connection,
+        acks: &[Fetched],
+        k: u64,
+    ) -> redis::RedisResult<(Vec<Fetched>, u64)> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(BATCH).arg(2 * self.queues.len());
+        for q in &self.queues {
+            cmd.arg(keys::queue(q));
+        }
+        for q in &self.queues {
+            cmd.arg(self.list(q));
+        }
+        cmd.arg(k.clamp(1, MAX_BATCH))
+            .arg(if acks.is_empty() { "0" } else { "1" });
+        let mut reply: Vec<redis::Value> = cmd.query(con)?;
+        let jobs = reply.split_off(2.min(reply.len()));
+        let mut head = reply.into_iter();
+        let acked: u64 = redis::from_redis_value(head.next().unwrap_or(redis::Value::Nil))?;
+        let idx: usize = redis::from_redis_value(head.next().unwrap_or(redis::Value::Nil))?;
+        let gone = (acks.len() as u64).saturating_sub(acked);
+        let Some(queue) = idx.checked_sub(1).and_then(|i| self.queues.get(i)) else {
+            return Ok((vec![], gone));
+        };
+        let jobs = jobs
+            .into_iter()
+            .map(|v| {
+                redis::from_redis_value::<String>(v).map(|raw| Fetched {
+                    raw,
+                    queue: queue.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((jobs, gone))
+    }
+}
+
+/// KEYS[1] a processing list, KEYS[2] its queue: move ARGV[1] from the list to the front (the
+/// right, where jobs are taken) of the queue, only if it was still in the list.
+const REQUEUE_ONE: &str = r#"
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"#;
 
 /// Move every job in worker `id`'s processing lists back to the front of its queue; how many.
 pub fn requeue_processing(
     con: &mut redis::Connection,
     id: &str,
-    queues: &[String],
+    reg: &Registration,
 ) -> redis::RedisResult<u64> {
     let mut n = 0;
-    for q in queues {
+    for (list, q) in reg.processing_lists(id) {
         loop {
             let moved: Option<String> = redis::cmd("LMOVE")
-                .arg(keys::processing(id, q))
-                .arg(keys::queue(q))
+                .arg(&list)
+                .arg(keys::queue(&q))
                 .arg("RIGHT")
                 .arg("RIGHT")
                 .query(con)?;
@@ -188,23 +458,42 @@ pub fn registered(con: &mut redis::Connection) -> redis::RedisResult<Vec<(String
         .collect())
 }
 
-/// The reaper: requeue the in-flight jobs of every registered worker whose heartbeat has
-/// expired, and forget it. Returns (worker id, jobs requeued) for each one reaped.
-pub fn reap(con: &mut redis::Connection, me: &str) -> redis::RedisResult<Vec<(String, u64)>> {
-    let mut reaped = Vec::new();
-    for (id, reg) in registered(con)? {
-        if id == me {
-            continue;
-        }
-        let alive: bool = redis::cmd("EXISTS").arg(keys::beat(&id)).query(con)?;
-        if alive {
-            continue;
-        }
-        let n = requeue_processing(con, &id, &reg.queues)?;
-        redis::cmd("HDEL").arg(keys::PROCESSES).arg(&id).exec(con)?;
-        reaped.push((id, n));
+/// KEYS[1] the worker's heartbeat, KEYS[2] `concur:processes`, then pairs (processing list, its
+/// queue); ARGV[1] the worker id. If the heartbeat is still gone: requeue every job in the
+/// lists and forget the worker, all in one step; -1 if it beat again in the meantime.
+const REAP: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local n = 0
+for i = 3, #KEYS, 2 do
+  while redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'RIGHT') do n = n + 1 end
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return n
+"#;
+
+/// Whether worker `id`'s heartbeat key exists.
+pub fn beating(con: &mut redis::Connection, id: &str) -> redis::RedisResult<bool> {
+    redis::cmd("EXISTS").arg(keys::beat(id)).query(con)
+}
+
+/// Requeue the in-flight jobs of worker `id` and forget it, if its heartbeat is (still) gone:
+/// the number of jobs requeued, or `None` if it is alive after all.
+pub fn reap_one(
+    con: &mut redis::Connection,
+    id: &str,
+    reg: &Registration,
+) -> redis::RedisResult<Option<u64>> {
+    let lists = reg.processing_lists(id);
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(REAP)
+        .arg(2 + 2 * lists.len())
+        .arg(keys::beat(id))
+        .arg(keys::PROCESSES);
+    for (list, q) in &lists {
+        cmd.arg(list).arg(keys::queue(q));
     }
-    Ok(reaped)
+    let n: i64 = cmd.arg(id).query(con)?;
+    Ok(u64::try_from(n).ok())
 }
 
 /// Jobs in every registered worker's processing lists (in flight, or awaiting the reaper).
@@ -212,8 +501,8 @@ pub fn in_flight_total(con: &mut redis::Connection) -> redis::RedisResult<u64> {
     let mut pipe = redis::pipe();
     let mut any = false;
     for (id, reg) in registered(con)? {
-        for q in &reg.queues {
-            pipe.cmd("LLEN").arg(keys::processing(&id, q));
+        for (list, _) in reg.processing_lists(&id) {
+            pipe.cmd("LLEN").arg(list);
             any = true;
         }
     }

@@ -82,7 +82,7 @@ impl Job {
 
     /// Attempts made before this one: 0 for a fresh job, `retry_count + 1` after failures.
     pub fn attempts_before(&self) -> u64 {
-        self.retry_count.map_or(0, |c| c + 1)
+        self.retry_count.map_or(0, |c| c.saturating_add(1))
     }
 
     /// How many retries this job gets, given the worker's default for `"retry": true`.
@@ -145,9 +145,16 @@ impl Failure {
     }
 }
 
-/// Run one job in this process.
+/// Run one job in this process (a job that needs Redis fails: see [`perform_with`]).
 pub fn perform(job: &Job) -> Result<(), Failure> {
+    perform_with(job, None)
+}
+
+/// Run one job, with the worker's Redis connection for the jobs whose effect lives in Redis
+/// (`PayJob`, `IdempotentPayJob`).
+pub fn perform_with(job: &Job, con: Option<&mut redis::Connection>) -> Result<(), Failure> {
     match job.class.as_str() {
+        "PayJob" | "IdempotentPayJob" => pay(job, con),
         "NoopJob" => Ok(()),
         "EmojiJob" => crate::workload::emoji::perform(job.arg(0)?, job.arg(1)?)
             .map_err(|e| Failure::new("IOError", format!("EmojiJob {}: {e}", job.jid))),
@@ -160,7 +167,7 @@ pub fn perform(job: &Job) -> Result<(), Failure> {
         }
         "FlakyJob" => {
             let fail_first = job.arg(1)?;
-            let attempt = job.attempts_before() + 1;
+            let attempt = job.attempts_before().saturating_add(1);
             if attempt <= fail_first {
                 Err(Failure::new(
                     "FlakyError",
@@ -172,15 +179,81 @@ pub fn perform(job: &Job) -> Result<(), Failure> {
         }
         other => Err(Failure::new(
             "NameError",
-            format!("uninitialized constant {other} (concur runs EmojiJob, CpuJob, SleepJob, NoopJob, FlakyJob)"),
+            format!("uninitialized constant {other} (concur runs EmojiJob, CpuJob, SleepJob, NoopJob, FlakyJob, PayJob, IdempotentPayJob)"),
         )),
     }
+}
+
+/// Pay once: an idempotent job's payment and the key that marks it made, in one step.
+const PAY_ONCE: &str = "if redis.call('SET', KEYS[1], '1', 'NX') then return redis.call('INCRBY', KEYS[2], ARGV[1]) else return false end";
+
+/// `PayJob [i, amount, pause_ms]` adds `amount` to a balance every time it runs;
+/// `IdempotentPayJob` pays only if its own key was not set yet (a Lua script: the check and the
+/// payment are one step, so no crash can fall between them). Both count their runs. With
+/// `pause_ms`, the first run waits that long *after* paying and before returning (before its
+/// worker acknowledges it): the moment `queue-demo` kills its worker, deterministically.
+fn pay(job: &Job, con: Option<&mut redis::Connection>) -> Result<(), Failure> {
+    use super::keys;
+    let con = con.ok_or_else(|| {
+        Failure::new(
+            "ArgumentError",
+            format!(
+                "{} {} needs its worker's Redis connection (threaded workers)",
+                job.class, job.jid
+            ),
+        )
+    })?;
+    let (amount, pause_ms) = (
+        job.arg(1)?,
+        job.args.get(2).and_then(Value::as_u64).unwrap_or(0),
+    );
+    let redis_err = |e: redis::RedisError| {
+        Failure::new("RedisError", format!("{} {}: {e}", job.class, job.jid))
+    };
+    redis::cmd("HINCRBY")
+        .arg(keys::PAY_RUNS)
+        .arg(&job.jid)
+        .arg(1)
+        .exec(con)
+        .map_err(redis_err)?;
+    if job.class == "IdempotentPayJob" {
+        redis::cmd("EVAL")
+            .arg(PAY_ONCE)
+            .arg(2)
+            .arg(keys::pay_applied(&job.jid))
+            .arg(keys::PAY_BALANCE)
+            .arg(amount)
+            .exec(con)
+            .map_err(redis_err)?;
+    } else {
+        redis::cmd("INCRBY")
+            .arg(keys::PAY_BALANCE)
+            .arg(amount)
+            .exec(con)
+            .map_err(redis_err)?;
+    }
+    if pause_ms > 0 {
+        let first: bool = redis::cmd("SET")
+            .arg(keys::pay_effect(&job.jid))
+            .arg(1)
+            .arg("NX")
+            .query::<Option<String>>(con)
+            .map_err(redis_err)?
+            .is_some();
+        if first {
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        }
+    }
+    Ok(())
 }
 
 /// Sidekiq's retry delay in seconds after failure number `count` (0-based, i.e. the new
 /// `retry_count`): `count⁴ + 15 + rand(10) × (count + 1)`. `jitter` is the `rand(10)` draw.
 pub fn retry_delay_s(count: u64, jitter: u64) -> u64 {
-    count.saturating_pow(4) + 15 + jitter.min(9) * (count + 1)
+    count
+        .saturating_pow(4)
+        .saturating_add(15)
+        .saturating_add(jitter.min(9).saturating_mul(count.saturating_add(1)))
 }
 
 /// The range [`retry_delay_s`] can return for `count`.
@@ -202,7 +275,7 @@ pub enum Next {
 /// Record `failure` on `job` and decide its fate.
 pub fn fail(job: &mut Job, failure: &Failure, default_max: u64, jitter: u64) -> Next {
     let t = now();
-    let count = job.retry_count.map_or(0, |c| c + 1);
+    let count = job.retry_count.map_or(0, |c| c.saturating_add(1));
     let max = job.max_retries(default_max);
     job.error_class = Some(failure.class.clone());
     job.error_message = Some(failure.message.clone());
@@ -304,6 +377,25 @@ mod tests {
         assert!(matches!(fail(&mut job, &f, 25, 0), Next::Dead { count: 1 }));
         job.retry = false.into();
         assert!(matches!(fail(&mut job, &f, 25, 0), Next::Discard));
+    }
+
+    #[test]
+    fn a_retry_count_at_the_top_does_not_wrap_to_a_first_attempt() {
+        let mut job = flaky(u64::MAX);
+        job.retry_count = Some(u64::MAX);
+        assert_eq!(job.attempts_before(), u64::MAX);
+        // FlakyJob [_, u64::MAX] fails every attempt: this one too, not "attempt 1".
+        let f = perform(&job).unwrap_err();
+        assert!(
+            f.message.contains(&format!("attempt {}", u64::MAX)),
+            "{}",
+            f.message
+        );
+        assert!(matches!(
+            fail(&mut job, &f, 25, 0),
+            Next::Dead { count: u64::MAX }
+        ));
+        assert_eq!(job.retry_count, Some(u64::MAX));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! (LPUSH in, pop from the right), schedule/retry/dead are sorted sets scored by time, workers
 //! register in a hash and prove they are alive with a heartbeat key that expires.
 
+pub mod bench;
 pub mod demo;
 mod enqueue;
 pub mod fetch;
@@ -64,6 +65,21 @@ pub mod keys {
     pub const FAILED: &str = "concur:stat:failed";
     /// Hash jid -> times it finished, written by workers run with `--record-jids`.
     pub const DONE: &str = "concur:done";
+    /// Set of run tokens already counted in [`DONE`] (a count retried after a lost reply is
+    /// not counted twice).
+    pub const DONE_RUNS: &str = "concur:done:runs";
+    /// `queue-demo`'s payments: hash jid -> times a PayJob ran, and the balance they pay into.
+    pub const PAY_RUNS: &str = "concur:pay:runs";
+    pub const PAY_BALANCE: &str = "concur:pay:balance";
+
+    /// An IdempotentPayJob's key: set once, by the run that pays.
+    pub fn pay_applied(jid: &str) -> String {
+        format!("concur:pay:applied:{jid}")
+    }
+    /// Set by a PayJob's first run once its payment is made (`queue-demo` kills it then).
+    pub fn pay_effect(jid: &str) -> String {
+        format!("concur:pay:effect:{jid}")
+    }
 
     pub fn queue(q: &str) -> String {
         format!("concur:queue:{q}")
@@ -72,9 +88,10 @@ pub mod keys {
     pub fn beat(id: &str) -> String {
         format!("concur:worker:{id}")
     }
-    /// Jobs worker `id` took from queue `q` and has not finished (reliable fetch).
-    pub fn processing(id: &str, q: &str) -> String {
-        format!("concur:processing:{id}:{q}")
+    /// Jobs fetching slot `slot` of worker `id` took from queue `q` and has not finished
+    /// (reliable fetch).
+    pub fn processing(id: &str, slot: u64, q: &str) -> String {
+        format!("concur:processing:{id}:{slot}:{q}")
     }
 }
 

@@ -215,7 +215,8 @@ fn recorded(con: &mut redis::Connection, done_jids: u64) -> redis::RedisResult<O
     Ok(Some(Recorded {
         jids: done_jids,
         runs: total,
-        duplicates: total - done_jids,
+        // Never below zero, whatever another client left in the hash.
+        duplicates: total.saturating_sub(done_jids),
     }))
 }
 

@@ -28,10 +28,13 @@
 //! together and prints it.
 
 mod fixes;
+pub mod play;
 mod render;
+mod transfer;
 mod trial;
 
 pub use fixes::Row;
+pub use play::PlayRequest;
 pub use render::render;
 pub use trial::{Bin, Timeline, TimelineEvent, Trial};
 
@@ -39,6 +42,7 @@ use crate::error::usage;
 use crate::strategy::{RunSpec, StrategyInfo};
 use crate::workload::trace;
 use crate::workload::wallet::SyncMode;
+use crate::workload::Workload;
 use serde::Serialize;
 use trial::{
     histogram, isolation_note, losing, lost, race_workers, run_series, trial_spec, Mode, Series,
@@ -48,6 +52,14 @@ use trial::{
 #[derive(Clone, Debug)]
 pub struct RaceRequest {
     pub strategy: &'static StrategyInfo,
+    /// Wallet (lost updates) or transfer (deadlock).
+    pub workload: Workload,
+    /// The raced `--sync` (default: the strategy's racy one); with `--play`, the scene.
+    pub sync: Option<SyncMode>,
+    /// Transfer: how many accounts.
+    pub accounts: u64,
+    /// `--play`: the learner is the scheduler.
+    pub play: Option<PlayRequest>,
     pub trials: u64,
     /// Jobs per trial.
     pub items: u64,
@@ -62,6 +74,8 @@ pub struct RaceRequest {
     /// Every trial a measured child process.
     pub harness: bool,
     pub json: bool,
+    /// `--story NAME`: another failure than the wallet's (see [`crate::app::story`]).
+    pub story: Option<crate::app::story::StoryRequest>,
 }
 
 /// Limits for `race`.
@@ -99,9 +113,19 @@ pub struct Report {
 
 /// `concur race`.
 pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
+    if let Some(story) = &args.story {
+        return crate::app::story::run(story);
+    }
+    if let Some(play) = &args.play {
+        return play::play(args, play);
+    }
+    if args.workload == Workload::Transfer {
+        return transfer::race(args);
+    }
     let info = args.strategy;
     let mode = Mode::of(args)?;
-    let spec = trial_spec(args, info, info.racy_sync(), race_workers(args, info, true))?;
+    let sync = args.sync.unwrap_or_else(|| info.racy_sync());
+    let spec = trial_spec(args, info, sync, race_workers(args, info, true))?;
     let harness = args.harness || !info.in_process();
     let mut notes = forcing_notes(args, &spec, &mode, harness)?;
     let (fixes, fix_notes) = fixes::resolve(&args.fix, info)?;
@@ -126,16 +150,13 @@ pub fn race(args: &RaceRequest) -> anyhow::Result<()> {
     // Judged now, reported after the report is printed.
     let verdict = verdict(&series);
     let report = Report::new(args, &mode, &spec, harness, series, fixes, notes);
+    crate::app::json_copy(&report)?;
     let text = if args.json {
         serde_json::to_string(&report)? + "\n"
     } else {
         render(&report)
     };
-    // `concur race | head` closing the pipe early is not an error worth a panic.
-    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-        _ => {}
-    }
+    print(&text)?;
     verdict
 }
 
@@ -175,10 +196,18 @@ fn forcing_notes(
         return Ok(Vec::new());
     }
     Ok(vec![format!(
-        "{} has no racy mode (its wallet is --sync {}): updates are serialised, so there is no interleaving to force and none is lost",
+        "{} with --sync {} serialises its updates, so there is no interleaving to force and none is lost",
         info.name,
         sync.name()
     )])
+}
+
+/// Print a report (`concur race | head` closing the pipe early is not an error worth a panic).
+pub(super) fn print(text: &str) -> anyhow::Result<()> {
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// The raced series' failure, if any: a job that failed, or a trial that could not be forced.

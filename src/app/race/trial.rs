@@ -14,7 +14,6 @@ use crate::request::RunRequest;
 use crate::strategy::{Failure, Memory, RunSpec, StrategyInfo};
 use crate::workload::trace::{self, Event, Op, Schedule, Trace};
 use crate::workload::wallet::{SyncMode, START};
-use crate::workload::Workload;
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -115,10 +114,11 @@ pub(super) fn trial_spec(
     sync: SyncMode,
     workers: Option<u64>,
 ) -> anyhow::Result<RunSpec> {
-    let mut run = RunRequest::new(info, Workload::Wallet);
+    let mut run = RunRequest::new(info, args.workload);
     run.sync = Some(sync);
     run.items = Some(args.items);
     run.knobs.pause_us = args.pause_us;
+    run.knobs.accounts = args.accounts;
     run.workers = workers;
     run.resolve()
 }

@@ -22,6 +22,7 @@ pub use super::proto::{ProtoError, Request, Response, MAX_FRAME, VERSION};
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
 /// A worker's connection to the server: one request, one reply, in order.
 pub struct Client {
@@ -29,10 +30,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn connect(path: &Path) -> std::io::Result<Client> {
-        Ok(Client {
-            stream: UnixStream::connect(path)?,
-        })
+    /// Connect to the server at `path`; every request must be sent, and its reply read, within
+    /// `limit` (a server that stops answering costs a worker its job, not its life).
+    pub fn connect(path: &Path, limit: Duration) -> std::io::Result<Client> {
+        let stream = UnixStream::connect(path)?;
+        stream.set_read_timeout(Some(limit))?;
+        stream.set_write_timeout(Some(limit))?;
+        Ok(Client { stream })
     }
 
     /// Send `req` and wait for the reply. A [`Response::Error`] comes back as an `Err`.

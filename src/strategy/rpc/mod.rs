@@ -21,6 +21,11 @@
 //!
 //! The protocol is in [`crate::strategy::rpc::client`]: four named requests, nothing resembling DRb's "call any
 //! method", and a malformed frame costs the sender its connection, never the server its life.
+//! So does a frame that stops half-way: once a request has begun, the rest must arrive within
+//! [`FRAME_TIMEOUT`] (a serving thread waits without limit only *between* requests, while the
+//! worker's job runs), and a worker waits at most [`REPLY_TIMEOUT`] for a reply. The socket's
+//! directory is made by [`crate::sys::private`], in `/tmp` when `TMPDIR` is too deep for a
+//! socket path.
 
 pub mod client;
 pub mod proto;
@@ -55,6 +60,7 @@ pub const INFO: StrategyInfo = StrategyInfo {
     },
     workers: Workers::Count(2),
     syncs: &[SyncMode::Adjust, SyncMode::None],
+    transfers: &[],
     needs_redis: false,
     source: file!(),
     wallet_in: None,
@@ -71,6 +77,14 @@ pub const INFO: StrategyInfo = StrategyInfo {
     unavailable: available,
     run,
 };
+
+/// Once a request's first byte has arrived, the whole frame must follow within this (a frame
+/// is under 20 bytes, written in one `write`); and a reply must be taken within it.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a worker waits for the server's reply: the server answers at once, so only a
+/// server that is gone or wedged takes this long, and the worker then gives up its job.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest `adjust` delta the server accepts (jobs use +-10; this keeps sums far from overflow).
 pub const MAX_DELTA: i64 = 1 << 20;
@@ -89,6 +103,10 @@ pub struct Server {
     lost: Mutex<Vec<(i32, u64)>>,
     /// The job each worker is running, and since when (for `--job-timeout`).
     running: Mutex<HashMap<i32, (u64, Instant)>>,
+    /// How long the rest of a frame may take once it has begun ([`FRAME_TIMEOUT`]).
+    frame_timeout: Duration,
+    /// Connections closed because a frame stalled half-way.
+    stalled: AtomicU64,
 }
 
 impl Server {
@@ -102,7 +120,15 @@ impl Server {
             refused: AtomicU64::new(0),
             lost: Mutex::new(Vec::new()),
             running: Mutex::new(HashMap::new()),
+            frame_timeout: FRAME_TIMEOUT,
+            stalled: AtomicU64::new(0),
         }
+    }
+
+    /// The same server with another frame timeout (tests use a short one).
+    pub fn with_frame_timeout(mut self, limit: Duration) -> Server {
+        self.frame_timeout = limit;
+        self
     }
 
     /// Answer one request. `inflight` is the calling connection's current job: a `pop` reports
@@ -155,15 +181,27 @@ impl Server {
     }
 
     /// Serve one connection until the worker hangs up, or sends something that is not a request
-    /// (it gets an error reply and the connection is closed). Never panics on what it reads.
+    /// (it gets an error reply and the connection is closed). Never panics on what it reads,
+    /// and never waits for good: between requests it waits as long as the worker's job takes,
+    /// but once a frame has begun the rest must arrive within the frame timeout, and a reply
+    /// must be taken within it (a truncated frame or a peer that stops reading costs the peer
+    /// its connection, not this thread its life).
     pub fn serve(&self, mut stream: UnixStream, peer: i32) {
         let mut inflight = None;
-        loop {
-            let request = proto::read_frame(&mut stream)
+        let _ = stream.set_write_timeout(Some(self.frame_timeout));
+        while proto::wait_readable(&stream) {
+            let request = proto::read_frame(&mut proto::Deadline::new(&stream, self.frame_timeout))
                 .and_then(|body| body.map(|b| proto::decode_body::<Request>(&b)).transpose());
             let reply = match request {
                 Ok(None) => break,
                 Ok(Some(req)) => self.handle(req, &mut inflight),
+                Err(e) if e.is_stall() => {
+                    self.stalled.fetch_add(1, SeqCst);
+                    error_reply(format!(
+                        "no complete frame within {}: connection closed",
+                        crate::sys::units::seconds(self.frame_timeout.as_secs_f64())
+                    ))
+                }
                 Err(ProtoError::Io(_)) => break,
                 Err(e) => error_reply(e.to_string()),
             };
@@ -220,7 +258,7 @@ fn peer_pid(stream: &UnixStream) -> Option<i32> {
 /// A worker process: connect, then pop and perform jobs until the queue is empty. Returns the
 /// exit code. Runs in a forked child of the single-threaded server.
 fn worker(path: &Path, spec: &RunSpec) -> i32 {
-    let mut server = match Client::connect(path) {
+    let mut server = match Client::connect(path, REPLY_TIMEOUT) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("concur: rpc worker: cannot connect to the server: {e}");
@@ -316,6 +354,9 @@ fn run(spec: &RunSpec) -> anyhow::Result<Outcome> {
     Ok(report(spec, server, &workers, connected.len(), started))
 }
 
+/// The socket's file name in its private directory.
+const SOCKET_NAME: &str = "server.sock";
+
 /// The listening socket, in a private directory until every worker has connected.
 struct Socket {
     dir: tempfile::TempDir,
@@ -326,12 +367,11 @@ struct Socket {
 impl Socket {
     /// Bind `server.sock` in a fresh private temp dir, readable by us alone.
     fn bind() -> anyhow::Result<Socket> {
-        // tempfile creates the directory with mode 0700: only we can reach the socket inside.
-        let dir = tempfile::Builder::new()
-            .prefix("concur-rpc-")
-            .tempdir()
+        // Mode 0700: only we can reach the socket inside. In /tmp when TMPDIR is too deep for
+        // a socket's path, as for the private redis-server.
+        let dir = crate::sys::private::dir_for_socket("rpc", SOCKET_NAME)
             .context("creating a private directory for the rpc socket")?;
-        let path = dir.path().join("server.sock");
+        let path = dir.path().join(SOCKET_NAME);
         let listener = UnixListener::bind(&path).context("binding the rpc socket")?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .context("making the rpc socket private")?;
@@ -515,9 +555,10 @@ fn report(
     let wallet = (spec.workload == Workload::Wallet).then(|| server.ledger.outcome(spec.items));
     let notes = vec![format!(
         "server: {} calls from {connected} connected workers; socket removed once all had \
-         connected; {} bad frames or strangers refused",
+         connected; {} bad frames or strangers refused ({} frames stalled half-way)",
         server.calls.load(SeqCst),
-        server.refused.load(SeqCst)
+        server.refused.load(SeqCst),
+        server.stalled.load(SeqCst)
     )];
     Outcome {
         jobs: popped,
@@ -631,6 +672,73 @@ mod tests {
         assert_eq!(server.refused.load(SeqCst), 6);
         // The job popped last was in flight when that connection closed: it is counted lost.
         assert_eq!(*server.lost.lock().unwrap(), vec![(4242, 1)]);
+    }
+
+    /// Serve `stream` on a thread; whether `serve` returned within 10 s (it hangs for good
+    /// without a frame timeout).
+    fn serve_returns(server: &Server, stream: UnixStream) -> bool {
+        let (done, ended) = std::sync::mpsc::channel();
+        let ours = stream.try_clone().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                server.serve(stream, 4242);
+                let _ = done.send(());
+            });
+            let returned = ended.recv_timeout(Duration::from_secs(10)).is_ok();
+            // A hung `serve` is freed, so that the test fails instead of hanging too.
+            let _ = ours.shutdown(std::net::Shutdown::Both);
+            returned
+        })
+    }
+
+    #[test]
+    fn a_truncated_frame_on_an_open_connection_is_cut_off_not_waited_for() {
+        let server = Server::new(3).with_frame_timeout(Duration::from_millis(200));
+        // A worker's connection takes a job, then a hostile writer sends a length of 256 and
+        // one byte, and keeps the connection open.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        proto::write_frame(&mut b, &Request::Pop).unwrap();
+        b.write_all(&[0, 0, 1, 0, proto::VERSION]).unwrap();
+        assert!(serve_returns(&server, a), "serve hung on a truncated frame");
+        // The peer got its job, then an error reply saying why, then the end of the connection.
+        let body = proto::read_frame(&mut b).unwrap().unwrap();
+        assert_eq!(
+            proto::decode_body::<Response>(&body).unwrap(),
+            Response::Job(0)
+        );
+        let body = proto::read_frame(&mut b).unwrap().expect("an error reply");
+        let Response::Error(why) = proto::decode_body::<Response>(&body).unwrap() else {
+            panic!("not an error reply")
+        };
+        assert!(why.contains("no complete frame within 200.0 ms"), "{why}");
+        assert_eq!(proto::read_frame(&mut b).unwrap(), None);
+        assert_eq!(server.stalled.load(SeqCst), 1);
+        // The job that connection held is lost, and the server serves the next one.
+        assert_eq!(*server.lost.lock().unwrap(), vec![(4242, 0)]);
+        serve_pair(&server, |mut c| {
+            assert_eq!(call(&mut c, &Request::Pop), Response::Job(1));
+        });
+    }
+
+    #[test]
+    fn a_frame_trickled_byte_by_byte_gets_the_frame_timeout_in_all() {
+        let server = Server::new(3).with_frame_timeout(Duration::from_millis(300));
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let frame = proto::encode(&Request::Pop).unwrap();
+        std::thread::scope(|s| {
+            let trickle = s.spawn(move || {
+                // Each byte well inside a per-read timeout, the whole well past the deadline.
+                for byte in frame.iter().chain([0u8; 8].iter()).cycle().take(60) {
+                    if b.write_all(&[*byte]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            assert!(serve_returns(&server, a), "serve waited for a trickle");
+            trickle.join().unwrap();
+        });
+        assert_eq!(server.stalled.load(SeqCst), 1);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 /// The protocol version, the first byte of every frame body.
 pub const VERSION: u8 = 1;
@@ -90,6 +92,61 @@ pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), Prot
     let frame = encode(msg)?;
     w.write_all(&frame)?;
     Ok(())
+}
+
+impl ProtoError {
+    /// A read or write that ran out of time (a [`Deadline`] or a socket timeout): the peer
+    /// stalled.
+    pub fn is_stall(&self) -> bool {
+        matches!(self, ProtoError::Io(e) if matches!(
+            e.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ))
+    }
+}
+
+/// Block until `stream` has something to read (a byte, or the peer's end of file); false if
+/// it cannot be waited on. No time limit: the next request comes when the worker's job is done.
+pub fn wait_readable(stream: &UnixStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A reader of `stream` that must be done by a deadline: each read gets the time that is left,
+/// and none is left once it has passed (`TimedOut`). Made when a frame's first byte is there, it
+/// bounds the whole frame, however slowly a peer trickles it.
+pub struct Deadline<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    pub fn new(stream: &'a UnixStream, limit: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            until: Instant::now() + limit,
+        }
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
 }
 
 /// Read until `buf` is full or the peer hangs up; how many bytes arrived.

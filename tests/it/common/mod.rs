@@ -2,6 +2,7 @@
 
 pub mod procs;
 pub mod redis;
+pub mod signals;
 
 use assert_cmd::Command;
 use serde_json::Value;

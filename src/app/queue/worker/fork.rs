@@ -2,15 +2,22 @@
 //!
 //! `fork(2)` copies only the calling thread, so a process that forks must be single-threaded at
 //! that moment (a lock held by another thread would stay locked forever in the child). So in this
-//! mode there are no threads at all: one loop fetches (blocking at most [`IDLE_BLOCK_S`], and not
-//! at all while children run), forks, polls `waitpid`, beats, polls the schedule and reaps, in
-//! turn. The loop holds a `SingleThreaded` token, checked once at its start and (in debug builds)
-//! again before every fork. The child unblocks the worker's signals, runs the job, reports a
-//! failure through a pipe, and `_exit`s; the parent settles the job.
+//! mode there are no threads at all: one loop fetches, forks, reaps, beats, polls the schedule
+//! and reaps dead workers, in turn. The loop holds a `SingleThreaded` token, checked once at its
+//! start and (in debug builds) again before every fork. The child unblocks the worker's signals,
+//! runs the job, reports a failure through a pipe, and `_exit`s; the parent settles the job.
+//!
+//! The loop never sleeps for a fixed time. It waits for what it waits for:
+//! - a free slot and no job yet: a blocking fetch (`BLMOVE` with a deadline: the next duties);
+//! - every slot busy: `sigtimedwait` on the worker's signals and SIGCHLD, so a child that exits
+//!   is reaped, settled and replaced at once (its acknowledgement rides with the next fetch);
+//! - Redis out of reach: the same wait, until the backoff allows a reconnect.
 
+use super::link::Link;
 use super::signals::{on_signals, Signals};
-use super::{with_redis, Clock, Current, Phase, Worker, IDLE_BLOCK_S, TICK};
-use crate::app::queue::fetch::{self, Fetched, Fetcher};
+use super::slot::Slot;
+use super::{Clock, Current, Phase, Worker, IDLE_BLOCK_S, TICK};
+use crate::app::queue::fetch::{self, Fetched};
 use crate::app::queue::job::{self, now, Failure, Job};
 use crate::sys::process::{try_reap, Ending, SingleThreaded};
 use anyhow::Context;
@@ -27,41 +34,49 @@ use std::time::{Duration, Instant};
 pub(super) fn fork_loop(
     w: &Arc<Worker>,
     s: &Signals,
-    con: &mut redis::Connection,
+    con: redis::Connection,
 ) -> anyhow::Result<()> {
     // The whole loop runs on this one thread: fetching, heartbeats, the scheduler and the
     // reaper take turns between waits for children, so the process can fork.
     let forker = SingleThreaded::check()?;
-    let mut children = Children::new(w, forker);
+    let link = Link::with(w, con, Duration::from_secs_f64(IDLE_BLOCK_S));
+    let mut children = Children::new(w, forker, link);
     let mut clock = Clock::new();
-    let mut last_housekeeping = Instant::now();
+    let mut duties = Instant::now();
     loop {
         let pids = children.pids();
         if on_signals(w, s, Some((&pids, &mut children.killed_by_usr1))) {
-            return children.stop_now(con, &pids);
+            return children.stop_now(&pids);
         }
-        let reaped_any = children.reap(con);
-        if last_housekeeping.elapsed() >= TICK {
-            last_housekeeping = Instant::now();
+        children.reap();
+        if Instant::now() >= duties {
+            duties = Instant::now() + TICK;
             let running = children.running();
-            with_redis(w, con, "housekeeping", |con| {
-                w.housekeeping(con, &mut clock, &running)
-            });
+            w.housekeep(&mut children.slot.link, &mut clock, &running);
         }
-        if w.phase.get() == Phase::Quitting && children.is_empty() {
+        if w.phase.get() == Phase::Quitting && children.is_empty() && children.slot.idle() {
             break;
         }
-        let can_fetch = children.can_fetch();
-        let forked = can_fetch && children.fetch_and_fork(con)?;
-        // A blocking fetch already waited; otherwise poll again shortly.
-        let fetch_blocked = can_fetch && children.is_empty();
-        if !(forked || reaped_any || fetch_blocked) {
-            std::thread::sleep(Duration::from_millis(2));
+        let until_duties = duties.saturating_duration_since(Instant::now());
+        if !children.slot.healthy() && !children.slot.restore(&children.held()) {
+            s.wait(children.slot.wait().min(until_duties));
+            continue;
         }
+        if children.can_fetch() {
+            // Idle: block up to IDLE_BLOCK_S; with children running, only until the duties.
+            let block = if children.is_empty() {
+                Some(IDLE_BLOCK_S)
+            } else {
+                Some(until_duties.as_secs_f64()).filter(|&t| t >= 0.001)
+            };
+            children.fetch_and_fork(block)?;
+            continue;
+        }
+        // Full, paused or quitting: acknowledge what finished now, then wait for a child.
+        children.slot.flush();
+        s.wait(until_duties);
     }
-    fetch::requeue_processing(con, &w.id, &w.reg.queues)?;
-    w.deregister(con)?;
-    Ok(())
+    w.leave(s, &mut children.slot.link)
 }
 
 /// A job running in a child process.
@@ -73,23 +88,24 @@ struct ChildJob {
     report: std::fs::File,
 }
 
-/// The fork loop's own state: the fork token, and the children running with their jobs.
+/// The fork loop's own state: the fork token, its slot, and the children running with their
+/// jobs.
 struct Children<'w> {
     w: &'w Worker,
     /// The proof that this process is single-threaded; every fork goes through it.
     forker: SingleThreaded,
-    fetcher: Fetcher,
+    slot: Slot<'w>,
     by_pid: HashMap<i32, ChildJob>,
     /// Children SIGKILLed by USR1, so that their failure says why.
     killed_by_usr1: Vec<i32>,
 }
 
 impl<'w> Children<'w> {
-    fn new(w: &'w Worker, forker: SingleThreaded) -> Children<'w> {
+    fn new(w: &'w Worker, forker: SingleThreaded, link: Link) -> Children<'w> {
         Children {
             w,
             forker,
-            fetcher: Fetcher::new(w.args.fetch, &w.id, &w.reg.queues),
+            slot: Slot::new(w, 0, link),
             by_pid: HashMap::new(),
             killed_by_usr1: Vec::new(),
         }
@@ -107,6 +123,14 @@ impl<'w> Children<'w> {
         self.by_pid.values().map(|c| c.current.clone()).collect()
     }
 
+    /// The jobs the children hold (in our processing list while they run).
+    fn held(&self) -> Vec<Fetched> {
+        self.by_pid
+            .values()
+            .map(|c| c.current.fetched.clone())
+            .collect()
+    }
+
     /// Room for one more child, and the worker neither paused nor stopping.
     fn can_fetch(&self) -> bool {
         self.w.phase.get() == Phase::Running
@@ -116,87 +140,92 @@ impl<'w> Children<'w> {
 
     /// TERM or INT: SIGKILL the children `pids`, wait for them, put their jobs back on their
     /// queues and leave.
-    fn stop_now(&self, con: &mut redis::Connection, pids: &[i32]) -> anyhow::Result<()> {
+    fn stop_now(&mut self, pids: &[i32]) -> anyhow::Result<()> {
         for &pid in pids {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         for _ in pids {
             let _ = nix::sys::wait::waitpid(None, None);
         }
+        self.slot.flush();
+        let w = self.w;
+        let con = self.slot.link.get(w).context(
+            "Redis is out of reach: the jobs in flight stay in the processing list for a reaper",
+        )?;
         for c in self.by_pid.values() {
-            self.fetcher.requeue(con, &c.current.fetched)?;
+            self.slot.fetcher.requeue(con, &c.current.fetched)?;
         }
-        self.w
-            .log(&format!("requeued {} job(s) in flight", self.by_pid.len()));
-        self.w.deregister(con)?;
+        fetch::requeue_processing(con, &w.id, &w.reg)?;
+        w.log(&format!("requeued {} job(s) in flight", self.by_pid.len()));
+        w.deregister(con)?;
         Ok(())
     }
 
-    /// Settle the job of every child that has ended; whether any child was reaped.
-    fn reap(&mut self, con: &mut redis::Connection) -> bool {
-        let mut reaped_any = false;
+    /// Settle the job of every child that has ended.
+    fn reap(&mut self) {
         while let Some((pid, ending)) = try_reap() {
-            reaped_any = true;
             let Some(mut child) = self.by_pid.remove(&pid.as_raw()) else {
                 continue;
             };
             let by_usr1 = self.killed_by_usr1.contains(&pid.as_raw());
             let result = child.result(ending, by_usr1);
             self.killed_by_usr1.retain(|&p| p != pid.as_raw());
-            let (w, fetcher) = (self.w, &self.fetcher);
-            let fetched = child.current.fetched.clone();
-            with_redis(w, con, "settling a job", |con| {
-                w.settle(con, fetcher, &fetched, child.job, result, child.started)
-            });
+            let f = self
+                .w
+                .finished(child.current.fetched, child.job, result, child.started);
+            self.slot.finish(f);
         }
-        reaped_any
     }
 
-    /// Fetch a job (blocking only while no child runs) and fork a child for it; whether one was
-    /// forked. A payload that is not a job is buried.
-    fn fetch_and_fork(&mut self, con: &mut redis::Connection) -> anyhow::Result<bool> {
-        let block = self.is_empty().then_some(IDLE_BLOCK_S);
-        let mut got = None;
-        let (w, fetcher) = (self.w, &mut self.fetcher);
-        with_redis(w, con, "fetch", |con| {
-            got = fetcher.fetch(con, block)?;
-            Ok(())
-        });
-        let Some(fetched) = got else {
-            return Ok(false);
+    /// Fetch a job (acknowledging the finished ones in the same round trip), blocking at most
+    /// `block` seconds, and fork a child for it. A payload that is not a job is buried.
+    fn fetch_and_fork(&mut self, block: Option<f64>) -> anyhow::Result<()> {
+        let Some(fetched) = self.slot.fetch(block) else {
+            return Ok(());
         };
         match Job::parse(&fetched.raw) {
             Err(e) => {
-                let _ = w.bury(con, &self.fetcher, &fetched, &e);
-                Ok(false)
+                let f = self.w.bury(fetched, &e);
+                self.slot.finish(f);
             }
-            Ok(job) => {
-                self.start(fetched, job)?;
-                Ok(true)
-            }
+            Ok(job) => self.start(fetched, job),
         }
+        Ok(())
     }
 
-    /// Fork a child for `job` and remember it.
-    fn start(&mut self, fetched: Fetched, job: Job) -> anyhow::Result<()> {
-        let (pid, report) = fork_job(&self.forker, &job)?;
+    /// Fork a child for `job` and remember it. If the fork fails (no memory, too many
+    /// processes), the job fails like one whose child died, and follows the retry schedule.
+    fn start(&mut self, fetched: Fetched, job: Job) {
+        let started = Instant::now();
+        let (pid, report) = match fork_job(&self.forker, &job) {
+            Ok(child) => child,
+            Err(e) => {
+                let failure = Failure::bare(
+                    "ForkError",
+                    format!("could not fork a child for the job: {e:#}"),
+                    "the job never started",
+                );
+                let f = self.w.finished(fetched, job, Err(failure), started);
+                self.slot.finish(f);
+                return;
+            }
+        };
         if self.w.args.verbose {
             self.w.log(&format!(
                 "start jid={} class={} attempt={} child={pid} t={:.3}",
                 job.jid,
                 job.class,
-                job.attempts_before() + 1,
+                job.attempts_before().saturating_add(1),
                 now()
             ));
         }
         let child = ChildJob {
             current: Current::new(fetched, &job),
             job,
-            started: Instant::now(),
+            started,
             report,
         };
         self.by_pid.insert(pid, child);
-        Ok(())
     }
 }
 

@@ -19,22 +19,25 @@
 //! children (their jobs fail and follow the retry schedule); USR2 pauses fetching; CONT resumes.
 
 mod fork;
+mod link;
 mod registry;
 mod settle;
 mod signals;
+mod slot;
 mod threads;
 
 use crate::app::queue::fetch::{self, FetchMode, Fetched, Registration};
 use crate::app::queue::job::{now, Job};
-use crate::app::queue::{keys, move_to_dead, move_to_queue, open, redis_url, RESPONSE_TIMEOUT};
-use crate::sys::redis_server::connect;
+use crate::app::queue::{keys, move_to_dead, move_to_queue, open, redis_url};
 use anyhow::Context;
+use link::Link;
+use nix::sys::resource::UsageWho;
 use registry::{Clock, BEATS_TO_DEATH};
-use signals::Signals;
+use signals::{on_signals, Signals};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct WorkerRequest {
@@ -46,6 +49,8 @@ pub struct WorkerRequest {
     pub fork: bool,
     /// How jobs are taken from the queue
     pub fetch: FetchMode,
+    /// Reliable fetch, threads: take this many jobs per round trip (1: one at a time)
+    pub batch: u64,
     /// Retries for a failing job with "retry": true, then the dead set
     pub max_retries: u64,
     /// Multiply retry delays by this (0.001 turns Sidekiq's minutes into milliseconds, for tests
@@ -134,8 +139,66 @@ struct Worker {
     phase: AtomicPhase,
     paused: AtomicBool,
     running: Mutex<HashMap<usize, Current>>,
+    /// Jobs this worker finished and failed, counted in memory and added to Redis's counters
+    /// with each heartbeat and at exit (see `registry`).
     processed: AtomicU64,
     failed: AtomicU64,
+    /// Since when Redis has been out of reach, if it is (see `link`).
+    down: Mutex<Option<Instant>>,
+    down_flag: AtomicBool,
+    /// The counts Redis is known to have (the last flush whose reply came back), and when the
+    /// last heartbeat landed.
+    flushed: Mutex<(u64, u64)>,
+    last_beat: Mutex<Option<Instant>>,
+    /// From the first job fetched to the last one finished.
+    busy: Busy,
+    /// Jobs run to the end so far: each run's `--record-jids` token.
+    runs: AtomicU64,
+    /// Each processor's Redis client id, so that a quitting worker can end their blocking
+    /// fetches at once (`CLIENT UNBLOCK`) instead of waiting out the fetch timeout.
+    client_ids: Mutex<HashMap<u64, i64>>,
+}
+
+/// When the worker fetched its first job and finished its last, as nanoseconds from its start:
+/// the span its throughput is measured over (`concur bench queue` reads it from the exit line).
+struct Busy {
+    t0: Instant,
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+impl Busy {
+    fn new() -> Busy {
+        Busy {
+            t0: Instant::now(),
+            first: AtomicU64::new(u64::MAX),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+
+    fn fetched(&self) {
+        if self.first.load(SeqCst) == u64::MAX {
+            self.first.fetch_min(self.now(), SeqCst);
+        }
+    }
+
+    fn finished(&self) {
+        self.last.fetch_max(self.now(), SeqCst);
+    }
+
+    /// Seconds from the first fetch to the last job finished (0 if none ran).
+    fn seconds(&self) -> f64 {
+        let (first, last) = (self.first.load(SeqCst), self.last.load(SeqCst));
+        if first == u64::MAX || last < first {
+            0.0
+        } else {
+            (last - first) as f64 / 1e9
+        }
+    }
 }
 
 impl Worker {
@@ -221,9 +284,17 @@ impl Worker {
         clock: &mut Clock,
         running: &[Current],
     ) -> redis::RedisResult<()> {
+        let started = Instant::now();
+        let gap = clock.last_duties.elapsed();
         self.enqueue_due(con)?;
         self.beat_if_due(con, clock, running)?;
+        // Duties that ran late, or round trips that took a heartbeat: Redis (or this process)
+        // stalled, and heartbeats that expired meanwhile prove nothing.
+        if gap > 2 * self.heartbeat() || started.elapsed() > self.heartbeat() {
+            clock.distrust();
+        }
         self.reap_if_due(con, clock)?;
+        clock.last_duties = Instant::now();
         if self.args.exit_when_empty
             && running.is_empty()
             && self.phase.get() == Phase::Running
@@ -239,6 +310,11 @@ impl Worker {
 
 /// `concur worker`.
 pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
+    if args.batch > 1 && (args.fork || args.fetch != FetchMode::Reliable) {
+        return crate::error::usage(
+            "--batch needs the threaded worker with --fetch reliable (a batch is acknowledged by emptying a processing list that holds only finished jobs)",
+        );
+    }
     let url = redis_url(args.redis_url.as_deref(), "worker")?;
     let signals = Signals::install().context("blocking the worker's signals")?;
     let (client, mut con) = open(&url)?;
@@ -253,49 +329,87 @@ pub fn run(args: &WorkerRequest) -> anyhow::Result<()> {
         running: Mutex::new(HashMap::new()),
         processed: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        down: Mutex::new(None),
+        down_flag: AtomicBool::new(false),
+        flushed: Mutex::new((0, 0)),
+        last_beat: Mutex::new(None),
+        busy: Busy::new(),
+        runs: AtomicU64::new(0),
+        client_ids: Mutex::new(HashMap::new()),
     });
     w.beat(&mut con, &[]).context("registering the worker")?;
     w.log(&format!(
-        "started {} on queues {}: {} {}, {} fetch, heartbeat every {} s (dead after {:.2} s), max {} retries, time scale {}",
+        "started {} on queues {}: {} {}, {} fetch{}, heartbeat every {} s (dead after {:.2} s), max {} retries, time scale {}",
         w.id,
         w.reg.queues.join(","),
         args.concurrency,
         if args.fork { "forked children at most" } else { "threads" },
         w.reg.fetch,
+        if args.batch > 1 { format!(" in batches of {}", args.batch) } else { String::new() },
         args.heartbeat,
         args.heartbeat * BEATS_TO_DEATH,
         args.max_retries,
         args.time_scale,
     ));
     let result = if args.fork {
-        fork::fork_loop(&w, &signals, &mut con)
+        fork::fork_loop(&w, &signals, con)
     } else {
-        threads::thread_loop(&w, &signals, &mut con)
+        threads::thread_loop(&w, &signals, con)
     };
     w.log(&format!(
-        "exiting: {} processed, {} failed",
+        "exiting: {} processed, {} failed; busy {:.6} s (first job fetched to last finished); peak RSS {} KiB (job children at most {} KiB)",
         w.processed.load(SeqCst),
-        w.failed.load(SeqCst)
+        w.failed.load(SeqCst),
+        w.busy.seconds(),
+        peak_rss_kib(UsageWho::RUSAGE_SELF),
+        peak_rss_kib(UsageWho::RUSAGE_CHILDREN),
     ));
     result
 }
 
-/// Run `f` on a connection, reconnecting after a failure; false when it failed (logged).
-fn with_redis(
-    w: &Worker,
-    con: &mut redis::Connection,
-    what: &str,
-    f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<()>,
-) -> bool {
-    match f(con) {
-        Ok(()) => true,
-        Err(e) => {
-            w.log(&format!("{what}: {e}; reconnecting"));
-            std::thread::sleep(Duration::from_millis(500));
-            if let Ok(c) = connect(&w.client, Duration::from_secs(2), RESPONSE_TIMEOUT) {
-                *con = c;
+/// The peak RSS of this process, or of the largest child it reaped, in KiB.
+fn peak_rss_kib(who: UsageWho) -> i64 {
+    nix::sys::resource::getrusage(who).map_or(0, |u| u.max_rss())
+}
+
+impl Worker {
+    /// The main loop's duties on `link`; a failure is logged once per outage and retried with
+    /// backoff, and a reaper that could not watch Redis for a while trusts no expiry it saw.
+    fn housekeep(&self, link: &mut Link, clock: &mut Clock, running: &[Current]) {
+        let Some(con) = link.get(self) else {
+            clock.distrust();
+            return;
+        };
+        match self.housekeeping(con, clock, running) {
+            Ok(()) => link.ok(self),
+            Err(e) => {
+                link.failed(self, "housekeeping", &e);
+                clock.distrust();
             }
-            false
+        }
+    }
+
+    /// Leave after the last job: put back anything left in our processing lists, flush the
+    /// counters and deregister, retrying while Redis is out of reach until TERM or INT.
+    fn leave(&self, s: &Signals, link: &mut Link) -> anyhow::Result<()> {
+        loop {
+            if let Some(con) = link.get(self) {
+                let done = fetch::requeue_processing(con, &self.id, &self.reg)
+                    .and_then(|_| self.deregister(con));
+                match done {
+                    Ok(()) => {
+                        link.ok(self);
+                        return Ok(());
+                    }
+                    Err(e) => link.failed(self, "leaving", &e),
+                }
+            }
+            if on_signals(self, s, None) {
+                anyhow::bail!(
+                    "stopped while Redis was out of reach: this worker's registration stays for a reaper, which will requeue anything left in its processing lists"
+                );
+            }
+            std::thread::sleep(link.wait().clamp(Duration::from_millis(1), TICK));
         }
     }
 }

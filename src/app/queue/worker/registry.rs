@@ -6,13 +6,45 @@
 //! expired is dead, and every other worker's reaper requeues its jobs in flight. The process name
 //! (`ps -o comm`, `top`) says what the worker is doing, like Resque's procline (Linux allows 15
 //! bytes).
+//!
+//! **Counters in memory.** A worker counts the jobs it processed and failed in memory and adds
+//! them to `concur:stat:processed` / `failed` with each heartbeat (at most every
+//! [`STATE_REFRESH`] while jobs finish, else every heartbeat interval) and when it leaves, with
+//! a script that remembers in the heartbeat hash what it already added, so a flush retried after
+//! a lost reply adds nothing twice. After a graceful stop (QUIT, `--exit-when-empty`, TERM) the
+//! counters are exact; a `kill -9` loses the counts since the last flush (at most one heartbeat
+//! interval of work), never a job.
+//!
+//! **Presumed dead.** A reaper reaps only a worker whose heartbeat it has found missing on two
+//! passes a heartbeat interval apart, with its own connection healthy and prompt all along: a
+//! Redis that stalled (`DEBUG SLEEP`, `CLIENT PAUSE`, a slow restart) lets every heartbeat expire
+//! at once, and the workers beat again as soon as it answers. A worker that was really silent
+//! (stopped with SIGSTOP, swapped out, cut off) notices at its next beat that its heartbeat had
+//! expired, and whether a reaper took its jobs; it says so, re-registers, and does not
+//! acknowledge the jobs it no longer owns (see `settle`).
 
 use super::{Current, Worker, WorkerRequest};
 use crate::app::queue::fetch::{self, FetchMode, Registration};
 use crate::app::queue::job::now;
 use crate::app::queue::keys;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
+
+/// KEYS[1] `concur:stat:processed`, KEYS[2] `concur:stat:failed`, KEYS[3] the worker's heartbeat
+/// hash. ARGV[1..2] the worker's totals, ARGV[3..4] what it knows it flushed already. Add to the
+/// counters what was not added yet, and remember the totals in the heartbeat hash.
+const FLUSH: &str = r#"
+local function add(stat, field, total, known)
+  local prev = tonumber(redis.call('HGET', KEYS[3], field) or '0')
+  if known > prev then prev = known end
+  if total > prev then redis.call('INCRBY', stat, total - prev) end
+  redis.call('HSET', KEYS[3], field, total)
+end
+add(KEYS[1], 'flushed_processed', tonumber(ARGV[1]), tonumber(ARGV[3]))
+add(KEYS[2], 'flushed_failed', tonumber(ARGV[2]), tonumber(ARGV[4]))
+return 1
+"#;
 
 /// A heartbeat expires after this many intervals without one.
 pub(super) const BEATS_TO_DEATH: f64 = 3.0;
@@ -47,26 +79,77 @@ impl Worker {
         Ok(())
     }
 
-    /// The reaper, once per heartbeat interval: requeue the jobs of workers whose heartbeat
-    /// expired (see [`fetch::reap`]).
+    /// The reaper, once per heartbeat interval: a worker whose heartbeat is missing becomes a
+    /// suspect; one still missing a heartbeat interval later (the reaper's connection healthy
+    /// all along, see [`Clock::distrust`]) is dead: its jobs are requeued and it is forgotten,
+    /// in one script ([`fetch::reap_one`]).
     pub(super) fn reap_if_due(
         &self,
         con: &mut redis::Connection,
         clock: &mut Clock,
     ) -> redis::RedisResult<()> {
-        if clock.reap.elapsed().as_secs_f64() >= self.args.heartbeat {
-            clock.reap = Instant::now();
-            for (id, n) in fetch::reap(con, &self.id)? {
+        let h = self.heartbeat();
+        if clock.reap.elapsed() < h {
+            return Ok(());
+        }
+        clock.reap = Instant::now();
+        let mut seen = Vec::new();
+        for (id, reg) in fetch::registered(con)? {
+            if id == self.id {
+                continue;
+            }
+            seen.push(id.clone());
+            if fetch::beating(con, &id)? {
+                clock.suspects.remove(&id);
+                continue;
+            }
+            let since = *clock
+                .suspects
+                .entry(id.clone())
+                .or_insert_with(Instant::now);
+            if since.elapsed() < h {
+                continue;
+            }
+            clock.suspects.remove(&id);
+            if let Some(n) = fetch::reap_one(con, &id, &reg)? {
                 self.log(&format!(
                     "reaped worker {id}: heartbeat expired, {n} job{} requeued",
                     if n == 1 { "" } else { "s" }
                 ));
             }
         }
+        clock.suspects.retain(|id, _| seen.contains(id));
         Ok(())
     }
 
-    /// Write the heartbeat and the registration.
+    /// Add "flush the in-memory counters" to `pipe` (see [`FLUSH`]); the totals it sends.
+    pub(super) fn add_flush(&self, pipe: &mut redis::Pipeline) -> (u64, u64) {
+        let known = *self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+        let sent = (self.processed.load(SeqCst), self.failed.load(SeqCst));
+        pipe.cmd("EVAL")
+            .arg(FLUSH)
+            .arg(3)
+            .arg(keys::PROCESSED)
+            .arg(keys::FAILED)
+            .arg(keys::beat(&self.id))
+            .arg(sent.0)
+            .arg(sent.1)
+            .arg(known.0)
+            .arg(known.1)
+            .ignore();
+        sent
+    }
+
+    /// A flush of the totals `sent` landed (its reply came back).
+    pub(super) fn flushed_now(&self, sent: (u64, u64)) {
+        let mut known = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+        known.0 = known.0.max(sent.0);
+        known.1 = known.1.max(sent.1);
+    }
+
+    /// Write the heartbeat and the registration, flushing the counters. If the heartbeat had
+    /// expired since the last one, this worker was presumed dead: say so, and whether a reaper
+    /// took its jobs (then it was forgotten too, and this beat registers it again).
     pub(super) fn beat(
         &self,
         con: &mut redis::Connection,
@@ -79,8 +162,12 @@ impl Worker {
             })
             .collect();
         let key = keys::beat(&self.id);
-        redis::pipe()
-            .cmd("HSET")
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("EXISTS").arg(&key);
+        pipe.cmd("HEXISTS").arg(keys::PROCESSES).arg(&self.id);
+        let sent = self.add_flush(&mut pipe);
+        pipe.cmd("HSET")
             .arg(&key)
             .arg("host")
             .arg(&self.reg.host)
@@ -103,9 +190,9 @@ impl Worker {
             .arg("status")
             .arg(self.status())
             .arg("processed")
-            .arg(self.processed.load(SeqCst))
+            .arg(sent.0)
             .arg("failed")
-            .arg(self.failed.load(SeqCst))
+            .arg(sent.1)
             .arg("current")
             .arg(serde_json::Value::from(current).to_string())
             .ignore()
@@ -117,21 +204,48 @@ impl Worker {
             .arg(keys::PROCESSES)
             .arg(&self.id)
             .arg(serde_json::to_string(&self.reg).expect("a registration serialises"))
-            .ignore()
-            .exec(con)
+            .ignore();
+        let (beating, registered): (bool, bool) = pipe.query(con)?;
+        self.flushed_now(sent);
+        let mut last = self.last_beat.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = last.filter(|_| !beating) {
+            self.presumed_dead(at.elapsed(), registered, running.len());
+        }
+        *last = Some(Instant::now());
+        Ok(())
     }
 
-    /// Forget this worker: heartbeat and registration (its processing lists are empty).
+    /// Our heartbeat had expired `silent` after the last one landed.
+    fn presumed_dead(&self, silent: Duration, registered: bool, running: usize) {
+        let why = format!(
+            "presumed dead: no heartbeat landed for {:.1} s (this process was stopped, or Redis stalled)",
+            silent.as_secs_f64()
+        );
+        if registered {
+            self.log(&format!("{why}, but no reaper acted; beating again"));
+        } else {
+            self.log(&format!(
+                "{why}, and a reaper requeued the jobs in its processing lists: the {running} running here will not be acknowledged, their copies run elsewhere (at-least-once); registered again"
+            ));
+        }
+    }
+
+    /// Forget this worker: flush its counters, delete its heartbeat and registration (its
+    /// processing lists are empty).
     pub(super) fn deregister(&self, con: &mut redis::Connection) -> redis::RedisResult<()> {
-        redis::pipe()
-            .cmd("DEL")
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let sent = self.add_flush(&mut pipe);
+        pipe.cmd("DEL")
             .arg(keys::beat(&self.id))
             .ignore()
             .cmd("HDEL")
             .arg(keys::PROCESSES)
             .arg(&self.id)
             .ignore()
-            .exec(con)
+            .exec(con)?;
+        self.flushed_now(sent);
+        Ok(())
     }
 
     /// The procline: what `ps -o comm` and `top` show (15 bytes at most on Linux).
@@ -147,11 +261,16 @@ impl Worker {
     }
 }
 
-/// When the main loop last beat and reaped, and what it last reported.
+/// When the main loop last beat and reaped, what it last reported, and the workers its reaper
+/// suspects.
 pub(super) struct Clock {
     pub(super) beat: Instant,
     pub(super) reap: Instant,
     pub(super) state: (usize, &'static str, u64),
+    /// Workers found without a heartbeat, and since when.
+    pub(super) suspects: HashMap<String, Instant>,
+    /// When the duties last ran to the end.
+    pub(super) last_duties: Instant,
 }
 
 impl Clock {
@@ -160,7 +279,16 @@ impl Clock {
             beat: Instant::now(),
             reap: Instant::now(),
             state: (0, "running", 0),
+            suspects: HashMap::new(),
+            last_duties: Instant::now(),
         }
+    }
+
+    /// This worker could not watch Redis for a while (a failure, a stall, its own stop): what
+    /// it saw missing may only be the others' heartbeats that could not land either. Suspect
+    /// again from scratch.
+    pub(super) fn distrust(&mut self) {
+        self.suspects.clear();
     }
 }
 
@@ -177,6 +305,7 @@ pub(super) fn registration(args: &WorkerRequest) -> (String, Registration) {
         started: now(),
         concurrency: args.concurrency,
         mode: if args.fork { "fork" } else { "threads" }.into(),
+        slots: if args.fork { 1 } else { args.concurrency },
         fetch: match args.fetch {
             FetchMode::Reliable => "reliable",
             FetchMode::Basic => "basic",
