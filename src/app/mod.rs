@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod compare;
+pub mod exercise;
 pub mod lesson;
 pub mod limits;
 pub mod list;
@@ -42,6 +43,7 @@ pub enum Request {
     List,
     Limits(limits::LimitsRequest),
     Lesson(lesson::LessonRequest),
+    Exercise(exercise::ExerciseRequest),
     Run(run::RunCommand),
     Compare(compare::CompareRequest),
     Diff(compare::diff::DiffRequest),
@@ -83,6 +85,7 @@ pub fn execute(request: Request) -> anyhow::Result<()> {
         }
         Request::Limits(r) => limits::run(&r),
         Request::Lesson(r) => lesson::command(&r),
+        Request::Exercise(r) => exercise::command(&r),
         Request::Run(r) => run::run(&r).map(drop),
         Request::Compare(r) => compare::compare(&r),
         Request::Diff(r) => compare::diff::diff(&r),

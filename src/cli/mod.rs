@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod compare;
+pub mod exercise;
 pub mod queue;
 pub mod race;
 pub mod run;
@@ -105,6 +106,9 @@ pub enum Command {
         #[arg(long, value_name = "ANSWER", conflicts_with = "no_run")]
         predict: Option<String>,
     },
+    /// Exercises concur grades: write the fix, it is proved under every schedule and measured
+    #[command(after_help = exercise::EXERCISE_EXAMPLES, long_about = exercise::EXERCISE_ABOUT)]
+    Exercise(exercise::ExerciseArgs),
     /// Measure the primitives strategies are built from (fork, thread spawn, channel, task, ...)
     #[command(
         after_help = "Examples:\n  concur limits\n  concur limits --app-mb 200   also fork with 200 MiB of app memory\n  concur limits --json\n\n\
@@ -274,6 +278,7 @@ impl From<Cli> for Request {
                 predict,
             }),
             Some(Command::List) => Request::List,
+            Some(Command::Exercise(args)) => Request::Exercise(args.into()),
             Some(Command::Limits { runs, app_mb, json }) => Request::Limits(LimitsRequest {
                 runs: runs as usize,
                 app_mb,

@@ -12,6 +12,7 @@ mod common;
 mod chaos;
 mod cli;
 mod compare;
+mod exercises;
 mod fork_rpc;
 mod graceful;
 mod harness;
