@@ -279,7 +279,7 @@ fn fork_job(forker: &SingleThreaded, job: &Job) -> anyhow::Result<(i32, std::fs:
         // QUIT and USR1's SIGKILL like any process, so it unblocks them.
         let _ = SigSet::all().thread_unblock();
         crate::sys::process::set_process_name(c"concur: job");
-        match job::perform(&child_job) {
+        match job::perform(child_job) {
             Ok(()) => 0,
             Err(f) => {
                 write_report(write, &f);
