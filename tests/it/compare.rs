@@ -173,6 +173,12 @@ fn writes_every_file_with_one_row_per_run() {
             "{name} not in the HTML table"
         );
     }
+    // The table has 15 columns: it scrolls inside its own box rather than off the page.
+    assert_eq!(
+        html.matches("<div class=\"scroll\">\n<table>").count(),
+        html.matches("<table>").count(),
+        "every table in a scroll box"
+    );
 }
 
 #[test]

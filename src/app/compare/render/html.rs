@@ -23,8 +23,9 @@ pub fn escape(s: &str) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;\
-padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}\
-th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;white-space:nowrap}\
+padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:13px}\
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;white-space:nowrap}\
+.scroll{overflow-x:auto}\
 th{background:#f3f3f3}td.bad{color:#b00;font-weight:bold}tr.missing td{color:#777}\
 figure{margin:2em 0}figcaption{color:#555;font-size:14px}svg{max-width:100%;height:auto}\
 code{background:#f3f3f3;padding:1px 4px}.note{color:#444;font-size:14px}\
@@ -114,7 +115,8 @@ fn intro(results: &Results) -> String {
 fn point_section(results: &Results, point: &PointResult) -> String {
     let mut h = String::new();
     let _ = writeln!(h, "<h2>{}</h2>", escape(&table::heading(results, point)));
-    let _ = writeln!(h, "<table>\n<tr>");
+    // A table wider than the window scrolls on its own, instead of running off the page.
+    let _ = writeln!(h, "<div class=\"scroll\">\n<table>\n<tr>");
     let columns = table::columns(results);
     for c in &columns {
         let _ = write!(h, "<th>{}</th>", escape(c.header));
@@ -123,7 +125,7 @@ fn point_section(results: &Results, point: &PointResult) -> String {
     for row in table::rows(results, point) {
         h.push_str(&table_row(row, columns.len()));
     }
-    let _ = writeln!(h, "</table>");
+    let _ = writeln!(h, "</table>\n</div>");
     for note in table::footnotes(results, point) {
         let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(&note));
     }
