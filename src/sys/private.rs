@@ -77,11 +77,8 @@ fn dir_in(base: &Path, kind: &str) -> anyhow::Result<tempfile::TempDir> {
         .permissions(Permissions::from_mode(0o700))
         .tempdir_in(base)
         .with_context(|| format!("creating a private temp dir in {}", base.display()))?;
-    write(
-        &dir.path().join(OWNER_FILE),
-        std::process::id().to_string().as_bytes(),
-    )
-    .context("writing a private temp dir's owner file")?;
+    write(&dir.path().join(OWNER_FILE), owner_stamp().as_bytes())
+        .context("writing a private temp dir's owner file")?;
     Ok(dir)
 }
 
@@ -140,7 +137,7 @@ pub fn sweep_stale(base: &Path) -> usize {
         let path = entry.path();
         let ours = entry.file_name().to_string_lossy().starts_with(PREFIX)
             && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
-        let stale = ours && owner(&path).is_some_and(|pid| !super::proc::is_running(pid));
+        let stale = ours && owner(&path).is_some_and(owner_gone);
         if stale && std::fs::remove_dir_all(&path).is_ok() {
             removed += 1;
         }
@@ -148,14 +145,35 @@ pub fn sweep_stale(base: &Path) -> usize {
     removed
 }
 
-/// The pid in `dir`'s owner file, if it has a readable one.
-fn owner(dir: &Path) -> Option<i32> {
-    std::fs::read_to_string(dir.join(OWNER_FILE))
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|&pid| pid > 0)
+/// What the owner file says: this process's pid and when it started. The start time matters
+/// because pids are reused (32,768 of them by default, and a workshop forks thousands a
+/// second): a dead owner's pid may already name another process by the time a sweep looks.
+fn owner_stamp() -> String {
+    let pid = std::process::id();
+    match super::proc::start_time(pid as i32) {
+        Some(start) => format!("{pid} {start}"),
+        None => pid.to_string(),
+    }
+}
+
+/// The process named in `dir`'s owner file (pid, and its start time when recorded), if it has a
+/// readable one.
+fn owner(dir: &Path) -> Option<(i32, Option<u64>)> {
+    let text = std::fs::read_to_string(dir.join(OWNER_FILE)).ok()?;
+    let mut words = text.split_whitespace();
+    let pid = words.next()?.parse::<i32>().ok().filter(|&pid| pid > 0)?;
+    let start = match words.next() {
+        Some(w) => Some(w.parse::<u64>().ok()?),
+        None => None,
+    };
+    Some((pid, start))
+}
+
+/// Whether the owner named by an owner file is gone: its pid is not running, or is running as a
+/// process that started at another time (the pid was reused).
+fn owner_gone((pid, start): (i32, Option<u64>)) -> bool {
+    !super::proc::is_running(pid)
+        || start.is_some_and(|s| super::proc::start_time(pid).is_some_and(|now| now != s))
 }
 
 #[cfg(test)]
@@ -177,7 +195,11 @@ mod tests {
             .unwrap()
             .to_string_lossy()
             .starts_with("concur-test-"));
-        assert_eq!(owner(dir.path()), Some(std::process::id() as i32));
+        let me = std::process::id() as i32;
+        assert_eq!(
+            owner(dir.path()),
+            Some((me, super::super::proc::start_time(me)))
+        );
         let file = dir.path().join("spec.json");
         write(&file, b"{\"redis_url\":\"redis://:secret@host\"}").unwrap();
         assert_eq!(mode(&file), 0o600);
@@ -201,15 +223,23 @@ mod tests {
         };
         // A pid that cannot be running: above the kernel's pid_max ceiling (2^22).
         let dead = (1 << 23).to_string();
-        let live = std::process::id().to_string();
+        let me = std::process::id();
+        let started = super::super::proc::start_time(me as i32).unwrap();
+        let live = me.to_string();
+        let live_stamped = format!("{me} {started}");
+        // Our pid, but a process that started at another time: the owner died and its pid was
+        // handed on.
+        let reused = format!("{me} {}", started + 1);
         let stale = make("concur-run-stale", Some(&dead));
+        let stale_reused = make("concur-run-reused", Some(&reused));
         let alive = make("concur-run-alive", Some(&live));
+        let alive_stamped = make("concur-run-alive-stamped", Some(&live_stamped));
         let unowned = make("concur-run-new", None);
         let garbage = make("concur-run-garbage", Some("not a pid"));
         let other = make("someone-else", Some(&dead));
-        assert_eq!(sweep_stale(base.path()), 1);
-        assert!(!stale.exists());
-        for kept in [alive, unowned, garbage, other] {
+        assert_eq!(sweep_stale(base.path()), 2);
+        assert!(!stale.exists() && !stale_reused.exists());
+        for kept in [alive, alive_stamped, unowned, garbage, other] {
             assert!(kept.exists(), "{}", kept.display());
         }
     }

@@ -133,6 +133,12 @@ mod linux {
         read_stat_field(pid, 3).is_some_and(|state| state != "Z" && state != "X")
     }
 
+    /// When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat). With the pid it
+    /// names one process, even after the pid has been handed to another.
+    pub fn start_time(pid: i32) -> Option<u64> {
+        read_stat_field(pid, 22)?.parse().ok()
+    }
+
     /// Resident set size of `pid` in bytes, from /proc/PID/statm (cheap: no page-table walk).
     pub fn rss(pid: i32) -> Option<u64> {
         let statm = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
@@ -301,6 +307,18 @@ mod portable {
         );
         sys.process(me)
             .is_some_and(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+    }
+
+    /// When `pid` started, in seconds since the epoch: with the pid it names one process.
+    pub fn start_time(pid: i32) -> Option<u64> {
+        let mut sys = System::new().ok()?;
+        let me = Pid::from_u32(pid as u32);
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[me]),
+            true,
+            ProcessRefreshKind::nothing(),
+        );
+        sys.process(me).map(|p| p.start_time())
     }
 
     /// Resident set size of `pid` in bytes.
