@@ -294,43 +294,36 @@ mod portable {
         u64::try_from(info.pti_threadnum).ok()
     }
 
+    /// `read` applied to `pid`'s process, refreshed alone (with `kind`), if it exists.
+    fn one<T>(
+        pid: i32,
+        kind: ProcessRefreshKind,
+        read: impl FnOnce(&sysinfo::Process) -> T,
+    ) -> Option<T> {
+        let mut sys = System::new().ok()?;
+        let me = Pid::from_u32(pid as u32);
+        sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[me]), true, kind);
+        sys.process(me).map(read)
+    }
+
     /// Whether `pid` is a running process (neither gone nor a zombie).
     pub fn is_running(pid: i32) -> bool {
-        let Ok(mut sys) = System::new() else {
-            return false;
-        };
-        let me = Pid::from_u32(pid as u32);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[me]),
-            true,
-            ProcessRefreshKind::nothing(),
-        );
-        sys.process(me)
-            .is_some_and(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+        one(pid, ProcessRefreshKind::nothing(), |p| {
+            !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead)
+        })
+        .unwrap_or(false)
     }
 
     /// When `pid` started, in seconds since the epoch: with the pid it names one process.
     pub fn start_time(pid: i32) -> Option<u64> {
-        let mut sys = System::new().ok()?;
-        let me = Pid::from_u32(pid as u32);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[me]),
-            true,
-            ProcessRefreshKind::nothing(),
-        );
-        sys.process(me).map(|p| p.start_time())
+        one(pid, ProcessRefreshKind::nothing(), |p| p.start_time())
     }
 
     /// Resident set size of `pid` in bytes.
     pub fn rss(pid: i32) -> Option<u64> {
-        let mut sys = System::new().ok()?;
-        let me = Pid::from_u32(pid as u32);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[me]),
-            true,
-            ProcessRefreshKind::nothing().with_memory(),
-        );
-        sys.process(me).map(|p| p.memory())
+        one(pid, ProcessRefreshKind::nothing().with_memory(), |p| {
+            p.memory()
+        })
     }
 
     /// No PSS here ([`super::PSS_UNAVAILABLE`]): always `None`.

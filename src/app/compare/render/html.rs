@@ -40,23 +40,13 @@ pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
             .count(),
     );
     for (name, svg) in first {
-        let _ = writeln!(
-            h,
-            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
-            svg.trim(),
-            escape(name)
-        );
+        figure(&mut h, name, svg);
     }
     for point in &results.points {
         h.push_str(&point_section(results, point));
     }
     for (name, svg) in rest {
-        let _ = writeln!(
-            h,
-            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
-            svg.trim(),
-            escape(name)
-        );
+        figure(&mut h, name, svg);
     }
     let _ = writeln!(
         h,
@@ -64,6 +54,16 @@ pub fn render(results: &Results, svgs: &[(&str, String)]) -> String {
          run.</p>\n</body>\n</html>"
     );
     h
+}
+
+/// An inlined SVG with its file name as the caption.
+fn figure(h: &mut String, name: &str, svg: &str) {
+    let _ = writeln!(
+        h,
+        "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
+        svg.trim(),
+        escape(name)
+    );
 }
 
 /// The head, the title, how it was measured, the notes and the processes-versus-threads claim.
