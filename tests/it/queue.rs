@@ -295,6 +295,64 @@ fn kill_9_with_batched_reliable_fetch_loses_nothing() {
     assert_eq!(redis.processing(), 0, "every processing list drained");
 }
 
+/// Several queues, one worker slot: a fetch takes one job, from the first queue that has one.
+/// (A poll once moved a job from each queue: the extra one waited in the processing list until
+/// the worker exited, so `--exit-when-empty` never did, or with basic fetch it was dropped.)
+#[test]
+fn several_queues_are_fetched_one_job_at_a_time_in_priority_order() {
+    let Some(redis) = test_redis("several_queues_are_fetched_one_job_at_a_time") else {
+        return;
+    };
+    for (mode, fetch) in [
+        ("--fork", "reliable"),
+        ("--fork", "basic"),
+        ("-v", "reliable"),
+    ] {
+        let _ = redis::cmd("DEL").arg("concur:done").exec(&mut redis.con());
+        let high = redis.enqueue(&["-w", "noop", "--items", "20", "-q", "high"]);
+        let low = redis.enqueue(&["-w", "noop", "--items", "20", "-q", "low"]);
+        let mut args = vec![
+            "--queues",
+            "high,low",
+            "-c",
+            "1",
+            "--fetch",
+            fetch,
+            "-v",
+            "--record-jids",
+            "--exit-when-empty",
+            "--heartbeat",
+            "1",
+        ];
+        if mode == "fork" {
+            args.push("--fork");
+        }
+        let mut w = redis.worker(&args);
+        assert_eq!(
+            w.wait(Duration::from_secs(30)),
+            0,
+            "{mode} {fetch}: {}",
+            w.log_text()
+        );
+        let done = redis.done();
+        assert_eq!(done.len(), 40, "{mode} {fetch}: every job ran");
+        assert!(done.values().all(|&n| n == 1), "{mode} {fetch}: none twice");
+        assert_eq!(redis.processing(), 0);
+        // One slot, so jobs start one after another: every high job before any low one.
+        let log = w.log_text();
+        let order: Vec<&str> = log
+            .lines()
+            .filter_map(|l| l.split("start jid=").nth(1)?.split(' ').next())
+            .collect();
+        assert_eq!(order.len(), 40, "{log}");
+        assert!(
+            order[..20].iter().all(|j| high.iter().any(|h| h == j)),
+            "{mode} {fetch}: {order:?}"
+        );
+        assert!(order[20..].iter().all(|j| low.iter().any(|l| l == j)));
+    }
+}
+
 #[test]
 fn kill_9_with_basic_fetch_loses_jobs() {
     let Some(redis) = test_redis("kill_9_with_basic_fetch_loses_jobs") else {

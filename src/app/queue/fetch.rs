@@ -34,8 +34,9 @@
 //! behind it while other workers may be idle, and a worker killed mid-batch has all of it
 //! requeued, the jobs it had finished too (up to K-1 run twice, where K=1 runs at most one).
 //!
-//! Several queues are fetched in priority order: a non-blocking `LMOVE` on each, then a blocking
-//! `BLMOVE` on one of them (BLMOVE takes a single source list) for at most the fetch timeout.
+//! Several queues are fetched in priority order: a script that `LMOVE`s from the first queue
+//! holding a job (one job per fetch, never one from each), then a blocking `BLMOVE` on one of
+//! them (BLMOVE takes a single source list) for at most the fetch timeout.
 
 use super::keys;
 use clap::ValueEnum;
@@ -136,13 +137,8 @@ impl Fetcher {
         let mut pipe = redis::pipe();
         self.add_acks(&mut pipe, acks);
         let blocking_only = self.queues.len() == 1 && block_s.is_some();
-        let polled: Vec<String> = if blocking_only {
-            vec![]
-        } else {
-            self.queues.clone()
-        };
-        for q in &polled {
-            self.add_poll(&mut pipe, q);
+        if !blocking_only {
+            self.add_poll(&mut pipe);
         }
         let mut blocking = None;
         if blocking_only {
@@ -155,13 +151,13 @@ impl Fetcher {
         };
         let rest = replies.split_off(self.ack_replies(acks).min(replies.len()));
         let not_owned = self.not_owned(acks, &replies)?;
-        let mut job = self.first_job(rest, &polled, blocking)?;
+        let mut job = self.first_job(rest, !blocking_only, blocking)?;
         if job.is_none() && !blocking_only {
             if let Some(t) = block_s {
                 let mut pipe = redis::pipe();
                 let q = self.add_block(&mut pipe, t);
                 let replies: Vec<redis::Value> = pipe.query(con)?;
-                job = self.first_job(replies, &[], q)?;
+                job = self.first_job(replies, false, q)?;
             }
         }
         Ok(Fetch { job, not_owned })
@@ -214,16 +210,33 @@ impl Fetcher {
         Ok(gone)
     }
 
-    /// A non-blocking take from queue `q`.
-    fn add_poll(&self, pipe: &mut redis::Pipeline, q: &str) {
-        match self.mode {
-            FetchMode::Reliable => pipe
+    /// A non-blocking take of one job, from the first queue (in priority order) that has one:
+    /// `LMOVE` (or `RPOP`) for one queue; for several, a script that tries them in turn and
+    /// stops at the first job, so that one fetch never moves two jobs (a second one would wait
+    /// in the processing list, or with basic fetch vanish, until the worker exits).
+    fn add_poll(&self, pipe: &mut redis::Pipeline) {
+        match (self.mode, self.queues.as_slice()) {
+            (FetchMode::Reliable, [q]) => pipe
                 .cmd("LMOVE")
                 .arg(keys::queue(q))
                 .arg(self.list(q))
                 .arg("RIGHT")
                 .arg("LEFT"),
-            FetchMode::Basic => pipe.cmd("RPOP").arg(keys::queue(q)),
+            (FetchMode::Basic, [q]) => pipe.cmd("RPOP").arg(keys::queue(q)),
+            (FetchMode::Reliable, queues) => {
+                let cmd = pipe.cmd("EVAL").arg(POLL_RELIABLE).arg(2 * queues.len());
+                for q in queues {
+                    cmd.arg(keys::queue(q)).arg(self.list(q));
+                }
+                cmd
+            }
+            (FetchMode::Basic, queues) => {
+                let cmd = pipe.cmd("EVAL").arg(POLL_BASIC).arg(queues.len());
+                for q in queues {
+                    cmd.arg(keys::queue(q));
+                }
+                cmd
+            }
         };
     }
 
@@ -253,23 +266,27 @@ impl Fetcher {
         }
     }
 
-    /// The first job among the replies to polls of `polled` (in order), then to a blocking take
-    /// (`blocked_on`: its queue for BLMOVE, `None` for BRPOP, which names its queue).
+    /// The job in the replies to a poll (`polled`, see [`Fetcher::add_poll`]), else to a
+    /// blocking take (`blocked_on`: its queue for BLMOVE, `None` for BRPOP, which names its
+    /// queue).
     fn first_job(
         &self,
         replies: Vec<redis::Value>,
-        polled: &[String],
+        polled: bool,
         blocked_on: Option<String>,
     ) -> redis::RedisResult<Option<Fetched>> {
         let mut replies = replies.into_iter();
-        for q in polled {
-            let got: Option<String> =
-                redis::from_redis_value(replies.next().unwrap_or(redis::Value::Nil))?;
-            if let Some(raw) = got {
-                return Ok(Some(Fetched {
-                    raw,
-                    queue: q.clone(),
-                }));
+        if polled {
+            let reply = replies.next().unwrap_or(redis::Value::Nil);
+            let got = if let [q] = self.queues.as_slice() {
+                let raw: Option<String> = redis::from_redis_value(reply)?;
+                raw.map(|raw| (q.clone(), raw))
+            } else {
+                let hit: Option<(usize, String)> = redis::from_redis_value(reply)?;
+                hit.and_then(|(i, raw)| Some((self.queues.get(i.checked_sub(1)?)?.clone(), raw)))
+            };
+            if let Some((queue, raw)) = got {
+                return Ok(Some(Fetched { raw, queue }));
             }
         }
         let Some(last) = replies.next() else {
@@ -417,6 +434,25 @@ impl Fetcher {
 
 /// KEYS[1] a processing list, KEYS[2] its queue: move ARGV[1] from the list to the front (the
 /// right, where jobs are taken) of the queue, only if it was still in the list.
+/// A poll of several queues (reliable): KEYS are queue, processing list, queue, list, ... in
+/// priority order; the first job found is moved and returned with its queue's number (from 1).
+const POLL_RELIABLE: &str = r#"
+for i = 1, #KEYS, 2 do
+  local job = redis.call('LMOVE', KEYS[i], KEYS[i + 1], 'RIGHT', 'LEFT')
+  if job then return {(i + 1) / 2, job} end
+end
+return false
+"#;
+
+/// A poll of several queues (basic): KEYS are the queues in priority order.
+const POLL_BASIC: &str = r#"
+for i = 1, #KEYS do
+  local job = redis.call('RPOP', KEYS[i])
+  if job then return {i, job} end
+end
+return false
+"#;
+
 const REQUEUE_ONE: &str = r#"
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[1])
