@@ -113,13 +113,19 @@ pub fn check_url(url: &str, source: &str) -> Result<(), String> {
         )
     })?;
     // Connect on a thread so that nothing (a DNS lookup included) can hold us past the deadline.
+    // The thread is joined once it has answered: a caller that forks next (`worker --fork`)
+    // must find this process single-threaded again. Only a hung connect is left behind.
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let answer = connect(&client, CHECK_TIMEOUT, CHECK_TIMEOUT)
             .and_then(|mut con| redis::cmd("PING").query::<String>(&mut con));
         let _ = tx.send(answer);
     });
-    match rx.recv_timeout(CHECK_DEADLINE) {
+    let answer = rx.recv_timeout(CHECK_DEADLINE);
+    if answer.is_ok() {
+        let _ = thread.join();
+    }
+    match answer {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) if e.is_timeout() => Err(format!(
             "no answer from Redis at {shown} ({source}) within {:.1} s: is a Redis server listening there?",

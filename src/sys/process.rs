@@ -114,7 +114,14 @@ pub struct SingleThreaded {
 impl SingleThreaded {
     /// The token, if this process has exactly one thread; an error that says why not otherwise.
     pub fn check() -> anyhow::Result<SingleThreaded> {
-        let n = thread_count()?;
+        // A thread just joined is still counted until the kernel has released it (a few
+        // microseconds after the join returns): give such a thread up to 100 ms to go.
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let mut n = thread_count()?;
+        while n != 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+            n = thread_count()?;
+        }
         if n != 1 {
             anyhow::bail!(
                 "refusing to fork: this process has {n} threads, and a forked child inherits \
