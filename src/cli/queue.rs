@@ -108,6 +108,10 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "K", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=crate::app::queue::fetch::MAX_BATCH))]
     pub batch: u64,
+    /// With --fork and reliable fetch, do not take the next job while every child is busy (by
+    /// default one job is fetched ahead, and given back if it waits more than 5 ms)
+    #[arg(long)]
+    pub no_prefetch: bool,
     /// Retries for a failing job with "retry": true, then the dead set
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub max_retries: u64,
@@ -241,6 +245,7 @@ impl From<WorkerArgs> for WorkerRequest {
             fork: a.fork,
             fetch: a.fetch,
             batch: a.batch,
+            prefetch: !a.no_prefetch,
             max_retries: a.max_retries,
             time_scale: a.time_scale,
             heartbeat: a.heartbeat,

@@ -212,14 +212,23 @@ fn kill_trial(redis: &TestRedis, fetch: &str) -> (usize, usize, u64) {
     kill_trial_with(redis, &["--fetch", fetch])
 }
 
-/// [`kill_trial`] with the workers' fetch flags `fetch`.
+/// [`kill_trial`] with the workers' fetch flags `fetch`: 2000 jobs of 10 ms.
 fn kill_trial_with(redis: &TestRedis, fetch: &[&str]) -> (usize, usize, u64) {
-    let items = 2000;
+    kill_trial_of(redis, fetch, 2000, "10")
+}
+
+/// [`kill_trial`] with `items` sleep jobs of `wait_ms`.
+fn kill_trial_of(
+    redis: &TestRedis,
+    fetch: &[&str],
+    items: usize,
+    wait_ms: &str,
+) -> (usize, usize, u64) {
     let jids = redis.enqueue(&[
         "-w",
         "sleep",
         "--wait-ms",
-        "10",
+        wait_ms,
         "--items",
         &items.to_string(),
     ]);
@@ -351,6 +360,62 @@ fn several_queues_are_fetched_one_job_at_a_time_in_priority_order() {
         );
         assert!(order[20..].iter().all(|j| low.iter().any(|l| l == j)));
     }
+}
+
+/// Forking workers fetch a job ahead while their children run (jobs of 1 ms, under the 5 ms
+/// hold): a kill -9 leaves the running and the prefetched jobs in the processing list, and the
+/// reaper puts both back.
+#[test]
+fn kill_9_with_forking_prefetching_workers_loses_nothing() {
+    let Some(redis) = test_redis("kill_9_with_forking_prefetching_workers_loses_nothing") else {
+        return;
+    };
+    let (items, finished, _duplicates) = kill_trial_of(&redis, &["--fork"], 6000, "1");
+    assert_eq!(finished, items, "0 jobs lost after the reaper");
+    assert_eq!(redis.processing(), 0, "every processing list drained");
+}
+
+/// `--fork -c 1` fetches the next job while its child runs; behind a long job it gives it back
+/// after 5 ms, so an idle worker runs it meanwhile.
+#[test]
+fn a_job_fetched_ahead_behind_a_long_one_is_given_back_for_an_idle_worker() {
+    let Some(redis) = test_redis("a_job_fetched_ahead_is_given_back") else {
+        return;
+    };
+    let long = redis.enqueue(&["-w", "sleep", "--wait-ms", "4000", "--items", "1"]);
+    let short = redis.enqueue(&["-w", "noop", "--items", "1"]);
+    let common = [
+        "--record-jids",
+        "--exit-when-empty",
+        "--heartbeat",
+        "1",
+        "-v",
+    ];
+    let mut forking = redis.worker(&[&["--fork", "-c", "1"][..], &common].concat());
+    until("the job fetched ahead given back", || {
+        forking
+            .log_text()
+            .contains(&format!("gave back jid={}", short[0]))
+    });
+    assert_eq!(
+        redis.llen("concur:queue:default"),
+        1,
+        "{}",
+        forking.log_text()
+    );
+    assert_eq!(redis.processing(), 1, "only the long job is held");
+    let mut idle = redis.worker(&[&["-c", "1"][..], &common].concat());
+    until("the idle worker ran the short job", || {
+        redis.done().contains_key(&short[0])
+    });
+    assert!(
+        !redis.done().contains_key(&long[0]),
+        "the short job ran while the long one still ran"
+    );
+    assert_eq!(forking.wait(LONG), 0, "{}", forking.log_text());
+    assert_eq!(idle.wait(LONG), 0, "{}", idle.log_text());
+    let done = redis.done();
+    assert_eq!((done[&long[0]], done[&short[0]], done.len()), (1, 1, 2));
 }
 
 #[test]
@@ -1048,8 +1113,17 @@ fn bench_queue_measures_every_mode() {
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 10, "{report}");
+    assert_eq!(rows.len(), 11, "{report}");
     for row in rows {
+        if row["fork"].as_bool().unwrap() {
+            // Fetching ahead is a non-blocking LMOVE while the child runs; without it, every
+            // fetch is a BLMOVE after the child has ended.
+            let lmove = row["commands"]["lmove"].as_f64().unwrap_or(0.0);
+            match row["prefetch"].as_bool().unwrap() {
+                true => assert!(lmove > 0.5, "most jobs fetched ahead: {row}"),
+                false => assert!(lmove < 0.1, "no job fetched ahead: {row}"),
+            }
+        }
         assert!(row["jobs_per_s"].as_f64().unwrap() > 0.0, "{row}");
         let cmds = row["commands_per_job"].as_f64().unwrap();
         if row["batch"].as_u64().unwrap() > 1 {

@@ -53,6 +53,8 @@ pub struct Mode {
     pub concurrency: u64,
     /// `--batch` (1: none).
     pub batch: u64,
+    /// `--fork` fetching ahead (the default; false: `--no-prefetch`).
+    pub prefetch: bool,
 }
 
 /// The batch size of the batched modes.
@@ -61,7 +63,8 @@ const BATCH: u64 = 50;
 impl Mode {
     fn name(&self) -> String {
         if self.fork {
-            format!("fork -c {}", self.concurrency)
+            let ahead = if self.prefetch { "" } else { " no prefetch" };
+            format!("fork -c {}{ahead}", self.concurrency)
         } else if self.batch > 1 {
             format!("threads -c {} batch {}", self.concurrency, self.batch)
         } else {
@@ -77,6 +80,7 @@ pub fn modes() -> Vec<Mode> {
         fetch,
         concurrency,
         batch,
+        prefetch: fork,
     };
     let mut all = Vec::new();
     for fetch in ["reliable", "basic"] {
@@ -87,6 +91,10 @@ pub fn modes() -> Vec<Mode> {
     for c in [1, 5] {
         all.push(mode(false, "reliable", c, BATCH));
     }
+    all.push(Mode {
+        prefetch: false,
+        ..mode(true, "reliable", 1, 1)
+    });
     for c in [1, 2] {
         all.push(mode(true, "reliable", c, 1));
     }
@@ -110,6 +118,8 @@ pub struct Row {
     pub fetch: String,
     pub concurrency: u64,
     pub batch: u64,
+    /// `--fork` fetching the next job while the children run.
+    pub prefetch: bool,
     pub jobs: u64,
     pub busy_s: f64,
     pub jobs_per_s: f64,
@@ -361,6 +371,7 @@ impl ModeBench<'_> {
             fetch: self.mode.fetch.into(),
             concurrency: self.mode.concurrency,
             batch: self.mode.batch,
+            prefetch: self.mode.prefetch,
             jobs: self.jobs,
             busy_s: r.busy_s,
             jobs_per_s: if r.busy_s > 0.0 { jobs / r.busy_s } else { 0.0 },
@@ -398,7 +409,9 @@ impl ModeBench<'_> {
         .arg(self.mode.concurrency.to_string())
         .args(["--fetch", self.mode.fetch])
         .args(["--batch", &self.mode.batch.to_string()])
-        .args(if self.mode.fork {
+        .args(if self.mode.fork && !self.mode.prefetch {
+            &["--fork", "--no-prefetch"][..]
+        } else if self.mode.fork {
             &["--fork"][..]
         } else {
             &[][..]

@@ -8,10 +8,21 @@
 //! runs the job, reports a failure through a pipe, and `_exit`s; the parent settles the job.
 //!
 //! The loop never sleeps for a fixed time. It waits for what it waits for:
-//! - a free slot and no job yet: a blocking fetch (`BLMOVE` with a deadline: the next duties);
-//! - every slot busy: `sigtimedwait` on the worker's signals and SIGCHLD, so a child that exits
-//!   is reaped, settled and replaced at once (its acknowledgement rides with the next fetch);
+//! - no child running: a blocking fetch (`BLMOVE` for at most [`IDLE_BLOCK_S`]);
+//! - every slot busy, or a free one and no job waiting: `sigtimedwait` on the worker's signals
+//!   and SIGCHLD until the next duties, so a child that exits is reaped, settled and replaced at
+//!   once (its acknowledgement rides with the next fetch); a job queued while children run and
+//!   a slot is free is taken when a child ends or at the next duties (at most [`TICK`] later);
 //! - Redis out of reach: the same wait, until the backoff allows a reconnect.
+//!
+//! **Prefetch** (reliable fetch, unless `--no-prefetch`): once every slot is busy, the loop takes
+//! the next job at once (a non-blocking `LMOVE` riding with the acknowledgements), so the round
+//! trip overlaps the children's run instead of following it; when a child ends, its successor
+//! is forked without waiting for Redis. The job fetched ahead sits in the processing list like
+//! a running one (a kill -9 leaves it to the reaper, TERM requeues it). It waits at most
+//! [`PREFETCH_HOLD`]: a child still running by then has its job given back to the front of its
+//! queue, for an idle worker to take, and after such a long job the loop stops fetching ahead
+//! until a job finishes within the hold again. Paused or quitting, it is given back at once.
 
 use super::link::Link;
 use super::signals::{on_signals, Signals};
@@ -28,6 +39,9 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a job fetched ahead may wait for a busy slot before it goes back to its queue.
+pub(super) const PREFETCH_HOLD: Duration = Duration::from_millis(5);
 
 /// The loop: signals, children that ended, the worker's duties, then (room and no pause) a fetch
 /// and a fork, on one thread from start to end.
@@ -63,18 +77,23 @@ pub(super) fn fork_loop(
             continue;
         }
         if children.can_fetch() {
-            // Idle: block up to IDLE_BLOCK_S; with children running, only until the duties.
-            let block = if children.is_empty() {
-                Some(IDLE_BLOCK_S)
-            } else {
-                Some(until_duties.as_secs_f64()).filter(|&t| t >= 0.001)
-            };
-            children.fetch_and_fork(block)?;
+            // Idle: block in the fetch up to IDLE_BLOCK_S. With children running, only take a
+            // job that is waiting: a blocked fetch would not see a child end.
+            let block = children.is_empty().then_some(IDLE_BLOCK_S);
+            if children.fetch_and_fork(block)? || block.is_some() {
+                continue;
+            }
+        }
+        // Full, paused, quitting, or no job waiting while children run: fetch ahead (one round
+        // trip, acknowledgements included), or give back a job held too long; acknowledge what
+        // finished; wait for a child (or the duties: a job queued meanwhile waits until then).
+        if children.prefetch_due() {
+            children.prefetch();
             continue;
         }
-        // Full, paused or quitting: acknowledge what finished now, then wait for a child.
+        let hold_left = children.give_back_if_due();
         children.slot.flush();
-        s.wait(until_duties);
+        s.wait(until_duties.min(hold_left));
     }
     w.leave(s, &mut children.slot.link)
 }
@@ -98,6 +117,20 @@ struct Children<'w> {
     by_pid: HashMap<i32, ChildJob>,
     /// Children SIGKILLed by USR1, so that their failure says why.
     killed_by_usr1: Vec<i32>,
+    prefetch: Prefetch,
+}
+
+/// Fetching one job ahead while every child is busy (see the module's documentation).
+struct Prefetch {
+    /// `--fork` with reliable fetch and no `--no-prefetch`.
+    on: bool,
+    /// A child was forked since the last try: one more try is allowed.
+    armed: bool,
+    /// The last job finished within [`PREFETCH_HOLD`] (after a longer one, fetching ahead
+    /// would mostly give jobs back).
+    short: bool,
+    /// When the job held in the slot's buffer was fetched.
+    since: Instant,
 }
 
 impl<'w> Children<'w> {
@@ -108,7 +141,64 @@ impl<'w> Children<'w> {
             slot: Slot::new(w, 0, link),
             by_pid: HashMap::new(),
             killed_by_usr1: Vec::new(),
+            prefetch: Prefetch {
+                on: w.args.prefetch
+                    && w.args.fetch == crate::app::queue::fetch::FetchMode::Reliable,
+                armed: false,
+                short: true,
+                since: Instant::now(),
+            },
         }
+    }
+
+    /// Every slot busy, the last job short, nothing fetched ahead yet since the last fork, and
+    /// the worker running and healthy: time to fetch the next job.
+    fn prefetch_due(&self) -> bool {
+        let p = &self.prefetch;
+        p.on && p.armed
+            && p.short
+            && self.w.phase.get() == Phase::Running
+            && !self.w.paused.load(SeqCst)
+            && self.slot.healthy()
+            && !self.slot.holding()
+            && self.by_pid.len() as u64 >= self.w.args.concurrency
+    }
+
+    /// One round trip: acknowledge what finished, take the next job if one waits.
+    fn prefetch(&mut self) {
+        self.prefetch.armed = false;
+        if self.slot.prefetch() {
+            self.prefetch.since = Instant::now();
+        }
+    }
+
+    /// Give the job fetched ahead back to its queue if it has waited [`PREFETCH_HOLD`], or the
+    /// worker is paused or quitting; else how long it may still wait (`MAX` if none is held).
+    fn give_back_if_due(&mut self) -> Duration {
+        if !self.slot.holding() {
+            return Duration::MAX;
+        }
+        let left = PREFETCH_HOLD.saturating_sub(self.prefetch.since.elapsed());
+        let stopping = self.w.phase.get() != Phase::Running || self.w.paused.load(SeqCst);
+        if left.is_zero() || stopping {
+            if self.w.args.verbose {
+                for f in self.slot.held() {
+                    let jid = Job::parse(&f.raw).map(|j| j.jid).unwrap_or_default();
+                    self.w.log(&format!(
+                        "gave back jid={jid} (fetched ahead, {}): to the front of queue {}",
+                        if stopping {
+                            "the worker is pausing or stopping"
+                        } else {
+                            "the children still run"
+                        },
+                        f.queue
+                    ));
+                }
+            }
+            self.slot.release();
+            return Duration::MAX;
+        }
+        left
     }
 
     fn pids(&self) -> Vec<i32> {
@@ -167,6 +257,7 @@ impl<'w> Children<'w> {
             let Some(mut child) = self.by_pid.remove(&pid.as_raw()) else {
                 continue;
             };
+            self.prefetch.short = child.started.elapsed() < PREFETCH_HOLD;
             let by_usr1 = self.killed_by_usr1.contains(&pid.as_raw());
             let result = child.result(ending, by_usr1);
             self.killed_by_usr1.retain(|&p| p != pid.as_raw());
@@ -178,10 +269,11 @@ impl<'w> Children<'w> {
     }
 
     /// Fetch a job (acknowledging the finished ones in the same round trip), blocking at most
-    /// `block` seconds, and fork a child for it. A payload that is not a job is buried.
-    fn fetch_and_fork(&mut self, block: Option<f64>) -> anyhow::Result<()> {
+    /// `block` seconds, and fork a child for it. A payload that is not a job is buried. True if
+    /// a job came.
+    fn fetch_and_fork(&mut self, block: Option<f64>) -> anyhow::Result<bool> {
         let Some(fetched) = self.slot.fetch(block) else {
-            return Ok(());
+            return Ok(false);
         };
         match Job::parse(&fetched.raw) {
             Err(e) => {
@@ -190,7 +282,7 @@ impl<'w> Children<'w> {
             }
             Ok(job) => self.start(fetched, job),
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Fork a child for `job` and remember it. If the fork fails (no memory, too many
@@ -219,6 +311,7 @@ impl<'w> Children<'w> {
                 now()
             ));
         }
+        self.prefetch.armed = true;
         let child = ChildJob {
             current: Current::new(fetched, &job),
             job,

@@ -51,6 +51,9 @@ pub struct WorkerRequest {
     pub fetch: FetchMode,
     /// Reliable fetch, threads: take this many jobs per round trip (1: one at a time)
     pub batch: u64,
+    /// `--fork` with reliable fetch: fetch the next job while every child is busy (see
+    /// [`fork`]'s prefetch), unless `--no-prefetch`
+    pub prefetch: bool,
     /// Retries for a failing job with "retry": true, then the dead set
     pub max_retries: u64,
     /// Multiply retry delays by this (0.001 turns Sidekiq's minutes into milliseconds, for tests

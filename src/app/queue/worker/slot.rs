@@ -131,6 +131,32 @@ impl<'w> Slot<'w> {
         }
     }
 
+    /// Acknowledge the finished jobs and take the next job if one is waiting, without blocking,
+    /// into the slot's buffer: the fork loop fetches ahead while its children run. True if it
+    /// brought one.
+    pub(super) fn prefetch(&mut self) -> bool {
+        if !self.buffer.is_empty() {
+            return false;
+        }
+        match self.fetch(None) {
+            Some(job) => {
+                self.buffer.push_back(job);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Jobs fetched and not started yet (a batch's rest, a prefetched job).
+    pub(super) fn holding(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+
+    /// The jobs fetched and not started yet.
+    pub(super) fn held(&self) -> impl Iterator<Item = &Fetched> {
+        self.buffer.iter()
+    }
+
     /// One batched round trip: acknowledge the last batch, take the next. True if it brought
     /// jobs (else the caller blocks for one job, with nothing left to acknowledge).
     fn fetch_batch(&mut self) -> bool {
@@ -159,7 +185,8 @@ impl<'w> Slot<'w> {
         }
     }
 
-    /// Put the jobs of the batch not started back on their queues (paused, quitting).
+    /// Put the jobs fetched and not started (a batch's rest, a prefetched job) back at the front
+    /// of their queues (paused, quitting, a prefetched job held too long).
     pub(super) fn release(&mut self) {
         while let Some(job) = self.buffer.front().cloned() {
             let Some(con) = self.link.get(self.w) else {
