@@ -266,6 +266,41 @@ impl Fetcher {
         }
     }
 
+    /// The job in the reply to one poll ([`Fetcher::add_poll`]), if there was one.
+    fn polled(&self, reply: redis::Value) -> redis::RedisResult<Option<Fetched>> {
+        let got = if let [q] = self.queues.as_slice() {
+            let raw: Option<String> = redis::from_redis_value(reply)?;
+            raw.map(|raw| (q.clone(), raw))
+        } else {
+            let hit: Option<(usize, String)> = redis::from_redis_value(reply)?;
+            hit.and_then(|(i, raw)| Some((self.queues.get(i.checked_sub(1)?)?.clone(), raw)))
+        };
+        Ok(got.map(|(queue, raw)| Fetched { raw, queue }))
+    }
+
+    /// Acknowledge `acks` and take up to `n` waiting jobs, without blocking, in one round trip
+    /// (`n` polls in one pipeline): the fork loop fetching ahead for its `n` slots.
+    pub fn fetch_ahead(
+        &mut self,
+        con: &mut redis::Connection,
+        acks: &[Fetched],
+        n: usize,
+    ) -> redis::RedisResult<(Vec<Fetched>, Vec<Fetched>)> {
+        let mut pipe = redis::pipe();
+        self.add_acks(&mut pipe, acks);
+        for _ in 0..n {
+            self.add_poll(&mut pipe);
+        }
+        let mut replies: Vec<redis::Value> = pipe.query(con)?;
+        let polls = replies.split_off(self.ack_replies(acks).min(replies.len()));
+        let not_owned = self.not_owned(acks, &replies)?;
+        let mut jobs = Vec::new();
+        for reply in polls {
+            jobs.extend(self.polled(reply)?);
+        }
+        Ok((jobs, not_owned))
+    }
+
     /// The job in the replies to a poll (`polled`, see [`Fetcher::add_poll`]), else to a
     /// blocking take (`blocked_on`: its queue for BLMOVE, `None` for BRPOP, which names its
     /// queue).
@@ -277,16 +312,8 @@ impl Fetcher {
     ) -> redis::RedisResult<Option<Fetched>> {
         let mut replies = replies.into_iter();
         if polled {
-            let reply = replies.next().unwrap_or(redis::Value::Nil);
-            let got = if let [q] = self.queues.as_slice() {
-                let raw: Option<String> = redis::from_redis_value(reply)?;
-                raw.map(|raw| (q.clone(), raw))
-            } else {
-                let hit: Option<(usize, String)> = redis::from_redis_value(reply)?;
-                hit.and_then(|(i, raw)| Some((self.queues.get(i.checked_sub(1)?)?.clone(), raw)))
-            };
-            if let Some((queue, raw)) = got {
-                return Ok(Some(Fetched { raw, queue }));
+            if let Some(job) = self.polled(replies.next().unwrap_or(redis::Value::Nil))? {
+                return Ok(Some(job));
             }
         }
         let Some(last) = replies.next() else {
