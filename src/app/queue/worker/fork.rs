@@ -20,9 +20,9 @@
 //! trip overlaps the children's run instead of following it; when a child ends, its successor
 //! is forked without waiting for Redis. The job fetched ahead sits in the processing list like
 //! a running one (a kill -9 leaves it to the reaper, TERM requeues it). It waits at most
-//! [`PREFETCH_HOLD`]: a child still running by then has its job given back to the front of its
-//! queue, for an idle worker to take, and after such a long job the loop stops fetching ahead
-//! until a job finishes within the hold again. Paused or quitting, it is given back at once.
+//! [`PREFETCH_HOLD`]: if no slot has freed by then, it goes back to the front of its queue for
+//! an idle worker to take, and after such a long job the loop stops fetching ahead until a job
+//! finishes within the hold again. Paused or quitting, it is given back at once.
 
 use super::link::Link;
 use super::signals::{on_signals, Signals};
