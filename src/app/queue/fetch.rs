@@ -278,29 +278,6 @@ impl Fetcher {
         Ok(got.map(|(queue, raw)| Fetched { raw, queue }))
     }
 
-    /// Acknowledge `acks` and take up to `n` waiting jobs, without blocking, in one round trip
-    /// (`n` polls in one pipeline): the fork loop fetching ahead for its `n` slots.
-    pub fn fetch_ahead(
-        &mut self,
-        con: &mut redis::Connection,
-        acks: &[Fetched],
-        n: usize,
-    ) -> redis::RedisResult<(Vec<Fetched>, Vec<Fetched>)> {
-        let mut pipe = redis::pipe();
-        self.add_acks(&mut pipe, acks);
-        for _ in 0..n {
-            self.add_poll(&mut pipe);
-        }
-        let mut replies: Vec<redis::Value> = pipe.query(con)?;
-        let polls = replies.split_off(self.ack_replies(acks).min(replies.len()));
-        let not_owned = self.not_owned(acks, &replies)?;
-        let mut jobs = Vec::new();
-        for reply in polls {
-            jobs.extend(self.polled(reply)?);
-        }
-        Ok((jobs, not_owned))
-    }
-
     /// The job in the replies to a poll (`polled`, see [`Fetcher::add_poll`]), else to a
     /// blocking take (`blocked_on`: its queue for BLMOVE, `None` for BRPOP, which names its
     /// queue).

@@ -169,7 +169,7 @@ impl<'w> Children<'w> {
     /// with `-c 2`, and would hold more jobs away from idle workers.)
     fn prefetch(&mut self) {
         self.prefetch.armed = false;
-        if self.slot.prefetch(1) {
+        if self.slot.prefetch() {
             self.prefetch.since = Instant::now();
         }
     }

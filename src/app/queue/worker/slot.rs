@@ -131,37 +131,19 @@ impl<'w> Slot<'w> {
         }
     }
 
-    /// Acknowledge the finished jobs and take up to `n` waiting jobs, without blocking, into
-    /// the slot's buffer, in one round trip: the fork loop fetches ahead while its children
-    /// run. True if it brought any.
-    pub(super) fn prefetch(&mut self, n: usize) -> bool {
-        if !self.buffer.is_empty() || !self.healthy() {
+    /// Acknowledge the finished jobs and take the next job if one is waiting, without blocking,
+    /// into the slot's buffer (one round trip, [`Slot::fetch`]'s): the fork loop fetches ahead
+    /// while its children run. True if it brought one.
+    pub(super) fn prefetch(&mut self) -> bool {
+        if !self.buffer.is_empty() {
             return false;
         }
-        self.drain();
-        if !self.finished.is_empty() {
-            return false;
-        }
-        let Some(con) = self.link.get(self.w) else {
-            return false;
-        };
-        match self.fetcher.fetch_ahead(con, &self.acks, n) {
-            Ok((jobs, not_owned)) => {
-                self.link.ok(self.w);
-                for f in &not_owned {
-                    self.w.not_owned(f);
-                }
-                self.acks.clear();
-                if !jobs.is_empty() {
-                    self.w.busy.fetched();
-                }
-                self.buffer.extend(jobs);
-                !self.buffer.is_empty()
+        match self.fetch(None) {
+            Some(job) => {
+                self.buffer.push_back(job);
+                true
             }
-            Err(e) => {
-                self.failed("fetching ahead", &e);
-                false
-            }
+            None => false,
         }
     }
 
