@@ -98,6 +98,54 @@ pub struct Fetcher {
     pub slot: u64,
     pub queues: Vec<String>,
     next_blocking: usize,
+    /// Each queue's key and this slot's processing list for it, in the order of `queues`.
+    keys: Vec<(String, String)>,
+    /// The commands of a round trip, packed into buffers kept from one round trip to the next.
+    packed: Packed,
+}
+
+/// Commands packed into one buffer for one round trip, reusing its allocations: a round trip
+/// of [`Fetcher::fetch`] then allocates little more than its reply. In `worker --fork` every
+/// page the parent writes after a fork is a copy-on-write fault, and building a fresh pipeline
+/// (a `Cmd` per command, growing as its arguments come, then the packed copy) took 8 of its ~25
+/// faults a job.
+#[derive(Default)]
+struct Packed {
+    bytes: Vec<u8>,
+    cmd: redis::Cmd,
+    count: usize,
+}
+
+impl Packed {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+    }
+
+    /// Append the command `build` writes.
+    fn push(&mut self, build: impl FnOnce(&mut redis::Cmd)) {
+        self.cmd.clear();
+        build(&mut self.cmd);
+        self.cmd.write_packed_command(&mut self.bytes);
+        self.count += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Send the commands and read their replies (a server error in one is an error).
+    fn query(&self, con: &mut redis::Connection) -> redis::RedisResult<Vec<redis::Value>> {
+        use redis::ConnectionLike;
+        let replies = con.req_packed_commands(&self.bytes, 0, self.count)?;
+        if let Some(redis::Value::ServerError(e)) = replies
+            .iter()
+            .find(|v| matches!(v, redis::Value::ServerError(_)))
+        {
+            return Err(e.clone().into());
+        }
+        Ok(replies)
+    }
 }
 
 /// What a round trip of [`Fetcher::fetch`] brought back.
@@ -117,12 +165,28 @@ impl Fetcher {
             slot,
             queues: queues.to_vec(),
             next_blocking: 0,
+            keys: queues
+                .iter()
+                .map(|q| (keys::queue(q), keys::processing(id, slot, q)))
+                .collect(),
+            packed: Packed::default(),
         }
     }
 
     /// This slot's processing list for queue `q`.
     pub fn list(&self, q: &str) -> String {
         keys::processing(&self.id, self.slot, q)
+    }
+
+    /// Queue `q`'s key and this slot's processing list for it.
+    fn keys_of(&self, q: &str) -> (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>) {
+        match self.queues.iter().position(|x| x == q) {
+            Some(i) => (
+                self.keys[i].0.as_str().into(),
+                self.keys[i].1.as_str().into(),
+            ),
+            None => (keys::queue(q).into(), self.list(q).into()),
+        }
     }
 
     /// Acknowledge the finished jobs `acks` and fetch the next job, waiting at most `block_s`
@@ -134,7 +198,8 @@ impl Fetcher {
         acks: &[Fetched],
         block_s: Option<f64>,
     ) -> redis::RedisResult<Fetch> {
-        let mut pipe = redis::pipe();
+        let mut pipe = std::mem::take(&mut self.packed);
+        pipe.clear();
         self.add_acks(&mut pipe, acks);
         let blocking_only = self.queues.len() == 1 && block_s.is_some();
         if !blocking_only {
@@ -144,19 +209,21 @@ impl Fetcher {
         if blocking_only {
             blocking = self.add_block(&mut pipe, block_s.unwrap_or(0.0));
         }
-        let mut replies: Vec<redis::Value> = if pipe.is_empty() {
-            vec![]
+        let replies = if pipe.is_empty() {
+            Ok(vec![])
         } else {
-            pipe.query(con)?
+            pipe.query(con)
         };
+        self.packed = pipe;
+        let mut replies = replies?;
         let rest = replies.split_off(self.ack_replies(acks).min(replies.len()));
         let not_owned = self.not_owned(acks, &replies)?;
         let mut job = self.first_job(rest, !blocking_only, blocking)?;
         if job.is_none() && !blocking_only {
             if let Some(t) = block_s {
-                let mut pipe = redis::pipe();
+                let mut pipe = Packed::default();
                 let q = self.add_block(&mut pipe, t);
-                let replies: Vec<redis::Value> = pipe.query(con)?;
+                let replies = pipe.query(con)?;
                 job = self.first_job(replies, false, q)?;
             }
         }
@@ -172,9 +239,9 @@ impl Fetcher {
         if self.ack_replies(acks) == 0 {
             return Ok(vec![]);
         }
-        let mut pipe = redis::pipe();
+        let mut pipe = Packed::default();
         self.add_acks(&mut pipe, acks);
-        let replies: Vec<redis::Value> = pipe.query(con)?;
+        let replies = pipe.query(con)?;
         self.not_owned(acks, &replies)
     }
 
@@ -185,13 +252,13 @@ impl Fetcher {
         }
     }
 
-    fn add_acks(&self, pipe: &mut redis::Pipeline, acks: &[Fetched]) {
+    fn add_acks(&self, pipe: &mut Packed, acks: &[Fetched]) {
         if self.mode == FetchMode::Reliable {
             for job in acks {
-                pipe.cmd("LREM")
-                    .arg(self.list(&job.queue))
-                    .arg(1)
-                    .arg(&job.raw);
+                let (_, list) = self.keys_of(&job.queue);
+                pipe.push(|c| {
+                    c.arg("LREM").arg(&*list).arg(1).arg(&job.raw);
+                });
             }
         }
     }
@@ -214,53 +281,58 @@ impl Fetcher {
     /// `LMOVE` (or `RPOP`) for one queue; for several, a script that tries them in turn and
     /// stops at the first job, so that one fetch never moves two jobs (a second one would wait
     /// in the processing list, or with basic fetch vanish, until the worker exits).
-    fn add_poll(&self, pipe: &mut redis::Pipeline) {
-        match (self.mode, self.queues.as_slice()) {
-            (FetchMode::Reliable, [q]) => pipe
-                .cmd("LMOVE")
-                .arg(keys::queue(q))
-                .arg(self.list(q))
-                .arg("RIGHT")
-                .arg("LEFT"),
-            (FetchMode::Basic, [q]) => pipe.cmd("RPOP").arg(keys::queue(q)),
-            (FetchMode::Reliable, queues) => {
-                let cmd = pipe.cmd("EVAL").arg(POLL_RELIABLE).arg(2 * queues.len());
-                for q in queues {
-                    cmd.arg(keys::queue(q)).arg(self.list(q));
+    fn add_poll(&self, pipe: &mut Packed) {
+        let keys = &self.keys;
+        pipe.push(|c| {
+            match (self.mode, keys.as_slice()) {
+                (FetchMode::Reliable, [(q, list)]) => {
+                    c.arg("LMOVE").arg(q).arg(list).arg("RIGHT").arg("LEFT")
                 }
-                cmd
-            }
-            (FetchMode::Basic, queues) => {
-                let cmd = pipe.cmd("EVAL").arg(POLL_BASIC).arg(queues.len());
-                for q in queues {
-                    cmd.arg(keys::queue(q));
+                (FetchMode::Basic, [(q, _)]) => c.arg("RPOP").arg(q),
+                (FetchMode::Reliable, keys) => {
+                    c.arg("EVAL").arg(POLL_RELIABLE).arg(2 * keys.len());
+                    for (q, list) in keys {
+                        c.arg(q).arg(list);
+                    }
+                    c
                 }
-                cmd
-            }
-        };
+                (FetchMode::Basic, keys) => {
+                    c.arg("EVAL").arg(POLL_BASIC).arg(keys.len());
+                    for (q, _) in keys {
+                        c.arg(q);
+                    }
+                    c
+                }
+            };
+        });
     }
 
     /// A blocking take of at most `t` seconds: BLMOVE from one queue (round robin), or BRPOP
     /// from all of them; the queue it blocks on, for BLMOVE.
-    fn add_block(&mut self, pipe: &mut redis::Pipeline, t: f64) -> Option<String> {
+    fn add_block(&mut self, pipe: &mut Packed, t: f64) -> Option<String> {
         match self.mode {
             FetchMode::Reliable => {
-                let q = self.queues[self.next_blocking % self.queues.len()].clone();
+                let i = self.next_blocking % self.queues.len();
                 self.next_blocking = self.next_blocking.wrapping_add(1);
-                pipe.cmd("BLMOVE")
-                    .arg(keys::queue(&q))
-                    .arg(self.list(&q))
-                    .arg("RIGHT")
-                    .arg("LEFT")
-                    .arg(t);
-                Some(q)
+                let (q, list) = &self.keys[i];
+                pipe.push(|c| {
+                    c.arg("BLMOVE")
+                        .arg(q)
+                        .arg(list)
+                        .arg("RIGHT")
+                        .arg("LEFT")
+                        .arg(t);
+                });
+                Some(self.queues[i].clone())
             }
             FetchMode::Basic => {
-                let cmd = pipe.cmd("BRPOP");
-                for q in &self.queues {
-                    cmd.arg(keys::queue(q));
-                }
-                cmd.arg(t);
+                pipe.push(|c| {
+                    c.arg("BRPOP");
+                    for (q, _) in &self.keys {
+                        c.arg(q);
+                    }
+                    c.arg(t);
+                });
                 None
             }
         }

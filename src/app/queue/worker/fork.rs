@@ -58,9 +58,8 @@ pub(super) fn fork_loop(
     let mut clock = Clock::new();
     let mut duties = Instant::now();
     loop {
-        let pids = children.pids();
-        if on_signals(w, s, Some((&pids, &mut children.killed_by_usr1))) {
-            return children.stop_now(&pids);
+        if on_signals(w, s, Some((&children.pids, &mut children.killed_by_usr1))) {
+            return children.stop_now();
         }
         children.reap();
         if Instant::now() >= duties {
@@ -100,8 +99,10 @@ pub(super) fn fork_loop(
 
 /// A job running in a child process.
 struct ChildJob {
-    current: Current,
+    fetched: Fetched,
     job: Job,
+    /// When it started, as [`Current::run_at`] shows it (`started` measures its run).
+    run_at: f64,
     started: Instant,
     /// The read end of the pipe the child writes its failure to.
     report: std::fs::File,
@@ -115,6 +116,8 @@ struct Children<'w> {
     forker: SingleThreaded,
     slot: Slot<'w>,
     by_pid: HashMap<i32, ChildJob>,
+    /// The keys of `by_pid`, kept in step (the signal handling reads them on every turn).
+    pids: Vec<i32>,
     /// Children SIGKILLed by USR1, so that their failure says why.
     killed_by_usr1: Vec<i32>,
     prefetch: Prefetch,
@@ -139,7 +142,8 @@ impl<'w> Children<'w> {
             w,
             forker,
             slot: Slot::new(w, 0, link),
-            by_pid: HashMap::new(),
+            by_pid: HashMap::with_capacity(w.args.concurrency.min(1024) as usize),
+            pids: Vec::with_capacity(w.args.concurrency.min(1024) as usize),
             killed_by_usr1: Vec::new(),
             prefetch: Prefetch {
                 on: w.args.prefetch
@@ -203,24 +207,25 @@ impl<'w> Children<'w> {
         left
     }
 
-    fn pids(&self) -> Vec<i32> {
-        self.by_pid.keys().copied().collect()
-    }
-
     fn is_empty(&self) -> bool {
         self.by_pid.is_empty()
     }
 
     fn running(&self) -> Vec<Current> {
-        self.by_pid.values().map(|c| c.current.clone()).collect()
+        self.by_pid
+            .values()
+            .map(|c| Current {
+                fetched: c.fetched.clone(),
+                jid: c.job.jid.clone(),
+                class: c.job.class.clone(),
+                run_at: c.run_at,
+            })
+            .collect()
     }
 
     /// The jobs the children hold (in our processing list while they run).
     fn held(&self) -> Vec<Fetched> {
-        self.by_pid
-            .values()
-            .map(|c| c.current.fetched.clone())
-            .collect()
+        self.by_pid.values().map(|c| c.fetched.clone()).collect()
     }
 
     /// Room for one more child, and the worker neither paused nor stopping.
@@ -230,9 +235,10 @@ impl<'w> Children<'w> {
             && (self.by_pid.len() as u64) < self.w.args.concurrency
     }
 
-    /// TERM or INT: SIGKILL the children `pids`, wait for them, put their jobs back on their
-    /// queues and leave.
-    fn stop_now(&mut self, pids: &[i32]) -> anyhow::Result<()> {
+    /// TERM or INT: SIGKILL the children, wait for them, put their jobs back on their queues
+    /// and leave.
+    fn stop_now(&mut self) -> anyhow::Result<()> {
+        let pids = &self.pids;
         for &pid in pids {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
@@ -245,7 +251,7 @@ impl<'w> Children<'w> {
             "Redis is out of reach: the jobs in flight stay in the processing list for a reaper",
         )?;
         for c in self.by_pid.values() {
-            self.slot.fetcher.requeue(con, &c.current.fetched)?;
+            self.slot.fetcher.requeue(con, &c.fetched)?;
         }
         fetch::requeue_processing(con, &w.id, &w.reg)?;
         w.log(&format!("requeued {} job(s) in flight", self.by_pid.len()));
@@ -259,13 +265,14 @@ impl<'w> Children<'w> {
             let Some(mut child) = self.by_pid.remove(&pid.as_raw()) else {
                 continue;
             };
+            self.pids.retain(|&p| p != pid.as_raw());
             self.prefetch.short = child.started.elapsed() < PREFETCH_HOLD;
             let by_usr1 = self.killed_by_usr1.contains(&pid.as_raw());
             let result = child.result(ending, by_usr1);
             self.killed_by_usr1.retain(|&p| p != pid.as_raw());
             let f = self
                 .w
-                .finished(child.current.fetched, child.job, result, child.started);
+                .finished(child.fetched, child.job, result, child.started);
             self.slot.finish(f);
         }
     }
@@ -315,12 +322,14 @@ impl<'w> Children<'w> {
         }
         self.prefetch.armed = true;
         let child = ChildJob {
-            current: Current::new(fetched, &job),
+            fetched,
             job,
+            run_at: now(),
             started,
             report,
         };
         self.by_pid.insert(pid, child);
+        self.pids.push(pid);
     }
 }
 
