@@ -112,6 +112,10 @@ pub struct WorkerArgs {
     /// default one job is fetched ahead, and given back if it waits more than 5 ms)
     #[arg(long)]
     pub no_prefetch: bool,
+    /// With --fork and -c 2 or more, let a new child start on the parent's CPU (by default each
+    /// child starts on another CPU, and gets every CPU back before the parent waits)
+    #[arg(long)]
+    pub no_spread: bool,
     /// Retries for a failing job with "retry": true, then the dead set
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub max_retries: u64,
@@ -246,6 +250,7 @@ impl From<WorkerArgs> for WorkerRequest {
             fetch: a.fetch,
             batch: a.batch,
             prefetch: !a.no_prefetch,
+            spread: !a.no_spread,
             max_retries: a.max_retries,
             time_scale: a.time_scale,
             heartbeat: a.heartbeat,

@@ -3,6 +3,7 @@
 //! signals and graceful stops, a private redis-server, sockets, ids, time, colour (only where
 //! wanted), and units for people.
 
+pub mod cpu;
 pub mod host;
 pub mod ids;
 pub mod private;

@@ -711,6 +711,81 @@ fn usr1_kills_the_fork_child_and_its_job_is_retried() {
     assert_eq!(w.wait(LONG), 0);
 }
 
+/// The CPUs process `pid` may run on, from /proc (`Cpus_allowed_list`).
+fn cpus_allowed(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The pids whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the comm may hold spaces, so split after its ')'.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn fork_children_start_off_the_loops_cpu_and_get_every_cpu_back() {
+    let Some(redis) = test_redis("fork_children_start_off_the_loops_cpu_and_get_every_cpu_back")
+    else {
+        return;
+    };
+    let mine = cpus_allowed(std::process::id());
+    for (args, spread) in [
+        (&["-c", "2"][..], true),
+        (&["-c", "2", "--no-spread"][..], false),
+        (&["-c", "1"][..], false),
+    ] {
+        redis::cmd("FLUSHDB").exec(&mut redis.con()).unwrap();
+        let n = args[1].parse::<u64>().unwrap();
+        redis.enqueue(&["-w", "sleep", "--wait-ms", "60000", "--items", args[1]]);
+        let mut all = vec!["--fork", "--verbose", "--heartbeat", "0.2"];
+        all.extend_from_slice(args);
+        let mut w = redis.worker(&all);
+        wait_busy(&redis, n);
+        let pid = w.child.id();
+        // Every child runs its minute-long job with every CPU the worker may use: a child sent
+        // off the loop's CPU got them back before the loop waited.
+        until("every job child running, with every CPU", || {
+            let kids = children_of(pid);
+            kids.len() as u64 == n && kids.iter().all(|&k| cpus_allowed(k) == mine)
+        });
+        let started = count_lines(&w.log_text(), "start jid=");
+        let off = count_lines(&w.log_text(), "started_off_cpu=");
+        assert_eq!(started as u64, n, "{}", w.log_text());
+        if spread && mine.contains(['-', ',']) {
+            assert_eq!(
+                off as u64,
+                n,
+                "{args:?}: each child starts off the loop's CPU: {}",
+                w.log_text()
+            );
+        } else {
+            assert_eq!(
+                off,
+                0,
+                "{args:?}: children start where the scheduler puts them: {}",
+                w.log_text()
+            );
+        }
+        w.signal(nix::sys::signal::Signal::SIGTERM);
+        assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
+        assert!(children_of(pid).is_empty());
+    }
+}
+
 #[test]
 fn usr2_pauses_fetching_and_cont_resumes() {
     let Some(redis) = test_redis("usr2_pauses_fetching_and_cont_resumes") else {
@@ -1113,7 +1188,18 @@ fn bench_queue_measures_every_mode() {
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 11, "{report}");
+    assert_eq!(rows.len(), 12, "{report}");
+    let spread: Vec<(u64, bool)> = rows
+        .iter()
+        .filter(|r| r["fork"].as_bool().unwrap() && r["prefetch"].as_bool().unwrap())
+        .map(|r| {
+            (
+                r["concurrency"].as_u64().unwrap(),
+                r["spread"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(spread, [(1, true), (2, true), (2, false)], "{report}");
     for row in rows {
         if row["fork"].as_bool().unwrap() {
             // Fetching ahead is a non-blocking LMOVE while the child runs; without it, every

@@ -18,6 +18,9 @@
 //!   just before each run, under the same load: a round trip per job for threads (shared by the
 //!   connections), a fork plus two round trips for `--fork`.
 //!
+//! Each mode runs `--runs` times (the median run is reported), in rounds that run every mode
+//! once, so that a machine whose speed drifts during the bench weighs on all modes alike.
+//!
 //! Against `REDIS_URL` it uses a queue of its own (`bench-<random>`) and never flushes; the
 //! stats counters (`concur:stat:*`) grow by the jobs it runs, and other clients' commands would
 //! count in the per-job figures. Without `REDIS_URL` it starts a private redis-server.
@@ -55,6 +58,9 @@ pub struct Mode {
     pub batch: u64,
     /// `--fork` fetching ahead (the default; false: `--no-prefetch`).
     pub prefetch: bool,
+    /// `--fork -c 2+` starting each child away from the parent's CPU (the default; false:
+    /// `--no-spread`).
+    pub spread: bool,
 }
 
 /// The batch size of the batched modes.
@@ -64,7 +70,12 @@ impl Mode {
     fn name(&self) -> String {
         if self.fork {
             let ahead = if self.prefetch { "" } else { " no prefetch" };
-            format!("fork -c {}{ahead}", self.concurrency)
+            let spread = if self.spread || self.concurrency < 2 {
+                ""
+            } else {
+                " no spread"
+            };
+            format!("fork -c {}{ahead}{spread}", self.concurrency)
         } else if self.batch > 1 {
             format!("threads -c {} batch {}", self.concurrency, self.batch)
         } else {
@@ -81,6 +92,7 @@ pub fn modes() -> Vec<Mode> {
         concurrency,
         batch,
         prefetch: fork,
+        spread: fork,
     };
     let mut all = Vec::new();
     for fetch in ["reliable", "basic"] {
@@ -98,6 +110,10 @@ pub fn modes() -> Vec<Mode> {
     for c in [1, 2] {
         all.push(mode(true, "reliable", c, 1));
     }
+    all.push(Mode {
+        spread: false,
+        ..mode(true, "reliable", 2, 1)
+    });
     all
 }
 
@@ -120,6 +136,8 @@ pub struct Row {
     pub batch: u64,
     /// `--fork` fetching the next job while the children run.
     pub prefetch: bool,
+    /// `--fork -c 2+` starting each child away from the parent's CPU.
+    pub spread: bool,
     pub jobs: u64,
     pub busy_s: f64,
     pub jobs_per_s: f64,
@@ -170,18 +188,43 @@ pub fn run(req: &BenchQueueRequest) -> anyhow::Result<()> {
             eprintln!("  (no redis-benchmark column: {why})");
         }
     }
-    let mut rows = Vec::new();
-    for mode in modes() {
-        let bench = ModeBench {
+    let benches: Vec<ModeBench> = modes()
+        .into_iter()
+        .map(|mode| ModeBench {
             url: &url,
             queue: &queue,
             dir: dir.path(),
             mode,
             jobs: if mode.fork { req.fork_items } else { req.items },
-        };
-        let mut row = bench.measure(&mut con, req.runs, &floors)?;
+        })
+        .collect();
+    // Runs in rounds, every mode once a round: a machine whose speed drifts over the minutes
+    // of a bench (other load, the host) then weighs on every mode alike, not on whichever ran
+    // last (the same drain of 3,000 jobs measured 241 and 258 µs a job ten minutes apart).
+    let mut runs: Vec<Runs> = Vec::new();
+    for bench in &benches {
+        runs.push(Runs::start(bench, &mut con, &floors)?);
+    }
+    for round in 1..=req.runs.max(1) {
+        if !req.json {
+            eprintln!(
+                "  round {round} of {}: {} modes",
+                req.runs.max(1),
+                benches.len()
+            );
+        }
+        for (bench, r) in benches.iter().zip(&mut runs) {
+            r.add(bench, &mut con)?;
+        }
+    }
+    let mut rows = Vec::new();
+    for (bench, r) in benches.iter().zip(runs) {
+        let mut row = r.row(bench);
         if let Ok(rb) = &lpop {
-            row.lpop_per_s = rb.lpop(mode.concurrency, (req.items * 5).clamp(10_000, 200_000));
+            row.lpop_per_s = rb.lpop(
+                bench.mode.concurrency,
+                (req.items * 5).clamp(10_000, 200_000),
+            );
             row.vs_lpop = row.lpop_per_s.map(|l| row.jobs_per_s / l);
         }
         if !req.json {
@@ -320,33 +363,60 @@ struct ModeBench<'a> {
     jobs: u64,
 }
 
-impl ModeBench<'_> {
-    /// `runs` runs of the mode, each minus an empty run: the medians.
-    fn measure(
-        &self,
+/// One mode's runs so far: its empty run, its runs, and the floors measured before each.
+struct Runs {
+    empty: RunFigures,
+    all: Vec<RunFigures>,
+    forks: Vec<f64>,
+    trips: Vec<f64>,
+    /// The floors at the start, for a mode that has not run yet.
+    start: Floors,
+}
+
+impl Runs {
+    /// The mode's empty run (registration, heartbeats, exit: subtracted from each run).
+    fn start(
+        bench: &ModeBench,
         con: &mut redis::Connection,
-        runs: usize,
         floors: &Floors,
-    ) -> anyhow::Result<Row> {
-        let empty = self.run_worker(con, 0)?;
-        let mut all = Vec::new();
-        let (mut forks, mut trips) = (vec![floors.fork_us], vec![floors.round_trip_us]);
-        for _ in 0..runs.max(1) {
-            // The floors just before each run, under the same load as the run.
-            let now = Floors::measure(con, self.mode.fork)?;
-            forks.push(now.fork_us);
-            trips.push(now.round_trip_us);
-            all.push(self.run_worker(con, self.jobs)?);
-        }
-        all.sort_by(|a, b| a.busy_s.total_cmp(&b.busy_s));
-        let mid = &all[all.len() / 2];
-        let floors = Floors {
-            fork_us: median(forks.split_off(1)),
-            round_trip_us: median(trips.split_off(1)),
-        };
-        Ok(self.row(mid, &empty, &floors))
+    ) -> anyhow::Result<Runs> {
+        Ok(Runs {
+            empty: bench.run_worker(con, 0)?,
+            all: Vec::new(),
+            forks: Vec::new(),
+            trips: Vec::new(),
+            start: floors.clone(),
+        })
     }
 
+    /// One more run, with the floors measured just before it, under the same load.
+    fn add(&mut self, bench: &ModeBench, con: &mut redis::Connection) -> anyhow::Result<()> {
+        let now = Floors::measure(con, bench.mode.fork)?;
+        self.forks.push(now.fork_us);
+        self.trips.push(now.round_trip_us);
+        self.all.push(bench.run_worker(con, bench.jobs)?);
+        Ok(())
+    }
+
+    /// The mode's row: its median run, against the median of the floors before its runs.
+    fn row(mut self, bench: &ModeBench) -> Row {
+        self.all.sort_by(|a, b| a.busy_s.total_cmp(&b.busy_s));
+        let floors = if self.forks.is_empty() {
+            self.start.clone()
+        } else {
+            Floors {
+                fork_us: median(self.forks),
+                round_trip_us: median(self.trips),
+            }
+        };
+        match self.all.get(self.all.len() / 2) {
+            Some(mid) => bench.row(mid, &self.empty, &floors),
+            None => bench.row(&self.empty, &self.empty, &floors),
+        }
+    }
+}
+
+impl ModeBench<'_> {
     /// The row for the run `r`, minus the empty run `empty`.
     fn row(&self, r: &RunFigures, empty: &RunFigures, floors: &Floors) -> Row {
         let jobs = self.jobs as f64;
@@ -372,6 +442,7 @@ impl ModeBench<'_> {
             concurrency: self.mode.concurrency,
             batch: self.mode.batch,
             prefetch: self.mode.prefetch,
+            spread: self.mode.spread,
             jobs: self.jobs,
             busy_s: r.busy_s,
             jobs_per_s: if r.busy_s > 0.0 { jobs / r.busy_s } else { 0.0 },
@@ -409,10 +480,18 @@ impl ModeBench<'_> {
         .arg(self.mode.concurrency.to_string())
         .args(["--fetch", self.mode.fetch])
         .args(["--batch", &self.mode.batch.to_string()])
-        .args(if self.mode.fork && !self.mode.prefetch {
-            &["--fork", "--no-prefetch"][..]
-        } else if self.mode.fork {
+        .args(if self.mode.fork {
             &["--fork"][..]
+        } else {
+            &[][..]
+        })
+        .args(if self.mode.fork && !self.mode.prefetch {
+            &["--no-prefetch"][..]
+        } else {
+            &[][..]
+        })
+        .args(if self.mode.fork && !self.mode.spread {
+            &["--no-spread"][..]
         } else {
             &[][..]
         })

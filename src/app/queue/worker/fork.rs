@@ -23,6 +23,12 @@
 //! [`PREFETCH_HOLD`]: if no slot has freed by then, it goes back to the front of its queue for
 //! an idle worker to take, and after such a long job the loop stops fetching ahead until a job
 //! finishes within the hold again. Paused or quitting, it is given back at once.
+//!
+//! **Spread** (`-c 2` or more, unless `--no-spread`): each child starts on a CPU other than the
+//! one the loop runs on, and gets every CPU back before the loop next waits (see
+//! [`crate::sys::cpu`]): with several slots the loop is the bottleneck, and a child queued
+//! behind it on its CPU waits for it. With one slot the loop has nothing to do but wait for the
+//! child, so the child stays where the scheduler puts it (sending it away measured slower).
 
 use super::link::Link;
 use super::signals::{on_signals, Signals};
@@ -30,6 +36,7 @@ use super::slot::Slot;
 use super::{Clock, Current, Phase, Worker, IDLE_BLOCK_S, TICK};
 use crate::app::queue::fetch::{self, Fetched};
 use crate::app::queue::job::{self, now, Failure, Job};
+use crate::sys::cpu::Spread;
 use crate::sys::process::{try_reap, Ending, SingleThreaded};
 use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal};
@@ -72,6 +79,7 @@ pub(super) fn fork_loop(
         }
         let until_duties = duties.saturating_duration_since(Instant::now());
         if !children.slot.healthy() && !children.slot.restore(&children.held()) {
+            children.spread_back();
             s.wait(children.slot.wait().min(until_duties));
             continue;
         }
@@ -92,6 +100,7 @@ pub(super) fn fork_loop(
         }
         let hold_left = children.give_back_if_due();
         children.slot.flush();
+        children.spread_back();
         s.wait(until_duties.min(hold_left));
     }
     w.leave(s, &mut children.slot.link)
@@ -121,6 +130,15 @@ struct Children<'w> {
     /// Children SIGKILLed by USR1, so that their failure says why.
     killed_by_usr1: Vec<i32>,
     prefetch: Prefetch,
+    /// The last job finished within [`PREFETCH_HOLD`]: the loop, not the jobs, is then what
+    /// the children wait for. After a longer job, fetching ahead would mostly give jobs back,
+    /// and spreading would confine long jobs to fewer CPUs (two CPU-bound children sent to the
+    /// same CPU stayed there: 25% slower with `-c 2` on 2 CPUs).
+    short: bool,
+    /// `-c 2+`, unless `--no-spread`, with more than one CPU: where children start.
+    spread: Option<Spread>,
+    /// Children kept off the loop's CPU, to get every CPU back before the loop waits.
+    away: Vec<i32>,
 }
 
 /// Fetching one job ahead while every child is busy (see the module's documentation).
@@ -129,9 +147,6 @@ struct Prefetch {
     on: bool,
     /// A child was forked since the last try: one more try is allowed.
     armed: bool,
-    /// The last job finished within [`PREFETCH_HOLD`] (after a longer one, fetching ahead
-    /// would mostly give jobs back).
-    short: bool,
     /// When the job held in the slot's buffer was fetched.
     since: Instant,
 }
@@ -149,9 +164,22 @@ impl<'w> Children<'w> {
                 on: w.args.prefetch
                     && w.args.fetch == crate::app::queue::fetch::FetchMode::Reliable,
                 armed: false,
-                short: true,
                 since: Instant::now(),
             },
+            spread: Some(Spread::new())
+                .filter(|s| w.args.spread && w.args.concurrency > 1 && s.possible()),
+            away: Vec::new(),
+            short: true,
+        }
+    }
+
+    /// Give every child kept off the loop's CPU all CPUs back (the loop is about to wait: a
+    /// long job must not stay confined).
+    fn spread_back(&mut self) {
+        if let Some(spread) = &self.spread {
+            for pid in self.away.drain(..) {
+                spread.restore(Pid::from_raw(pid));
+            }
         }
     }
 
@@ -160,7 +188,7 @@ impl<'w> Children<'w> {
     fn prefetch_due(&self) -> bool {
         let p = &self.prefetch;
         p.on && p.armed
-            && p.short
+            && self.short
             && self.w.phase.get() == Phase::Running
             && !self.w.paused.load(SeqCst)
             && self.slot.healthy()
@@ -266,7 +294,9 @@ impl<'w> Children<'w> {
                 continue;
             };
             self.pids.retain(|&p| p != pid.as_raw());
-            self.prefetch.short = child.started.elapsed() < PREFETCH_HOLD;
+            // Reaped: its pid may belong to another process from now on.
+            self.away.retain(|&p| p != pid.as_raw());
+            self.short = child.started.elapsed() < PREFETCH_HOLD;
             let by_usr1 = self.killed_by_usr1.contains(&pid.as_raw());
             let result = child.result(ending, by_usr1);
             self.killed_by_usr1.retain(|&p| p != pid.as_raw());
@@ -311,12 +341,23 @@ impl<'w> Children<'w> {
                 return;
             }
         };
+        // At once: the child may otherwise start on this CPU, behind the loop.
+        let away = self
+            .spread
+            .as_ref()
+            .filter(|_| self.short)
+            .and_then(|spread| spread.away(Pid::from_raw(pid)));
+        if away.is_some() {
+            self.away.push(pid);
+        }
         if self.w.args.verbose {
             self.w.log(&format!(
-                "start jid={} class={} attempt={} child={pid} t={:.3}",
+                "start jid={} class={} attempt={} child={pid}{} t={:.3}",
                 job.jid,
                 job.class,
                 job.attempts_before().saturating_add(1),
+                away.map(|cpu| format!(" started_off_cpu={cpu}"))
+                    .unwrap_or_default(),
                 now()
             ));
         }

@@ -54,6 +54,9 @@ pub struct WorkerRequest {
     /// `--fork` with reliable fetch: fetch the next job while every child is busy (see
     /// [`fork`]'s prefetch), unless `--no-prefetch`
     pub prefetch: bool,
+    /// `--fork` with `-c 2` or more: start each child away from the parent's CPU (see
+    /// [`crate::sys::cpu`]), unless `--no-spread`
+    pub spread: bool,
     /// Retries for a failing job with "retry": true, then the dead set
     pub max_retries: u64,
     /// Multiply retry delays by this (0.001 turns Sidekiq's minutes into milliseconds, for tests
