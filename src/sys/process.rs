@@ -236,6 +236,22 @@ pub fn become_subreaper() -> nix::Result<bool> {
     }
 }
 
+/// Start `cmd`'s program in a session of its own (`setsid`), as a service runs: a terminal's
+/// Ctrl-C does not reach it (its owner stops it), and where the kernel groups a session's
+/// processes for scheduling (Linux's autogroup), it is scheduled apart from the session that
+/// started it, not as one entity with its clients.
+pub fn own_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only setsid(2), which
+    // is async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            Ok(())
+        })
+    };
+}
+
 /// Where there is no subreaper (macOS), start `cmd`'s process in a process group of its own, so
 /// that [`kill_group`] can end everything it leaves behind. On Linux nothing changes: the child
 /// stays in the terminal's group, and the subreaper finds its orphans.
