@@ -7,8 +7,10 @@
 //! the parent's CPU and waited ~70 µs for it to block, against ~25 µs on the other one.
 //!
 //! [`Spread::away`] keeps a child off the CPU the parent runs on, so it starts elsewhere at once;
-//! [`Spread::restore`] gives it back every CPU the parent may use, once the parent is about to
-//! wait (a long job must not stay confined to fewer CPUs). Linux only; elsewhere both do nothing.
+//! [`Spread::restore`] gives it back every CPU the parent may use: the child calls it as soon as
+//! it runs (its work must see every CPU), and the parent again before it next waits, in case its
+//! narrowing came after the child's restore (a long job must not stay confined to fewer CPUs).
+//! Linux only; elsewhere both do nothing.
 
 use nix::unistd::Pid;
 
@@ -64,7 +66,8 @@ impl Spread {
         }
     }
 
-    /// Let `child` (not reaped yet: its pid is still its own) run on every CPU this process may.
+    /// Let `child` (not reaped yet: its pid is still its own; 0 for the calling process, as a
+    /// child does once it runs) run on every CPU this process may.
     pub fn restore(&self, child: Pid) {
         #[cfg(target_os = "linux")]
         if let Some(allowed) = &self.allowed {

@@ -25,7 +25,8 @@
 //! finishes within the hold again. Paused or quitting, it is given back at once.
 //!
 //! **Spread** (`-c 2` or more, unless `--no-spread`): each child starts on a CPU other than the
-//! one the loop runs on, and gets every CPU back before the loop next waits (see
+//! one the loop runs on, takes every CPU back as soon as it runs, and the loop gives them back
+//! again before it next waits (see
 //! [`crate::sys::cpu`]): with several slots the loop is the bottleneck, and a child queued
 //! behind it on its CPU waits for it. With one slot the loop has nothing to do but wait for the
 //! child, so the child stays where the scheduler puts it (sending it away measured slower).
@@ -328,7 +329,8 @@ impl<'w> Children<'w> {
     /// processes), the job fails like one whose child died, and follows the retry schedule.
     fn start(&mut self, fetched: Fetched, job: Job) {
         let started = Instant::now();
-        let (pid, report) = match fork_job(&self.forker, &job) {
+        let spread = self.spread.as_ref().filter(|_| self.short);
+        let (pid, report) = match fork_job(&self.forker, &job, spread) {
             Ok(child) => child,
             Err(e) => {
                 let failure = Failure::bare(
@@ -342,11 +344,7 @@ impl<'w> Children<'w> {
             }
         };
         // At once: the child may otherwise start on this CPU, behind the loop.
-        let away = self
-            .spread
-            .as_ref()
-            .filter(|_| self.short)
-            .and_then(|spread| spread.away(Pid::from_raw(pid)));
+        let away = spread.and_then(|spread| spread.away(Pid::from_raw(pid)));
         if away.is_some() {
             self.away.push(pid);
         }
@@ -412,14 +410,25 @@ impl ChildJob {
     }
 }
 
-/// Fork a child that runs `job`; its pid and the read end of its failure report.
-fn fork_job(forker: &SingleThreaded, job: &Job) -> anyhow::Result<(i32, std::fs::File)> {
+/// Fork a child that runs `job`; its pid and the read end of its failure report. With `spread`,
+/// the parent is about to keep the child off its CPU, and the child takes every CPU back as soon
+/// as it runs, before the job (a job that sizes a pool by its CPU mask must see all of them).
+fn fork_job(
+    forker: &SingleThreaded,
+    job: &Job,
+    spread: Option<&Spread>,
+) -> anyhow::Result<(i32, std::fs::File)> {
     let (read, write) = nix::unistd::pipe().context("pipe for a child's report")?;
     // The child borrows the parent's copy of the job: a clone would be allocated in the parent
     // and freed in both, and every free writes malloc pages that the fork has just shared
     // (copy-on-write faults: about a third of the worker's faults per job were malloc's).
     let child_job = job;
     let pid = forker.fork(move || {
+        if let Some(spread) = spread {
+            // Already running, wherever it started. (Should the parent's narrowing come after
+            // this, the parent gives every CPU back before it next waits.)
+            spread.restore(Pid::from_raw(0));
+        }
         // The parent blocks its signals (see the signals module); the child must die of TERM,
         // QUIT and USR1's SIGKILL like any process, so it unblocks them.
         let _ = SigSet::all().thread_unblock();
