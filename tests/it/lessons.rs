@@ -137,6 +137,9 @@ fn some_answer(spec: &lesson::AnswerSpec) -> String {
 fn every_lesson_runs_its_demos_and_measures_its_answer() {
     let require_redis = std::env::var_os("CONCUR_REQUIRE_REDIS").is_some();
     let state = tempfile::tempdir().unwrap();
+    // The demos write their reports (`compare --out DIR`, or concur-report/) where they run:
+    // here, not in the checkout, and gone with the test.
+    let cwd = tempfile::tempdir().unwrap();
     for l in lesson::all().unwrap() {
         let needs_redis = l
             .demos
@@ -150,6 +153,7 @@ fn every_lesson_runs_its_demos_and_measures_its_answer() {
         let answer = some_answer(l.spec.as_ref().unwrap());
         let out = concur(&["lesson", &n, "--predict", &answer])
             .env("CONCUR_STATE_DIR", state.path())
+            .current_dir(cwd.path())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
