@@ -26,13 +26,9 @@ impl Spread {
     pub fn new() -> Spread {
         #[cfg(target_os = "linux")]
         {
-            use nix::sched::{sched_getaffinity, CpuSet};
-            let allowed = sched_getaffinity(Pid::from_raw(0)).ok().filter(|set| {
-                (0..CpuSet::count())
-                    .filter(|&c| set.is_set(c).unwrap_or(false))
-                    .nth(1)
-                    .is_some()
-            });
+            let allowed = nix::sched::sched_getaffinity(Pid::from_raw(0))
+                .ok()
+                .filter(|set| cpus(set).nth(1).is_some());
             Spread { allowed }
         }
         #[cfg(not(target_os = "linux"))]
@@ -76,25 +72,12 @@ impl Spread {
         #[cfg(not(target_os = "linux"))]
         let _ = child;
     }
+}
 
-    /// `pid`'s CPU mask as a list of CPUs (for tests and logs); empty where unknown.
-    pub fn cpus_of(pid: Pid) -> Vec<usize> {
-        #[cfg(target_os = "linux")]
-        {
-            use nix::sched::{sched_getaffinity, CpuSet};
-            match sched_getaffinity(pid) {
-                Ok(set) => (0..CpuSet::count())
-                    .filter(|&c| set.is_set(c).unwrap_or(false))
-                    .collect(),
-                Err(_) => vec![],
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = pid;
-            vec![]
-        }
-    }
+/// The CPUs in `set`.
+#[cfg(target_os = "linux")]
+fn cpus(set: &nix::sched::CpuSet) -> impl Iterator<Item = usize> + '_ {
+    (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false))
 }
 
 impl Default for Spread {
@@ -107,12 +90,17 @@ impl Default for Spread {
 mod tests {
     use super::*;
 
+    /// `pid`'s CPU mask, as a list of CPUs.
+    fn cpus_of(pid: Pid) -> Vec<usize> {
+        cpus(&nix::sched::sched_getaffinity(pid).unwrap()).collect()
+    }
+
     /// A child sent away cannot run on the CPU its parent ran on until restored; then it may run
     /// on every CPU the parent may. (With one CPU there is nowhere else to go: nothing changes.)
     #[test]
     fn a_child_sent_away_leaves_the_parents_cpu_until_restored() {
         let spread = Spread::new();
-        let mine = Spread::cpus_of(Pid::from_raw(0));
+        let mine = cpus_of(Pid::from_raw(0));
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
@@ -124,11 +112,11 @@ mod tests {
                 "{mine:?}: more than one CPU, yet not spread"
             ),
             Some(here) => {
-                let away = Spread::cpus_of(pid);
+                let away = cpus_of(pid);
                 assert!(!away.contains(&here), "{away:?} still has CPU {here}");
                 assert_eq!(away.len(), mine.len() - 1, "{away:?} against {mine:?}");
                 spread.restore(pid);
-                assert_eq!(Spread::cpus_of(pid), mine);
+                assert_eq!(cpus_of(pid), mine);
             }
         }
         child.kill().unwrap();

@@ -721,21 +721,6 @@ fn cpus_allowed(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-/// The pids whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            // pid (comm) state ppid ...: the comm may hold spaces, so split after its ')'.
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                == Some(pid)
-        })
-        .collect()
-}
-
 #[test]
 fn fork_children_start_off_the_loops_cpu_and_get_every_cpu_back() {
     let Some(redis) = test_redis("fork_children_start_off_the_loops_cpu_and_get_every_cpu_back")
@@ -759,8 +744,8 @@ fn fork_children_start_off_the_loops_cpu_and_get_every_cpu_back() {
         // Every child runs its minute-long job with every CPU the worker may use: a child sent
         // off the loop's CPU got them back before the loop waited.
         until("every job child running, with every CPU", || {
-            let kids = children_of(pid);
-            kids.len() as u64 == n && kids.iter().all(|&k| cpus_allowed(k) == mine)
+            let kids = concur::sys::proc::children(pid as i32);
+            kids.len() as u64 == n && kids.iter().all(|&k| cpus_allowed(k as u32) == mine)
         });
         let started = count_lines(&w.log_text(), "start jid=");
         let off = count_lines(&w.log_text(), "started_off_cpu=");
@@ -782,7 +767,7 @@ fn fork_children_start_off_the_loops_cpu_and_get_every_cpu_back() {
         }
         w.signal(nix::sys::signal::Signal::SIGTERM);
         assert_eq!(w.wait(LONG), 0, "{}", w.log_text());
-        assert!(children_of(pid).is_empty());
+        assert!(concur::sys::proc::children(pid as i32).is_empty());
     }
 }
 

@@ -178,14 +178,12 @@ impl Fetcher {
         keys::processing(&self.id, self.slot, q)
     }
 
-    /// Queue `q`'s key and this slot's processing list for it.
-    fn keys_of(&self, q: &str) -> (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>) {
+    /// This slot's processing list for queue `q`, without building its name again for a queue
+    /// of `queues`.
+    fn list_of(&self, q: &str) -> std::borrow::Cow<'_, str> {
         match self.queues.iter().position(|x| x == q) {
-            Some(i) => (
-                self.keys[i].0.as_str().into(),
-                self.keys[i].1.as_str().into(),
-            ),
-            None => (keys::queue(q).into(), self.list(q).into()),
+            Some(i) => self.keys[i].1.as_str().into(),
+            None => self.list(q).into(),
         }
     }
 
@@ -255,7 +253,7 @@ impl Fetcher {
     fn add_acks(&self, pipe: &mut Packed, acks: &[Fetched]) {
         if self.mode == FetchMode::Reliable {
             for job in acks {
-                let (_, list) = self.keys_of(&job.queue);
+                let list = self.list_of(&job.queue);
                 pipe.push(|c| {
                     c.arg("LREM").arg(&*list).arg(1).arg(&job.raw);
                 });
@@ -508,8 +506,6 @@ impl Fetcher {
     }
 }
 
-/// KEYS[1] a processing list, KEYS[2] its queue: move ARGV[1] from the list to the front (the
-/// right, where jobs are taken) of the queue, only if it was still in the list.
 /// A poll of several queues (reliable): KEYS are queue, processing list, queue, list, ... in
 /// priority order; the first job found is moved and returned with its queue's number (from 1).
 const POLL_RELIABLE: &str = r#"
@@ -529,6 +525,8 @@ end
 return false
 "#;
 
+/// KEYS[1] a processing list, KEYS[2] its queue: move ARGV[1] from the list to the front (the
+/// right, where jobs are taken) of the queue, only if it was still in the list.
 const REQUEUE_ONE: &str = r#"
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[1])
